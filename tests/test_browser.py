@@ -1,0 +1,257 @@
+"""The explorers and the docs site in a real browser.
+
+Starts JupyterLab on loopback (free port, token, temp root; always stopped), drives Debian's headless
+Chromium with Playwright, runs a small notebook that opens both explorers on the shipped samples,
+and checks that they render, raise nothing (kernel or browser console), and that moving the frame
+slider moves the marker. Then builds the docs site and checks its index shows the notebook map.
+Screenshots go to `test-output/browser/` (printed). Needs: apt `chromium`, pip `playwright`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get('A3LIGN_CHROMIUM', '/usr/bin/chromium'))
+OUT = ROOT/'test-output'/'browser'
+CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+               '--disable-dev-shm-usage']
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f'{CHROMIUM} missing: `apt-get install -y chromium` '
+                       '(or set A3LIGN_CHROMIUM to a Chromium binary) to run the browser check'),
+]
+playwright_sync = pytest.importorskip('playwright.sync_api', reason='pip install playwright (its browser download is not needed)')
+
+# Console messages JupyterLab itself prints on a machine without network; none comes from our code.
+BENIGN_CONSOLE = [
+    re.compile(r'Failed to load resource.*(favicon|/lab/api/news|/api/translations|/lab/api/plugins)', re.I),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r: return r.status
+    except Exception: return 0
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    "A JupyterLab server on 127.0.0.1 with a token and a temp root folder; stopped at teardown."
+    base = tmp_path_factory.mktemp('lab')
+    root, conf, settings = base/'root', base/'config', base/'settings'
+    for d in (root, conf, settings, base/'runtime', base/'workspaces'): d.mkdir()
+    # render every cell (no virtualised "windowing"), so all outputs exist in the DOM
+    (settings/'@jupyterlab'/'notebook-extension').mkdir(parents=True)
+    (settings/'@jupyterlab'/'notebook-extension'/'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(conf), JUPYTER_RUNTIME_DIR=str(base/'runtime'),
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
+               OMP_NUM_THREADS='1', MPLBACKEND='Agg')
+    cmd = [sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root',
+           '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={port}', '--ServerApp.port_retries=0',
+           f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={root}',
+           '--LabApp.expose_app_in_browser=True', f'--LabApp.user_settings_dir={settings}',
+           f'--LabApp.workspaces_dir={base/"workspaces"}', '--LabApp.news_url=',
+           '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']
+    log = open(base/'jupyterlab.log', 'w')
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        t0 = time.time()
+        while _get(f'{url}/api/status?token={token}') != 200:
+            if proc.poll() is not None:
+                raise RuntimeError(f'JupyterLab exited ({proc.returncode}); its log:\n{(base/"jupyterlab.log").read_text()[-3000:]}')
+            if time.time() - t0 > 90:
+                raise RuntimeError(f'JupyterLab did not answer on {url} in 90 s; log: {base/"jupyterlab.log"}')
+            time.sleep(0.3)
+        print(f'JupyterLab up on {url} in {time.time() - t0:.1f} s')
+        yield dict(url=url, token=token, root=root, log=base/'jupyterlab.log')
+    finally:
+        # stop the server and the kernels it started (its own process group)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try: proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL); proc.wait(5)
+        with_kids = subprocess.run(['pgrep', '-g', str(proc.pid)], capture_output=True, text=True).stdout.split()
+        for pid in with_kids:
+            try: os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError: pass
+        log.close()
+
+
+@pytest.fixture(scope='module')
+def browser():
+    "Debian's headless Chromium driven by Playwright; closed at teardown."
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROME_ARGS, headless=True)
+        try: yield b
+        finally: b.close()
+
+
+def _cell(src, kind='code'):
+    c = {'cell_type': kind, 'metadata': {}, 'source': src}
+    if kind == 'code': c.update(outputs=[], execution_count=None)
+    return c
+
+
+def explorer_notebook(path: Path) -> Path:
+    "A small notebook that opens both explorers on the shipped samples and checkpoint."
+    cells = [
+        _cell('# Explorer check\nBoth explorers on the shipped samples and checkpoint.', 'markdown'),
+        _cell(BROWSER_NB_SETUP),
+        _cell('## Token embeddings', 'markdown'),
+        _cell(BROWSER_NB_TOKENS),
+        _cell('## Temporal alignment', 'markdown'),
+        _cell(BROWSER_NB_TIME),
+    ]
+    nb = {'cells': cells, 'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}},
+          'nbformat': 4, 'nbformat_minor': 5}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+BROWSER_NB_SETUP = """\
+import torch; torch.set_num_threads(1)
+from a3lign_nb.explore.tokens import TokenExplorer
+from a3lign_nb.explore.time import TimeExplorer
+"""
+BROWSER_NB_TOKENS = """\
+tok = TokenExplorer.from_samples(method='pca')
+tok.widget()
+"""
+BROWSER_NB_TIME = """\
+tim = TimeExplorer.from_samples()
+tim.widget()
+"""
+
+JS_RUN_ALL = """async () => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget;
+  await nb.context.ready; await nb.sessionContext.ready;
+  await app.commands.execute('notebook:run-all-cells');
+  return true;
+}"""
+JS_STATE = """() => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  const cells = nb.content.model.cells, errors = [], stderr = [];
+  let pending = 0;
+  for (let i = 0; i < cells.length; i++) {
+    const c = cells.get(i);
+    if (c.type !== 'code') continue;
+    if (c.executionCount === null || nb.content.widgets[i].promptNode.textContent.includes('*')) pending++;
+    for (let j = 0; j < c.outputs.length; j++) {
+      const o = c.outputs.get(j).toJSON();
+      if (o.output_type === 'error') errors.push(o.ename + ': ' + o.evalue);
+      if (o.output_type === 'stream' && o.name === 'stderr') stderr.push(String(o.text));
+    }
+  }
+  return {pending, errors, stderr, kernel: nb.sessionContext.session?.kernel?.status};
+}"""
+
+
+def _wait_state(page, timeout=180):
+    t0, st = time.time(), None
+    while time.time() - t0 < timeout:
+        st = page.evaluate(JS_STATE)
+        if st['errors'] or (st['pending'] == 0 and st['kernel'] == 'idle'): return st
+        time.sleep(0.5)
+    raise AssertionError(f'notebook did not finish in {timeout} s: {st}')
+
+
+def _marker_x(page, sel):
+    "x positions of the layout shapes (the frame marker) of the plot inside `sel`."
+    return page.eval_on_selector(f'{sel} .js-plotly-plot', 'el => (el.layout.shapes || []).map(s => [s.x0, s.y0])')
+
+
+def test_explorers_render_in_jupyterlab(lab, browser):
+    OUT.mkdir(parents=True, exist_ok=True)
+    explorer_notebook(lab['root']/'explore_check.ipynb')
+    page = browser.new_page(viewport={'width': 1500, 'height': 2600})
+    console = []
+    page.on('console', lambda m: console.append(f'{m.type}: {m.text}') if m.type == 'error' else None)
+    page.on('pageerror', lambda e: console.append(f'pageerror: {e}'))
+    try:
+        t0 = time.time()
+        page.goto(f"{lab['url']}/lab/tree/explore_check.ipynb?token={lab['token']}", wait_until='domcontentloaded')
+        page.wait_for_function('() => window.jupyterapp && window.jupyterapp.shell.currentWidget '
+                               '&& window.jupyterapp.shell.currentWidget.sessionContext', timeout=90_000)
+        page.evaluate(JS_RUN_ALL)
+        st = _wait_state(page)
+        assert not st['errors'], f"error output in the notebook: {st['errors']}"
+        page.wait_for_selector('.a3-token-explorer .js-plotly-plot', timeout=60_000)
+        page.wait_for_selector('.a3-time-explorer .js-plotly-plot', timeout=60_000)
+        print(f'notebook ran and both explorers rendered in {time.time() - t0:.1f} s')
+        body = page.inner_text('body')
+        for bad in ('Error displaying widget', 'Error rendering', 'Traceback'):
+            assert bad not in body, f'{bad!r} shown on the page'
+        n_plots = page.eval_on_selector_all('.js-plotly-plot', 'els => els.length')
+        assert n_plots >= 2, n_plots
+        n_points = page.eval_on_selector('.a3-token-explorer .js-plotly-plot',
+                                         'el => el.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0)')
+        assert n_points > 0, 'token map has no points'
+        # move the frame slider with the keyboard; the marker must follow
+        before = _marker_x(page, '.a3-time-explorer')
+        handle = page.locator('.a3-time-explorer .a3-frame-slider .noUi-handle').first
+        handle.focus()
+        for _ in range(3): handle.press('ArrowRight')
+        page.wait_for_function('(b) => JSON.stringify([...document.querySelectorAll(".a3-time-explorer .js-plotly-plot")][0]'
+                               '.layout.shapes.map(s => [s.x0, s.y0])) !== b', arg=json.dumps(before), timeout=20_000)
+        after = _marker_x(page, '.a3-time-explorer')
+        assert after != before, (before, after)
+        page.wait_for_timeout(500)
+        shot = OUT/'jupyterlab_explorers.png'
+        page.screenshot(path=str(shot), full_page=True)
+        print(f'screenshot: {shot}')
+        if st['stderr']: print('stderr of the notebook (not failing):', ''.join(st['stderr'])[:2000])
+        errs = [c for c in console if not any(r.search(c) for r in BENIGN_CONSOLE)]
+        assert not errs, f'browser console errors: {errs}'
+    finally:
+        page.close()
+
+
+def test_docs_site_index(browser, tmp_path):
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = tmp_path/'docs'
+    t0 = time.time()
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py'), '--out', str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=900)
+    print(r.stdout[-2000:], r.stderr[-2000:])
+    assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
+    print(f'docs built in {time.time() - t0:.1f} s')
+    index = out/'index.html'
+    assert index.exists()
+    page = browser.new_page(viewport={'width': 1300, 'height': 1000})
+    try:
+        page.goto(index.as_uri())
+        text = page.inner_text('body').lower()
+        assert 'notebook map' in text or 'course map' in text, text[:1000]
+        hrefs = page.eval_on_selector_all('a[href]', 'els => els.map(e => e.getAttribute("href"))')
+        pages = [h for h in hrefs if h.endswith('.html') and 'explore' in h]
+        assert pages, f'no link to the explorer pages in the index: {hrefs}'
+        for h in sorted(set(pages)):
+            assert (out/h.split('#')[0]).exists(), f'{h} linked from the index but not built'
+        shot = OUT/'docs_index.png'
+        page.screenshot(path=str(shot), full_page=True)
+        print(f'screenshot: {shot}')
+    finally:
+        page.close()
