@@ -62,6 +62,10 @@ def lab(tmp_path_factory):
     # render every cell (no virtualised "windowing"), so all outputs exist in the DOM
     (settings/'@jupyterlab'/'notebook-extension').mkdir(parents=True)
     (settings/'@jupyterlab'/'notebook-extension'/'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
+    # no news/update pop-ups (they would also try the network)
+    (settings/'@jupyterlab'/'apputils-extension').mkdir(parents=True)
+    (settings/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings').write_text(
+        json.dumps({'fetchNews': 'false', 'checkForUpdates': False}))
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(conf), JUPYTER_RUNTIME_DIR=str(base/'runtime'),
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
@@ -178,9 +182,19 @@ def _wait_state(page, timeout=180):
     raise AssertionError(f'notebook did not finish in {timeout} s: {st}')
 
 
-def _marker_x(page, sel):
-    "x positions of the layout shapes (the frame marker) of the plot inside `sel`."
-    return page.eval_on_selector(f'{sel} .js-plotly-plot', 'el => (el.layout.shapes || []).map(s => [s.x0, s.y0])')
+def _press_and_wait(page, handle_sel, keys, box_sel, js_expr, timeout=20_000) -> list[float]:
+    "Press each key on a slider handle; wait until `js_expr` of the plot in `box_sel` changes; return the ms each took."
+    handle = page.locator(handle_sel).first
+    handle.focus()
+    get = f'() => JSON.stringify((el => {js_expr})(document.querySelector("{box_sel} .js-plotly-plot")))'
+    out = []
+    for k in keys:
+        before = page.evaluate(get)
+        t0 = time.perf_counter()
+        handle.press(k)
+        page.wait_for_function(f'(b) => ({get})() !== b', arg=before, timeout=timeout)
+        out.append(1000 * (time.perf_counter() - t0))
+    return out
 
 
 def test_explorers_render_in_jupyterlab(lab, browser):
@@ -209,16 +223,19 @@ def test_explorers_render_in_jupyterlab(lab, browser):
         n_points = page.eval_on_selector('.a3-token-explorer .js-plotly-plot',
                                          'el => el.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0)')
         assert n_points > 0, 'token map has no points'
-        # move the frame slider with the keyboard; the marker must follow
-        before = _marker_x(page, '.a3-time-explorer')
-        handle = page.locator('.a3-time-explorer .a3-frame-slider .noUi-handle').first
-        handle.focus()
-        for _ in range(3): handle.press('ArrowRight')
-        page.wait_for_function('(b) => JSON.stringify([...document.querySelectorAll(".a3-time-explorer .js-plotly-plot")][0]'
-                               '.layout.shapes.map(s => [s.x0, s.y0])) !== b', arg=json.dumps(before), timeout=20_000)
-        after = _marker_x(page, '.a3-time-explorer')
-        assert after != before, (before, after)
-        page.wait_for_timeout(500)
+        # move the frame slider with the keyboard: the marker must follow (timed, key press -> plot changed)
+        frame_ms = _press_and_wait(page, '.a3-time-explorer .a3-frame-slider .noUi-handle', ['ArrowRight'] * 5,
+                                   '.a3-time-explorer', 'el.layout.shapes.map(s => [s.x0, s.y0])')
+        # the checkpoint slider of the token map: the points must move
+        ckpt_ms = _press_and_wait(page, '.a3-token-explorer .a3-checkpoint-slider .noUi-handle',
+                                  ['ArrowLeft', 'ArrowLeft', 'ArrowRight', 'ArrowRight'],
+                                  '.a3-token-explorer', 'el.data.map(t => t.x)')
+        med = lambda v: sorted(v)[len(v) // 2]
+        print(f'browser: slider key press -> plot updated, median of {len(frame_ms)}: frame {med(frame_ms):.0f} ms '
+              f'(all {[round(x) for x in frame_ms]}); median of {len(ckpt_ms)}: checkpoint {med(ckpt_ms):.0f} ms '
+              f'(all {[round(x) for x in ckpt_ms]})')
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        page.wait_for_timeout(800)
         shot = OUT/'jupyterlab_explorers.png'
         page.screenshot(path=str(shot), full_page=True)
         print(f'screenshot: {shot}')

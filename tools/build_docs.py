@@ -78,7 +78,12 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
     path = Path(path or cfg.nbs_path).resolve()
-    cache = proc_nbs(path, n_workers=0)
+    try: cache = proc_nbs(path, n_workers=0)
+    except Exception as e:
+        raise SystemExit(f'{e}\n\nnbdev could not process a notebook for the docs (nbdev_docs fails the same way). '
+                         'nbdev runs every cell that contains an import while it renders docs, without the cells before it; '
+                         'a cell that mixes imports with code using earlier variables then fails. Fix: put imports in a '
+                         'cell of their own (see the UserWarning "Found cells containing imports and other code" above).') from None
     wanted = {p.relative_to(path).with_suffix('') for p in path.rglob('*.ipynb')}
     nbs = sorted(p for p in cache.rglob('*.ipynb') if p.relative_to(cache).with_suffix('') in wanted
                  and not any(s.startswith(('_', '.')) for s in p.relative_to(cache).parts))

@@ -1,0 +1,80 @@
+"The `a3lign` command line: help, info, synth, train/eval, folds, clear errors (subprocesses, CPU)."
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_train import make_clips
+
+A3 = [sys.executable, '-m', 'a3lign_nb.cli']
+
+
+def run(*args, cwd=None, check=True):
+    p = subprocess.run(A3 + list(map(str, args)), capture_output=True, text=True, cwd=cwd, timeout=600)
+    if check and p.returncode != 0: raise AssertionError(f'exit {p.returncode}\n{p.stdout}\n{p.stderr}')
+    return p
+
+
+def test_help_and_info():
+    out = run('--help').stdout
+    for cmd in ('info', 'synth', 'extract', 'train', 'eval', 'folds', 'demo'): assert cmd in out
+    assert '--batch-size' in run('train', '--help').stdout
+    info = run('info').stdout
+    for k in ('torch:', 'open_clip:', 'nbdev:', 'decord:', 'av:', 'a3lign-tiny', 'A3LIGN_CLIP_WEIGHTS', 'devices: cpu'):
+        assert k in info, k
+
+
+def test_console_script_installed():
+    exe = Path(sys.executable).parent/'a3lign'
+    if not exe.exists(): pytest.skip('console script not installed (pip install -e .)')
+    assert subprocess.run([str(exe), '--help'], capture_output=True).returncode == 0
+
+
+def test_clear_errors(tmp_path):
+    p = run('train', '--data-root', '/no/such/dir', check=False)
+    assert p.returncode == 2 and 'data root /no/such/dir does not exist' in p.stderr and 'Traceback' not in p.stderr
+    p = run('eval', tmp_path, check=False)
+    assert p.returncode == 2 and 'not a run folder' in p.stderr
+    p = run('folds', '--dataset', 'synthetic', check=False)
+    assert p.returncode == 2 and 'single split' in p.stderr
+    p = run('train', '--clip', 'ViT-B-16-quickgelu', '--pretrained', 'openai', '--dataset', 'nosuch', check=False)
+    assert p.returncode == 2 and 'unknown dataset' in p.stderr
+
+
+def test_synth_train_eval(tmp_path):
+    run('synth', tmp_path/'syn', '--train-per-class', 2, '--test-per-class', 1, '--size', 32, '--min-frames', 12,
+        '--max-frames', 16, '--no-progress')
+    assert len((tmp_path/'syn'/'train.txt').read_text().splitlines()) == 14
+    common = ['--train-list', tmp_path/'syn'/'train.txt', '--test-list', tmp_path/'syn'/'test.txt', '--clip', 'a3lign-tiny',
+              '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1, '--batch-size', 4,
+              '--device', 'cpu', '--no-progress', '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4']
+    run('extract', *common, '--out-dir', tmp_path/'runs'/'a')
+    out = run('train', *common, '--out-dir', tmp_path/'runs'/'a').stdout
+    assert 'UAR' in out and 'WAR' in out
+    ev = json.loads((tmp_path/'runs'/'a'/'eval.json').read_text())
+    assert set(ev) >= {'war', 'uar', 'per_class_recall', 'confusion', 'classes'} and len(ev['classes']) == 7
+    assert (tmp_path/'runs'/'a'/'curves.html').exists() and (tmp_path/'runs'/'a'/'confusion.html').exists()
+    assert len((tmp_path/'runs'/'a'/'log.jsonl').read_text().splitlines()) == 3
+    conf = json.loads((tmp_path/'runs'/'a'/'config.json').read_text())
+    assert conf['model']['num_sentences'] == 2 and conf['train']['batch_size'] == 4
+    out = run('eval', tmp_path/'runs'/'a', '--device', 'cpu', '--out', tmp_path/'e.json', '--no-progress').stdout
+    assert f"UAR {100*ev['uar']:.2f}%" in out
+
+
+def test_folds(tmp_path):
+    data = make_clips(tmp_path/'d', n_per_class=2)
+    for k in (1, 2):  # two "folds": the same clips in another order
+        for s in ('train', 'test'):
+            lines = (data/f'{s}.txt').read_text().splitlines()
+            (data/f'{s}_{k}.txt').write_text('\n'.join(lines[::-1] if k == 2 else lines) + '\n')
+    run('folds', '--train-list', str(data/'train_{fold}.txt'), '--test-list', str(data/'test_{fold}.txt'), '--folds', '1,2',
+        '--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
+        '--batch-size', 2, '--device', 'cpu', '--no-progress', '--out-dir', tmp_path/'f', '--max-frames', 16,
+        '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4')
+    s = json.loads((tmp_path/'f'/'folds.json').read_text())
+    assert s['folds'] == [1, 2] and s['uar']['n'] == 2 and 0 <= s['uar']['mean'] <= 1
+    assert (tmp_path/'f'/'fold_1'/'eval.json').exists() and (tmp_path/'f'/'fold_2'/'eval.json').exists()
+    assert len(list((tmp_path/'f'/'cache').iterdir())) == 1   # one cache shared by the folds

@@ -1,0 +1,221 @@
+"""The explorers and run figures without a browser: changing a control changes the figure data as expected."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from a3lign_nb.explore.figures import confusion_figure, curves_figure, read_log, write_run_report
+from a3lign_nb.explore.time import TimeExplorer, shuffled_order, temporal_alignment
+from a3lign_nb.explore.tokens import LAYERS, TokenExplorer, collect_features, project_2d
+
+CLASSES = ('happiness', 'sadness', 'neutral', 'anger')
+T = 8
+
+
+@pytest.fixture(scope='module')
+def model():
+    "A tiny A3lign-DFER on the tiny random CLIP (few sentences and tokens, so it builds in a moment)."
+    from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
+    from a3lign_nb.testing import tiny_clip
+    torch.manual_seed(0)
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+                       num_sentences=4, tokens_per_sentence=8)
+    return A3lignDFER(cfg, tiny_clip()).eval()
+
+
+@pytest.fixture(scope='module')
+def checkpoints(model):
+    "Two 'epochs': the model as built, and every trainable tensor nudged."
+    sd0 = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    sd1 = {k: v + 0.1 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in sd0.items()}
+    return {'epoch_001': sd0, 'epoch_002': sd1}
+
+
+@pytest.fixture(scope='session')
+def umap_warm():
+    "Pay umap-learn's numba JIT (10-30 s) once per session."
+    project_2d(np.random.default_rng(0).normal(size=(30, 8)), 'umap', n_neighbors=5, n_epochs=20)
+    return True
+
+
+@pytest.fixture(scope='module')
+def clips(tmp_path_factory):
+    "A few short clips: the shipped samples when present, else a fresh synthetic set."
+    from a3lign_nb.data.datasets import read_annotations
+    from a3lign_nb.utils import REPO_SAMPLES
+    lst = REPO_SAMPLES/'synthetic'/'test.txt' if REPO_SAMPLES is not None else None
+    if lst is None or not lst.exists():
+        from a3lign_nb.data.synth import write_synthetic_dataset
+        out = tmp_path_factory.mktemp('synth')
+        write_synthetic_dataset(out, 1, 1, size=64, seed=0, progress=False)
+        lst = out/'test.txt'
+    recs = [r for r in read_annotations(lst) if r.label < len(CLASSES)]
+    return recs[:4]
+
+
+# ---- figures ---------------------------------------------------------------------------------------
+def _run(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder/'log.jsonl', 'w') as f:
+        for e, s in enumerate(['text', 'text', 'image', 'joint']):
+            f.write(json.dumps(dict(epoch=e, stage=s, lr=0.01, train_loss=1.0 - 0.1 * e, test_uar=0.3 + 0.1 * e)) + '\n')
+    (folder/'eval.json').write_text(json.dumps(dict(war=0.5, uar=0.5, confusion=[[3, 1], [1, 3]], classes=['a', 'b'])))
+    return folder
+
+
+def test_curves_and_confusion(tmp_path):
+    run = _run(tmp_path/'run')
+    fig = curves_figure(run)
+    assert [t.name for t in fig.data] == ['train_loss', 'test_uar', 'lr']
+    assert list(fig.data[1].y) == pytest.approx([0.3, 0.4, 0.5, 0.6])
+    cf = confusion_figure([[3, 1], [0, 0]], ['a', 'b'])
+    z = np.array(cf.data[0].z, dtype=float)
+    assert z[0].tolist() == [0.75, 0.25] and np.isnan(z[1]).all()  # an empty class stays empty, no division by zero
+    with pytest.raises(ValueError, match='square'): confusion_figure([[1, 2, 3]], ['a'])
+
+
+def test_write_run_report(tmp_path):
+    run = _run(tmp_path/'run')
+    paths = write_run_report(run)
+    assert [p.name for p in paths] == ['curves.html', 'confusion.html']
+    assert all(p.stat().st_size > 1000 for p in paths) and (run/'plotly.min.js').exists()
+    assert not [p for p in run.iterdir() if p.name.endswith('.tmp')]
+    (run/'log.jsonl').write_text('{"epoch": 0}\n{"epo')
+    with pytest.raises(ValueError, match='log.jsonl:2'): read_log(run)
+    with pytest.raises(FileNotFoundError, match='nothing to draw'): write_run_report(tmp_path)
+
+
+# ---- token explorer ---------------------------------------------------------------------------------
+def test_collect_features(model):
+    C, S = len(CLASSES), model.cfg.num_sentences
+    X, meta = collect_features(model, clip_feats=torch.randn(3, T, model.clip.embed_dim), clip_labels=[0, 1, 2],
+                               clip_paths=['a.mp4', 'b.mp4', 'c.mp4'])
+    assert X.shape == (C * S + 2 * C + 3, model.clip.embed_dim)
+    assert np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
+    assert meta[meta.layer == 'videos'].clip_path.tolist() == ['a.mp4', 'b.mp4', 'c.mp4']
+    assert meta[meta.layer == 'sentences'].sentence.max() == S - 1
+
+
+def test_token_controls_change_the_figure(model, checkpoints):
+    feats = torch.randn(6, T, model.clip.embed_dim, generator=torch.Generator().manual_seed(0))
+    ex = TokenExplorer(model, checkpoints, feats, [0, 1, 2, 3, 0, 1], [f'c{i}.mp4' for i in range(6)])
+    before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    ex.widget()
+    assert ex.checkpoint == 'epoch_002' and ex.available_layers == tuple(LAYERS)
+    x_last = [np.array(t.x) for t in ex.fig.data]
+    # a user moves the checkpoint slider: the MAT points move, CLIP's own text points do not, the axes stay
+    rng = (tuple(ex.fig.layout.xaxis.range), tuple(ex.fig.layout.yaxis.range))
+    ex._controls['checkpoint'].value = 'epoch_001'
+    pts = ex.points()
+    assert not np.allclose(np.concatenate([np.array(t.x) for t in ex.fig.data]), np.concatenate(x_last))
+    ex.set(checkpoint='epoch_002'); pts2 = ex.points()
+    clip_text = lambda p: p[p.layer == 'clip_text'][['x', 'y']].to_numpy()
+    assert np.allclose(clip_text(pts), clip_text(pts2))
+    assert not np.allclose(pts[pts.layer == 'sentences'].x.to_numpy(), pts2[pts2.layer == 'sentences'].x.to_numpy())
+    assert (tuple(ex.fig.layout.xaxis.range), tuple(ex.fig.layout.yaxis.range)) == rng
+    # swapping checkpoints leaves the model as it was
+    assert all(torch.equal(before[k], v) for k, v in model.trainable_state_dict().items())
+    # classes: hidden classes have empty traces
+    ex._controls['classes'].value = ('sadness',)
+    assert [len(t.x) for t in ex.fig.data] == [0, 4 + 1 + 1 + 2, 0, 0]  # S sentences, class, CLIP text, 2 clips
+    # layers: only the videos, hover text names the clip
+    ex.set(classes=CLASSES, layers=['videos'])
+    assert sum(len(t.x) for t in ex.fig.data) == 6
+    assert 'c1.mp4' in ex.fig.data[1].text[0] and 'square-open' in ex.fig.data[1].marker.symbol
+    with pytest.raises(ValueError, match='not available'): ex.set(layers=['pixels'])
+    with pytest.raises(KeyError, match='unknown control'): ex.set(zoom=2)
+    with pytest.raises(ValueError, match='is not one of'): ex.set(checkpoint='epoch_999')
+
+
+def test_token_umap_controls(model, checkpoints, umap_warm):
+    ex = TokenExplorer(model, checkpoints, layers=['sentences', 'classes'])
+    ex.widget()
+    pca = ex.points()[['x', 'y']].to_numpy()
+    ex._controls['method'].value = 'umap'
+    assert not ex._controls['n_neighbors'].disabled
+    um = ex.points()[['x', 'y']].to_numpy()
+    assert um.shape == pca.shape and not np.allclose(um, pca)
+    assert 'UMAP' in ex.fig.layout.title.text
+    ex._controls['n_neighbors'].value = 3
+    um3 = np.array(ex.fig.data[0].x)
+    assert not np.allclose(um3, um[:len(um3), 0])
+    ex._controls['method'].value = 'pca'
+    assert ex._controls['n_neighbors'].disabled
+    assert np.allclose(ex.points()[['x', 'y']].to_numpy(), pca)
+
+
+def test_token_checkpoint_files(model, checkpoints, tmp_path):
+    "Checkpoints may be bare safetensors state dicts on disk."
+    from safetensors.torch import save_file
+    paths = {}
+    for k, sd in checkpoints.items():
+        paths[k] = tmp_path/f'{k}.safetensors'
+        save_file({n: v.contiguous() for n, v in sd.items()}, str(paths[k]))
+    a = TokenExplorer(model, paths).points()
+    b = TokenExplorer(model, checkpoints).points()
+    assert np.allclose(a[['x', 'y']].to_numpy(), b[['x', 'y']].to_numpy(), atol=1e-5)
+    with pytest.raises(FileNotFoundError):
+        TokenExplorer(model, {'x': tmp_path/'missing.safetensors'}).features()
+
+
+# ---- temporal alignment explorer ---------------------------------------------------------------------
+def test_temporal_alignment_and_shuffle(model):
+    feats = torch.randn(T, model.clip.embed_dim, generator=torch.Generator().manual_seed(0))
+    perm = torch.as_tensor(shuffled_order(T, seed=3))
+    r, rs = temporal_alignment(model, feats), temporal_alignment(model, feats[perm])
+    assert r['frame_sim'].shape == (T, len(CLASSES)) and r['sent_sim'].shape == (len(CLASSES), T, model.cfg.num_sentences)
+    assert np.allclose(rs['frame_sim'], r['frame_sim'][perm.numpy()], atol=1e-5)
+    mean_p = temporal_alignment(model, feats, temporal=False)['probs']
+    assert np.allclose(temporal_alignment(model, feats[perm], temporal=False)['probs'], mean_p, atol=1e-6)
+
+
+def test_time_controls_change_the_figure(model, clips, tmp_path):
+    ex = TimeExplorer(model, clips)
+    ex.widget()
+    C = len(CLASSES)
+    assert ex.cls == CLASSES[clips[0].label]
+    shapes = lambda: [(s.x0, s.y0) for s in ex.fig.layout.shapes]
+    frame_img = ex.fig.data[-2].source
+    ex._controls['frame'].value = 3  # the user drags the frame slider
+    assert shapes() == [(3 * ex.thumb, 0), (3, 0), (0, 3)]
+    assert ex.fig.data[-2].source != frame_img or np.array_equal(ex.analysis()['frames'][0], ex.analysis()['frames'][3])
+    strip, lines = ex.fig.data[0].source, np.array(ex.fig.data[1].y)
+    ex._controls['shuffled'].value = True
+    assert ex.fig.data[0].source != strip
+    assert np.allclose(np.array(ex.fig.data[1].y), lines[shuffled_order(T)], atol=1e-5)
+    assert 'shuffled' in ex.fig.layout.title.text
+    z = np.array(ex.fig.data[1 + C].z)
+    ex._controls['cls'].value = CLASSES[(CLASSES.index(ex.cls) + 1) % C]
+    assert not np.allclose(np.array(ex.fig.data[1 + C].z), z)
+    assert ex.cls in ex.fig.layout.annotations[2].text
+    title = ex.fig.layout.title.text
+    ex._controls['clip'].value = 1
+    assert ex.fig.layout.title.text != title and clips[1].path.name in ex.fig.layout.title.text
+    assert ex.cls == CLASSES[clips[1].label]  # the heatmap follows the new clip's true class
+    bars = np.array(ex.fig.data[-1].y)
+    assert bars.shape == (C,) and abs(bars.sum() - 1) < 1e-5
+    # a file typed in the box
+    ex._controls['path'].value = str(clips[2].path); ex._controls['load'].click()
+    assert ex.clip == len(ex.clips) - 1 and ex.fig.layout.title.text.startswith(clips[2].path.name)
+    ex._controls['path'].value = str(tmp_path/'nope.mp4'); ex._controls['load'].click()
+    assert 'cannot load' in ex._controls['status'].value
+    with pytest.raises(IndexError, match='outside'): ex.set(frame=T)
+    with pytest.raises(ValueError, match='is not one of'): ex.set(cls='boredom')
+
+
+def test_shipped_checkpoint_opens_both_explorers():
+    "The notebook's promise: both explorers open on the shipped samples without training."
+    from a3lign_nb.explore.tokens import shipped_run
+    try: shipped_run()
+    except FileNotFoundError as e: pytest.fail(str(e))
+    tok = TokenExplorer.from_samples(method='pca')
+    assert len(tok.checkpoints) >= 2 and 'videos' in tok.available_layers
+    tok.widget()
+    tim = TimeExplorer.from_samples()
+    tim.widget()
+    assert len(tim.clips) > 0 and len(tim.fig.layout.shapes) == 3

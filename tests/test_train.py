@@ -1,0 +1,176 @@
+"Feature cache, training loop (exact resume, cache vs video, validation selection) and metrics on tiny clips, CPU."
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from a3lign_nb.eval.metrics import uar, war, per_class_recall, confusion_matrix, fold_summary
+from a3lign_nb.train import loop
+from a3lign_nb.train.cache import (CacheMismatchError, CachedClipDataset, FeatureCache, VideoClipDataset, ensure_cache,
+                                   shard_path)
+
+
+def make_clips(out: Path, n_per_class: int = 3, classes: int = 2, frames=(10, 20, 70), size: int = 32) -> Path:
+    "Tiny mp4 clips (the class is the direction a bright bar moves) + train.txt / test.txt lists."
+    import av
+    out = Path(out); (out/'clips').mkdir(parents=True, exist_ok=True)
+    k = 0
+    for split in ('train', 'test'):
+        lines = []
+        for c in range(classes):
+            for j in range(n_per_class):
+                n = frames[k % len(frames)]; k += 1
+                p = out/'clips'/f'{split}_{c}_{j}.mp4'
+                with av.open(str(p), 'w') as cont:
+                    s = cont.add_stream('libx264', rate=10); s.width = s.height = size; s.pix_fmt = 'yuv420p'
+                    for t in range(n):
+                        img = np.full((size, size, 3), 30 + 20 * j, np.uint8)
+                        x = int(t / n * (size - 4)); x = x if c == 0 else size - 4 - x
+                        img[:, x:x + 4] = 220
+                        for pk in s.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): cont.mux(pk)
+                    for pk in s.encode(): cont.mux(pk)
+                lines.append(f'clips/{p.name} {n} {c}')
+        (out/f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return out
+
+
+def tiny_cfg(data: Path, out: Path, **kw) -> loop.TrainConfig:
+    "A run of 1 + 1 + 2 epochs of the tiny CLIP (random weights) on the tiny clips."
+    base = dict(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
+                clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=1, image_epochs=1, joint_epochs=2,
+                batch_size=2, device='cpu', progress=False, max_frames=16, out_dir=str(out),
+                model=dict(num_sentences=2, tokens_per_sentence=4))
+    return loop.TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    return make_clips(tmp_path_factory.mktemp('clips'))
+
+
+def trainable(run_dir):
+    sd = load_file(Path(run_dir)/'last.safetensors')
+    return {k: v for k, v in sd.items() if '.model.' in k or k.startswith('state.') and 'rng' not in k}
+
+
+def assert_same_run(a, b):
+    wa, wb = load_file(Path(a)/'last.safetensors'), load_file(Path(b)/'last.safetensors')
+    assert wa.keys() == wb.keys()
+    for k in wa: assert torch.equal(wa[k], wb[k]), k
+    la = [{k: v for k, v in r.items() if k != 'epoch_s'} for r in map(json.loads, open(Path(a)/'log.jsonl'))]
+    lb = [{k: v for k, v in r.items() if k != 'epoch_s'} for r in map(json.loads, open(Path(b)/'log.jsonl'))]
+    assert la == lb
+    ea, eb = json.load(open(Path(a)/'eval.json')), json.load(open(Path(b)/'eval.json'))
+    assert (ea['war'], ea['uar'], ea['confusion']) == (eb['war'], eb['uar'], eb['confusion'])
+
+
+# ---------------------------------------------------------------- resume
+def test_resume_equals_uninterrupted(data, tmp_path):
+    full = loop.train(tiny_cfg(data, tmp_path/'full'))
+    assert 0 <= full['uar'] <= 1 and len(full['confusion']) == 7
+    # stop after 2 epochs (a stage boundary), then rerun the same command
+    r = loop.train(tiny_cfg(data, tmp_path/'split', stop_after=2))
+    assert r['status'] == 'stopped' and r['epochs_done'] == 2
+    assert not (tmp_path/'split'/'eval.json').exists()
+    loop.train(tiny_cfg(data, tmp_path/'split'))
+    assert_same_run(tmp_path/'full', tmp_path/'split')
+    # Ctrl-C in the middle of an epoch: checkpoint at the step boundary, exit; rerun resumes there
+    def ctrl_c(epoch, step, batch):
+        if epoch == 3 and step == 0: os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
+    assert (tmp_path/'int'/'checkpoints'/'epoch_003_step_000001.json').exists()
+    loop.train(tiny_cfg(data, tmp_path/'int'))
+    assert_same_run(tmp_path/'full', tmp_path/'int')
+    assert not list((tmp_path/'int'/'checkpoints').glob('*_step_*'))  # mid-epoch checkpoints are pruned
+
+
+# ---------------------------------------------------------------- cache
+def test_cache_reuse_mismatch_resume(data, tmp_path):
+    from a3lign_nb.data.datasets import read_annotations
+    recs = list(read_annotations(data/'train.txt')) + list(read_annotations(data/'test.txt'))
+    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
+    assert len(c) == len(recs) and c.views == 2
+    f, idx = c.get(2)
+    assert f.dtype == torch.float16 and f.shape == (2, 16, clip.embed_dim) and idx.tolist() == np.floor((np.arange(16) + .5) * 70 / 16).astype(int).tolist()
+    shards = sorted((tmp_path/'c'/'shards').glob('*.safetensors'))
+    assert len(shards) == 3
+    stamp = {p: p.stat().st_mtime_ns for p in shards}
+    # reuse: nothing rewritten
+    ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in shards} == stamp
+    # mismatch: another model (other random weights), another frame cap
+    with pytest.raises(CacheMismatchError, match='model.fingerprint'):
+        ensure_cache(recs, loop.make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
+    with pytest.raises(CacheMismatchError, match='max_frames: cache has 16, this run needs 32'):
+        ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=32, views=2)
+    # resume: an interrupted build (manifest not complete, one shard missing) redoes only that shard
+    m = json.loads((tmp_path/'c'/'manifest.json').read_text()); m['complete'] = False
+    (tmp_path/'c'/'manifest.json').write_text(json.dumps(m))
+    before = c.get(5)[0].clone()
+    shard_path(tmp_path/'c', 1).unlink()
+    c2 = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
+    rewritten = [p for p in shards if p.stat().st_mtime_ns != stamp[p]]
+    assert rewritten == [shard_path(tmp_path/'c', 1)]
+    assert torch.equal(c2.get(5)[0], before)  # bit-identical, augmented view included (seeded)
+
+
+def test_cache_and_video_paths_agree(data, tmp_path):
+    "Same frames drawn in both paths; features equal up to fp16 rounding; training curves agree."
+    from a3lign_nb.data.datasets import read_annotations
+    from a3lign_nb.data.video import clip_transform_for
+    recs = list(read_annotations(data/'train.txt'))
+    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, progress=False)
+    dc = CachedClipDataset(c, recs, 16, train=True, seed=3, root=data)
+    dv = VideoClipDataset(recs, clip_transform_for(clip), 16, train=True, seed=3, max_frames=16)
+    for e in (0, 5):
+        dc.set_epoch(e); dv.set_epoch(e)
+        for i in range(len(recs)):
+            a, b = dc[i]['feats'], clip.encode_images(dv[i]['frames'])
+            torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
+    a = loop.train(tiny_cfg(data, tmp_path/'cache'))
+    b = loop.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
+    la = [json.loads(l) for l in open(tmp_path/'cache'/'log.jsonl')]
+    lb = [json.loads(l) for l in open(tmp_path/'video'/'log.jsonl')]
+    np.testing.assert_allclose([r['train_loss'] for r in la], [r['train_loss'] for r in lb], rtol=1e-3)
+
+
+def test_validation_selection_never_uses_test(data, tmp_path):
+    with pytest.raises(ValueError, match='val_fraction'):
+        loop.train(tiny_cfg(data, tmp_path/'x', select='val_uar'))
+    rep = loop.train(tiny_cfg(data, tmp_path/'v', val_fraction=0.34, select='val_uar'))
+    log = [json.loads(l) for l in open(tmp_path/'v'/'log.jsonl')]
+    assert all('val_uar' in r for r in log)
+    best = max(log, key=lambda r: r['val_uar'])  # first epoch with the top val UAR
+    assert rep['selected_by'] == 'val_uar' and rep['epoch'] == best['epoch']
+    tr, va = loop.stratified_split([0, 0, 0, 1, 1, 1], 0.34, seed=0)
+    assert len(va) == 2 and sorted(np.array([0, 0, 0, 1, 1, 1])[va]) == [0, 1]
+
+
+def test_load_checkpoint_round_trip(data, tmp_path):
+    rep = loop.train(tiny_cfg(data, tmp_path/'r'))
+    m = loop.load_checkpoint(tmp_path/'r')
+    again = loop.evaluate(tmp_path/'r', device='cpu', progress=False, out=str(tmp_path/'again.json'))
+    assert (again['war'], again['uar'], again['confusion']) == (rep['war'], rep['uar'], rep['confusion'])
+    assert m.training is False
+
+
+# ---------------------------------------------------------------- metrics (hand-computed)
+def test_metrics_hand_computed():
+    yt, yp = [0, 0, 1, 1, 1, 3], [0, 2, 1, 1, 0, 3]
+    assert confusion_matrix(yt, yp, 4).tolist() == [[1, 0, 1, 0], [1, 2, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    assert war(yt, yp) == pytest.approx(4 / 6)
+    r = per_class_recall(yt, yp, 4)
+    assert r[[0, 1, 3]].tolist() == pytest.approx([1 / 2, 2 / 3, 1]) and np.isnan(r[2])
+    assert uar(yt, yp, 4) == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)              # class 2 absent: excluded
+    assert uar(yt, yp, 4, absent='zero') == pytest.approx((1 / 2 + 2 / 3 + 0 + 1) / 4)
+    with pytest.raises(ValueError, match='class id 4'): uar(yt, [0, 0, 1, 1, 1, 4], 4)
+    s = fold_summary([dict(uar=.5, war=.6), dict(uar=.7, war=.9), dict(uar=.6, war=.6)])
+    assert s['uar']['mean'] == pytest.approx(.6) and s['war']['std'] == pytest.approx(np.std([.6, .9, .6], ddof=1))
