@@ -43,6 +43,8 @@ def test_checkpoint_from_another_config(data, tmp_path):
         loop.train(tiny_cfg(data, tmp_path/'r', batch_size=3))
     with pytest.raises(loop.CheckpointError, match='fingerprint'):
         loop.load_checkpoint(tmp_path/'r', clip=loop.make_clip('a3lign-tiny', None, 'cpu', seed=5))
+    with pytest.raises(FileExistsError, match='--overwrite'):
+        loop.train(tiny_cfg(data, tmp_path/'r', resume=False))
     # runtime-only options may change on resume
     loop.train(tiny_cfg(data, tmp_path/'r', stop_after=1, num_workers=0, eval_every=2))
     # --overwrite starts afresh

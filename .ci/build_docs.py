@@ -11,9 +11,9 @@ from GitHub, so it cannot install where only package registries are reachable; D
 package. Install quarto (https://quarto.org/docs/get-started/, or `pip install quarto-cli` where
 GitHub is reachable) and rerun for the full site with search and the quarto theme.
 
-    python tools/build_docs.py            # -> _docs/index.html
-    python tools/build_docs.py --out DIR  # -> DIR/index.html
-    python tools/build_docs.py --fallback # the plain site even if quarto is installed
+    python .ci/build_docs.py            # -> _docs/index.html
+    python .ci/build_docs.py --out DIR  # -> DIR/index.html
+    python .ci/build_docs.py --fallback # the plain site even if quarto is installed
 """
 from __future__ import annotations
 

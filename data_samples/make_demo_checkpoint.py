@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Make the small demo run shipped in `data_samples/checkpoints/demo`, so the explorers open without training.
 
-    python tools/make_demo_checkpoint.py            # trains in a temp folder (~1-2 min on a CPU), writes the run
-    python tools/make_demo_checkpoint.py --work DIR # keep the full training run in DIR
+    python data_samples/make_demo_checkpoint.py            # trains in a temp folder (~1-2 min on a CPU), writes the run
+    python data_samples/make_demo_checkpoint.py --work DIR # keep the full training run in DIR
 
 It trains the `a3lign demo` recipe (tiny CLIP config with random weights from seed 0, BAP 4 + 3 + 5
 epochs, the shipped synthetic clips) with one change: MAT has 8 tokens per sentence instead of the
@@ -58,7 +58,7 @@ def main(argv=None):
         state = dict(epochs_done=ck['epochs_done'], step=0, stage=ck['stage'], config=_clean(ck['config']),
                      model_config=ck['model_config'], clip_fingerprint=ck['clip_fingerprint'],
                      model={k: v.half() if v.is_floating_point() else v for k, v in ck['model'].items()},
-                     note='trimmed for data_samples by tools/make_demo_checkpoint.py: weights in fp16, no optimiser state')
+                     note='trimmed for data_samples by data_samples/make_demo_checkpoint.py: weights in fp16, no optimiser state')
         save_checkpoint(a.out, state, name=f'epoch_{e:03d}', also_last=e == ends[-1])
     for suffix in ('.json', '.safetensors'):  # the last one is last.json/.safetensors; no second copy
         (a.out/'checkpoints'/f'epoch_{ends[-1]:03d}{suffix}').unlink()
