@@ -40,7 +40,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['a3lign_nb', 'a3lign_nb.*']),
     include_package_data=True,
-    package_data={'a3lign_nb': ['model_configs/*.json']},
+    package_data={'a3lign_nb': ['model_configs/*.json', 'model_configs/*.safetensors']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
