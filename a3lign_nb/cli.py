@@ -19,8 +19,8 @@ from pathlib import Path
 from .train.loop import TrainConfig
 
 # %% auto #0
-__all__ = ['ALIASES', 'DEMO_EPOCHS', 'DEMO_MODEL', 'field_docs', 'add_config_args', 'config_from_args', 'info', 'run_folds',
-           'demo', 'synth', 'build_parser', 'main']
+__all__ = ['ALIASES', 'DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'field_docs', 'add_config_args', 'config_from_args', 'info',
+           'run_folds', 'demo', 'synth', 'build_parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #1833dce0
 def field_docs(cls) -> dict[str, str]:
@@ -154,6 +154,7 @@ def run_folds(cfg: TrainConfig | None = None, # the options of each fold's run (
 # %% ../nbs/50_cli.ipynb #e9fe3be7
 DEMO_EPOCHS = (3, 2, 3)  # our choice for the demo: (text, image, joint) epochs; the paper's are (40, 30, 30)
 DEMO_MODEL = dict(num_sentences=4, tokens_per_sentence=8)  # our choice for the demo (A3lignConfig.tiny's); the paper's: 16, 64
+DEMO_CLIP = ('a3lign-tiny-rn', 'synthetic')  # shipped config + shipped image-tower weights (a random tower learns nothing here)
 
 def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
          device: str = 'cpu', # the demo is sized for a CPU; 'auto' uses a GPU if there is one
@@ -177,13 +178,13 @@ def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
             print(f'data_samples/ not found (not a source checkout): generating a synthetic set in {data}')
             synth(str(data), seed=seed, progress=progress)
     cfg = TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                      clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=text_epochs, image_epochs=image_epochs,
+                      clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=text_epochs, image_epochs=image_epochs,
                       joint_epochs=joint_epochs, batch_size=batch_size, device=device, seed=seed, out_dir=out_dir,
                       overwrite=True, progress=progress, model=dict(DEMO_MODEL))
     rep = loop.train(cfg)
     rep['seconds'] = round(time.time() - t0, 1)
-    print(f"\nA3lign-DFER demo ({len(rep['classes'])} classes, {rep['num_clips']} test clips, tiny CLIP with random "
-          f"weights, {device}): UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  in {rep['seconds']:.0f} s\n"
+    print(f"\nA3lign-DFER demo ({len(rep['classes'])} classes, {rep['num_clips']} test clips, tiny CLIP {DEMO_CLIP[0]}:{DEMO_CLIP[1]}, "
+          f"{device}): UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  in {rep['seconds']:.0f} s\n"
           f"run folder: {out_dir} (eval.json, log.jsonl, curves.html, confusion.html, checkpoints/)")
     return rep
 

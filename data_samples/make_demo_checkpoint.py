@@ -4,8 +4,8 @@
     python data_samples/make_demo_checkpoint.py            # trains in a temp folder (~1-2 min on a CPU), writes the run
     python data_samples/make_demo_checkpoint.py --work DIR # keep the full training run in DIR
 
-It trains the `a3lign demo` recipe (tiny CLIP config with random weights from seed 0, BAP 4 + 3 + 5
-epochs, the shipped synthetic clips) with one change: MAT has 8 tokens per sentence instead of the
+It trains the `a3lign demo` recipe (the shipped tiny CLIP `a3lign-tiny-rn` with its `synthetic` image tower,
+the demo's BAP epochs, the shipped synthetic clips) with one change: MAT has 8 tokens per sentence instead of the
 paper's 64 (our choice, for size: at the tiny config's width W = 64, the paper's 7 x 16 x 64 x 64 MAT
 is 1.8 MB per checkpoint in fp32). It keeps the checkpoint at the end of each BAP stage (the last one as `last.*` only), with only
 what `loop.load_checkpoint` needs (trainable weights stored as fp16, the model and run configs, the
@@ -39,12 +39,12 @@ def main(argv=None):
     ap.add_argument('--work', type=Path, default=None, help='where to train (default: a temp folder, removed)')
     ap.add_argument('--out', type=Path, default=OUT, help=f'where to write the shipped run (default: {OUT.relative_to(ROOT)})')
     a = ap.parse_args(argv)
-    from a3lign_nb.cli import DEMO_EPOCHS
+    from a3lign_nb.cli import DEMO_CLIP, DEMO_EPOCHS
     from a3lign_nb.train.loop import TrainConfig, read_checkpoint, save_checkpoint, train
     from a3lign_nb.utils import atomic_save_json, load_json
     work = a.work or Path(tempfile.mkdtemp(prefix='a3lign-demo-'))
     run = work/'demo'
-    cfg = TrainConfig(dataset='synthetic', clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=DEMO_EPOCHS[0],
+    cfg = TrainConfig(dataset='synthetic', clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=DEMO_EPOCHS[0],
                       image_epochs=DEMO_EPOCHS[1], joint_epochs=DEMO_EPOCHS[2], batch_size=16, device='cpu', seed=0,
                       out_dir=str(run), overwrite=True, keep_checkpoints=0, progress=False,
                       model=dict(tokens_per_sentence=8))
