@@ -261,7 +261,13 @@ def test_generator_deterministic(tmp_path, tiny):
     rec = D.read_annotations(tiny / 'train.txt')[5]
     a = V.read_frames(rec.path, range(rec.num_frames), backend='pyav')
     b = V.read_frames(tmp_path / 'again' / rec.path.relative_to(tiny), range(rec.num_frames), backend='pyav')
-    assert np.abs(a.astype(int) - b).mean() < 3  # same pictures, within the codec's tolerance
+    # same pictures, within the codec's tolerance (x264 output is not bit-exact from run to run): compare 8x8 block
+    # means, where the encoder's noise averages out, and check that another clip is far further away
+    block = lambda x: x.astype(float).reshape(len(x), 4, 8, 4, 8, 3).mean((2, 4))
+    assert np.abs(block(a) - block(b)).mean() < 3
+    other = D.read_annotations(tiny / 'train.txt')[6]
+    c = V.read_frames(other.path, np.linspace(0, other.num_frames - 1, len(a)).round().astype(int), backend='pyav')
+    assert np.abs(block(a) - block(c)).mean() > 3 * max(np.abs(block(a) - block(b)).mean(), 1)
     np.testing.assert_array_equal(S.render_clip(2, 12, 32, 9), S.render_clip(2, 12, 32, 9))
 
 
