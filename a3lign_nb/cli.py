@@ -43,6 +43,9 @@ def _parse_optional(kind):
 def _parse_kv(s: str):
     if '=' not in s: raise argparse.ArgumentTypeError(f'expected key=value, got {s!r}')
     k, v = s.split('=', 1)
+    low = v.strip().lower()
+    if low in ('true', 'false'): return k.strip(), low == 'true'  # Python's True/False too: never the string 'False'
+    if low in ('none', 'null'): return k.strip(), None
     try: v = json.loads(v)
     except json.JSONDecodeError: pass
     return k.strip(), v

@@ -80,6 +80,11 @@ class A3lignConfig:
     def validate(self):
         "Check values; raises `ValueError` naming the field."
         def bad(k, why): raise ValueError(f'A3lignConfig.{k}={getattr(self, k)!r}: {why}')
+        for f in fields(self):  # a switch given as the string 'False' would read as True
+            v = getattr(self, f.name)
+            if isinstance(f.default, bool) and not isinstance(v, bool): bad(f.name, 'must be true or false (a bool)')
+            if type(f.default) in (int, float) and (isinstance(v, (bool, str)) or not isinstance(v, (int, float))):
+                bad(f.name, f'must be a number')
         if len(self.classes) < 2: bad('classes', 'need at least 2 class names')
         if len(set(self.classes)) != len(self.classes): bad('classes', 'class names must be unique')
         for k in ('num_frames', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
@@ -182,7 +187,10 @@ class A3lignDFER(nn.Module):
     def class_features(self) -> torch.Tensor:
         "Class features `[C, D]` (the text dynamic encoder over the sentences; mean without JAS)."
         ps = self._text_params()
-        cacheable = (self.cfg.cache_class_features and not any(p.requires_grad for p in ps)
+        # reusable while the text side cannot change: frozen, or evaluated without gradients (the key below holds
+        # every text parameter's version, so an optimizer step invalidates it)
+        cacheable = (self.cfg.cache_class_features
+                     and (not torch.is_grad_enabled() or not any(p.requires_grad for p in ps))
                      and not (self.training and self.cfg.jas_dropout > 0))
         if cacheable:
             dev = self.device.type
