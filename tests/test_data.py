@@ -37,10 +37,26 @@ def test_sampling_test_mode_is_middle_of_segments(n):
     edges = np.arange(17) * n // 16
     assert idx.shape == (16,) and idx.dtype == np.int64
     assert (np.diff(idx) >= 0).all() and idx.min() >= 0 and idx.max() <= n - 1
-    if n >= 16:
-        assert ((idx >= edges[:-1]) & (idx < edges[1:])).all()
-        np.testing.assert_array_equal(idx, edges[:-1] + (edges[1:] - edges[:-1] - 1) // 2)
+    # segment x spans [x*n/16, (x+1)*n/16) in frame units; the test frame is the one under its centre
+    lo, hi, mid = np.arange(16) * n / 16, np.arange(1, 17) * n / 16, (np.arange(16) + 0.5) * n / 16
+    assert ((idx >= np.floor(lo)) & (idx < np.ceil(hi))).all()  # a frame the segment overlaps
+    assert ((idx <= mid) & (mid < idx + 1)).all()  # frame idx covers [idx, idx+1) and holds the centre
+    if n >= 16: assert ((idx >= edges[:-1]) & (idx <= edges[1:])).all()
     np.testing.assert_array_equal(idx, V.sample_indices(n, 16))  # deterministic
+
+
+def _tsn_test_indices(n, S=16):
+    "TSN / DFER-CLIP's test-time offsets, verbatim: `int(tick/2 + tick*x)`, `tick = n / S`."
+    tick = n / float(S)
+    return [int(tick / 2.0 + tick * x) for x in range(S)]
+
+
+@pytest.mark.parametrize('S', [8, 16])
+def test_sampling_test_mode_matches_tsn(S):
+    for n in range(1, 400):
+        assert V.sample_indices(n, S).tolist() == _tsn_test_indices(n, S), n
+    assert V.sample_indices(32, 16).tolist() == list(range(1, 32, 2))  # 1, 3, ..., 31; not 0, 2, ..., 30
+    assert V.sample_indices(160, 16).tolist()[:3] == [5, 15, 25]
 
 
 def test_sampling_train_is_random_within_segments():
@@ -55,8 +71,11 @@ def test_sampling_train_is_random_within_segments():
 
 def test_sampling_short_clip_repeats_frames():
     idx = V.sample_indices(5, 16)
-    assert sorted(set(idx.tolist())) == [0, 1, 2, 3, 4] and len(idx) == 16
-    np.testing.assert_array_equal(V.sample_indices(5, 16, train=True, rng=np.random.default_rng(1)), idx)
+    assert idx.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4]  # in order, spread evenly
+    for n in range(1, 16):  # every frame of a short clip is used, in order, in both modes
+        for train in (False, True):
+            i = V.sample_indices(n, 16, train=train, rng=np.random.default_rng(n))
+            assert sorted(set(i.tolist())) == list(range(n)) and (np.diff(i) >= 0).all(), (n, train)
     np.testing.assert_array_equal(V.sample_indices(1, 16), np.zeros(16))
     with pytest.raises(ValueError, match='num_frames must be > 0'): V.sample_indices(0)
 
@@ -72,6 +91,19 @@ def test_readers_agree(tiny):
         assert np.abs(a.astype(int) - b).max() <= 3  # same frames within codec/colour-conversion tolerance
         assert V.count_frames(rec.path, 'decord') == V.count_frames(rec.path, 'pyav') == rec.num_frames
     np.testing.assert_array_equal(V.read_frames(rec.path, idx, backend='auto'), V.read_frames(rec.path, idx))
+
+
+def test_readers_clamp_past_the_end_to_the_last_frame(tiny):
+    rec = D.read_annotations(tiny / 'train.txt', spec='synthetic')[3]
+    n = rec.num_frames
+    allf = V.read_frames(rec.path, range(n), backend='pyav')
+    for idx in ([5, n + 16], [n + 3, n + 9], [n - 1, n]):
+        want = allf[np.minimum(idx, n - 1)]
+        a = V.read_frames(rec.path, idx, backend='pyav')
+        np.testing.assert_array_equal(a, want)  # the clip's last frame, not the last frame asked for
+        if V.HAS_DECORD:
+            b = V.read_frames(rec.path, idx, backend='decord')
+            assert np.abs(a.astype(int) - b).max() <= 3, idx  # decord and PyAV agree past the end
 
 
 def test_frame_folder_matches_video(tiny, tmp_path):

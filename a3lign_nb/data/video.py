@@ -34,7 +34,7 @@ def sample_indices(num_frames: int, # frames in the clip (> 0)
     if train:
         rng = np.random.default_rng() if rng is None else rng
         idx = start + np.floor(rng.random(num_segments) * (end - start)).astype(np.int64)
-    else: idx = start + (end - start - 1) // 2
+    else: idx = (2 * np.arange(num_segments) + 1) * num_frames // (2 * num_segments)  # int(tick/2 + tick*x), tick = num_frames/num_segments
     return np.minimum(idx, num_frames - 1).astype(np.int64)
 
 # %% ../../nbs/10_data.video.ipynb #0ad8acd7
@@ -99,19 +99,17 @@ def _pyav_read(path: Path, indices: np.ndarray) -> np.ndarray:
             if not c.streams.video: raise VideoReadError(path, 'no video stream in the file')
             s = c.streams.video[0]
             s.thread_type = 'AUTO'
-            last = None
+            n, last = 0, None  # frames decoded, the last one decoded
             for i, frame in enumerate(c.decode(s)):
-                last = frame
+                n, last = i + 1, frame
                 if i in want: got[i] = frame.to_ndarray(format='rgb24')
                 if i >= want[-1]: break
-            n = i + 1 if last is not None else 0
     except VideoReadError: raise
     except Exception as e: raise VideoReadError(path, f'PyAV cannot decode it: {e}') from None
     if n == 0: raise VideoReadError(path, 'the video has no frames')
-    if len(got) < len(want):  # indices past the end: clamp to the last decoded frame
-        lastk = max(got) if got else None
-        if lastk is None: got[n - 1] = last.to_ndarray(format='rgb24'); lastk = n - 1
-        return np.stack([got.get(int(i), got[lastk]) for i in indices])
+    if len(got) < len(want):  # indices past the end: the decoder ran out, `last` is the clip's last frame
+        end = got[n - 1] if n - 1 in got else last.to_ndarray(format='rgb24')
+        return np.stack([got.get(int(i), end) for i in indices])
     return np.stack([got[int(i)] for i in indices])
 
 def _decord_read(path: Path, indices: np.ndarray) -> np.ndarray:
