@@ -30,3 +30,33 @@ def test_torchrun_two_processes_cpu(tmp_path):
     assert ev['num_clips'] == 6            # every test clip scored exactly once (gathered, not padded)
     assert sorted(p.name for p in (tmp_path/'run'/'checkpoints').glob('*.json')) == ['epoch_001.json', 'epoch_002.json', 'epoch_003.json']
     assert p.stdout.count('UAR') == 1      # rank 0 prints the result once
+
+
+SCRIPT = '''
+import sys, os, signal
+sys.path.insert(0, {tests!r})
+from a3lign_nb.train import loop
+from a3lign_nb.train.cache import dist_info
+from test_train import tiny_cfg
+from pathlib import Path
+def hook(epoch, step, batch):  # Ctrl-C reaches rank 1 only
+    if dist_info()[0] == 1 and epoch == 1 and step == 0: os.kill(os.getpid(), signal.SIGINT)
+try: loop.train(tiny_cfg(Path({data!r}), Path({out!r}), cache_dir={cache!r}, overwrite={overwrite}), batch_hook=hook)
+except KeyboardInterrupt: print('INTERRUPTED rank', dist_info()[0], flush=True)
+'''
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank(tmp_path):
+    "A SIGINT to one rank travels in the per-step all-reduce: both ranks stop at the same step, none hangs."
+    torchrun = shutil.which('torchrun') or str(Path(sys.executable).parent/'torchrun')
+    if not Path(torchrun).exists(): pytest.skip('torchrun not found')
+    data = make_clips(tmp_path/'d', n_per_class=3)
+    for overwrite in (False, True):   # the second run also takes the --overwrite path (rank 0 deletes, then a barrier)
+        script = tmp_path/'run.py'
+        script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), data=str(data), out=str(tmp_path/'run'),
+                                        cache=str(tmp_path/'cache'), overwrite=overwrite))
+        p = subprocess.run([torchrun, '--standalone', '--nproc_per_node', '2', str(script)], capture_output=True, text=True,
+                           timeout=300, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        assert 'INTERRUPTED rank 0' in p.stdout and 'INTERRUPTED rank 1' in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
+        assert sorted(q.name for q in (tmp_path/'run'/'checkpoints').glob('*.json')) == ['epoch_001.json']

@@ -73,12 +73,13 @@ def assert_same_run(a, b):
 def test_resume_equals_uninterrupted(data, tmp_path):
     full = loop.train(tiny_cfg(data, tmp_path/'full'))
     assert 0 <= full['uar'] <= 1 and len(full['confusion']) == 7
-    # stop after 2 epochs (a stage boundary), then rerun the same command
-    r = loop.train(tiny_cfg(data, tmp_path/'split', stop_after=2))
-    assert r['status'] == 'stopped' and r['epochs_done'] == 2
-    assert not (tmp_path/'split'/'eval.json').exists()
-    loop.train(tiny_cfg(data, tmp_path/'split'))
-    assert_same_run(tmp_path/'full', tmp_path/'split')
+    # stop at each stage boundary (text -> image after epoch 1, image -> joint after 2), then rerun the same command
+    for stop in (1, 2):
+        r = loop.train(tiny_cfg(data, tmp_path/f'split{stop}', stop_after=stop))
+        assert r['status'] == 'stopped' and r['epochs_done'] == stop
+        assert not (tmp_path/f'split{stop}'/'eval.json').exists()
+        loop.train(tiny_cfg(data, tmp_path/f'split{stop}'))
+        assert_same_run(tmp_path/'full', tmp_path/f'split{stop}')
     # Ctrl-C in the middle of an epoch: checkpoint at the step boundary, exit; rerun resumes there
     def ctrl_c(epoch, step, batch):
         if epoch == 3 and step == 0: os.kill(os.getpid(), signal.SIGINT)
@@ -174,3 +175,73 @@ def test_metrics_hand_computed():
     with pytest.raises(ValueError, match='class id 4'): uar(yt, [0, 0, 1, 1, 1, 4], 4)
     s = fold_summary([dict(uar=.5, war=.6), dict(uar=.7, war=.9), dict(uar=.6, war=.6)])
     assert s['uar']['mean'] == pytest.approx(.6) and s['war']['std'] == pytest.approx(np.std([.6, .9, .6], ddof=1))
+
+
+# ---------------------------------------------------------------- precision and amp
+def test_clip_precision_used_in_training_and_loading(data, tmp_path):
+    assert next(loop.make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
+    loop.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
+    m = loop.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
+    assert next(m.clip.model.parameters()).dtype == torch.bfloat16
+
+
+def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
+    "One GradScaler lives through all stages: resuming at a stage start must restore it, not start a fresh one."
+    cfg = lambda out, **kw: tiny_cfg(data, out, amp='fp16', **kw)
+    loop.train(cfg(tmp_path/'full', stop_after=3))              # text, image, first joint epoch, uninterrupted
+    loop.train(cfg(tmp_path/'split', stop_after=2))             # text + image ...
+    loop.train(cfg(tmp_path/'split', stop_after=1))             # ... resumed at the joint stage's first epoch
+    a, b = (loop.read_checkpoint(p/'last.json') for p in (tmp_path/'full', tmp_path/'split'))
+    assert a['scaler'] is not None and a['scaler'] == b['scaler']
+    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+
+
+def test_cache_key_records_autocast(data, tmp_path):
+    from a3lign_nb.data.datasets import read_annotations
+    recs = list(read_annotations(data/'test.txt'))[:2]
+    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
+    assert c.manifest['key']['autocast'] == 'bfloat16'
+    with pytest.raises(CacheMismatchError, match="autocast: cache has 'bfloat16', this run needs 'none'.*--amp"):
+        ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='none')
+
+
+# ---------------------------------------------------------------- unreadable clips
+def test_corrupt_clip_named_or_skipped(data, tmp_path):
+    import shutil
+    import warnings
+    from a3lign_nb.data.datasets import ClipLoadError, read_annotations
+    d = tmp_path/'d'; shutil.copytree(data, d)
+    (d/'clips'/'train_1_0.mp4').write_bytes(b'not a video at all' * 50)   # line 4 of train.txt
+    recs = read_annotations(d/'train.txt')
+    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    src = f"{d/'train.txt'}:4"
+    with pytest.raises(ClipLoadError, match=f"{src}: cannot load clip .*train_1_0.mp4"):
+        ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)
+    with pytest.warns(UserWarning, match='train.txt:4'):
+        c = ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
+    assert c.manifest['complete'] and [s[1] for s in c.manifest['skipped']] == [src]
+    assert [r[1] for r in c.skipped.values()] != [] and len(c) == len(recs)
+    # finished, not retried: a resumed build keeps the shard with the skipped clip
+    m = json.loads((tmp_path/'c'/'manifest.json').read_text()); m['complete'] = False
+    (tmp_path/'c'/'manifest.json').write_text(json.dumps(m))
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path/'c'/'shards').glob('*.safetensors')}
+    c = ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
+    assert c.manifest['complete'] and {p: p.stat().st_mtime_ns for p in stamp} == stamp
+    # training from it: left out with skip_bad, a clear error without
+    with pytest.warns(UserWarning, match='train.txt:4'):
+        ds = CachedClipDataset(c, recs, 4, root=d, skip_bad=True)
+    assert len(ds) == len(recs) - 1 and ds.skipped[0][0] == src
+    with pytest.raises(ClipLoadError, match=f'{src}: .*skipped when the cache was built.*--skip-bad'):
+        CachedClipDataset(c, recs, 4, root=d)
+    # straight from video: error names the line; skip_bad stands the next clip in
+    from a3lign_nb.data.video import clip_transform_for
+    v = VideoClipDataset(recs, clip_transform_for(clip), 4, max_frames=8)
+    with pytest.raises(ClipLoadError, match=f'{src}: cannot load clip'): v[3]
+    v = VideoClipDataset(recs, clip_transform_for(clip), 4, max_frames=8, skip_bad=True)
+    with warnings.catch_warnings(record=True): item = v[3]
+    assert item['index'] == 4 and v.skipped[0][0] == src
+    # the whole run with --skip-bad
+    rep = loop.train(tiny_cfg(d, tmp_path/'run', cache_dir=str(tmp_path/'c2'), skip_bad=True, text_epochs=1,
+                              image_epochs=0, joint_epochs=0))
+    assert 'uar' in rep and json.loads((tmp_path/'c2'/'manifest.json').read_text())['skipped'][0][1] == src

@@ -195,7 +195,9 @@ class A3lignDFER(nn.Module):
         if cacheable:
             dev = self.device.type
             ac = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
-            key = (ac, tuple((p.data_ptr(), p._version) for p in ps), str(self.device))
+            # train and eval mode are keyed apart: attention's eval fast path rounds differently, and features cached
+            # by an evaluation must not feed the next training step (resuming would then not be exact)
+            key = (ac, self.training, tuple((p.data_ptr(), p._version) for p in ps), str(self.device))
             if self._cache is not None and self._cache[0] == key: return self._cache[1]
         out = self.jas.class_features(self.sentence_features(), temporal=self.cfg.use_jas)  # [C, D]
         if cacheable: out = out.detach()

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -133,6 +134,8 @@ class FeatureCache:
         self.clips = [tuple(c) for c in self.manifest['clips']]
         self._index = {k: i for i, (k, _) in enumerate(self.clips)}
         self.shard_size = self.manifest['shard_size']
+        # clips the build could not read (skip_bad): cache index -> (annotation line, reason); they have no features
+        self.skipped = {int(i): (src, why) for i, src, why in self.manifest.get('skipped', [])}
         self._handles, self._pid = {}, None
 
     def __len__(self): return len(self.clips)
@@ -152,6 +155,10 @@ class FeatureCache:
 
     def get(self, i: int) -> tuple[torch.Tensor, np.ndarray]:
         "Clip `i`'s features `[V, F, D]` (fp16) and its cached frame indices `[F]`."
+        if i in self.skipped:
+            from a3lign_nb.data.datasets import ClipLoadError
+            raise ClipLoadError(f'{self.skipped[i][0]}: clip {self.clips[i][0]} was skipped when {self.root} was built '
+                                f'({self.skipped[i][1]})')
         h = self._shard(i // self.shard_size)
         return h.get_tensor(f'feat.{i}'), h.get_tensor(f'idx.{i}').numpy().astype(np.int64)
 
@@ -166,17 +173,23 @@ def shard_path(root, s: int) -> Path: return Path(root)/'shards'/f'shard_{s:05d}
 # %% ../../nbs/30_train.cache.ipynb #8cb40754
 class _ExtractClips(torch.utils.data.Dataset):
     "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,S,S], frame idx [F])."
-    def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend):
+    def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False):
         self.records, self.order, self.t_eval, self.t_train = records, order, t_eval, t_train
-        self.views, self.view_seed, self.max_frames, self.backend = views, view_seed, max_frames, backend
+        self.views, self.view_seed, self.max_frames, self.backend, self.skip_bad = views, view_seed, max_frames, backend, skip_bad
     def __len__(self): return len(self.order)
     def __getitem__(self, j):
-        from a3lign_nb.data.video import read_frames
+        from a3lign_nb.data.datasets import ClipLoadError
         i = self.order[j]; r = self.records[i]
+        try: return self._load(i, r)
+        except Exception as e:
+            err = ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}')
+            if not self.skip_bad: raise err from e
+            return i, None, str(err)  # skipped: the build warns and records it
+    def _load(self, i, r):
+        from a3lign_nb.data.video import read_frames
         idx = cached_frame_indices(r.num_frames, self.max_frames)
         raw = read_frames(r.path, idx, backend=self.backend)  # uint8 [F,H,W,3]
-        if len(raw) != len(idx):
-            raise RuntimeError(f'{r.source}: {r.path}: asked for {len(idx)} frames, the reader returned {len(raw)}')
+        if len(raw) != len(idx): raise RuntimeError(f'asked for {len(idx)} frames, the reader returned {len(raw)}')
         out = [torch.as_tensor(self.t_eval(raw))]
         for v in range(1, self.views):  # augmented views, seeded by (view_seed, clip, view): rebuilds are identical
             out.append(torch.as_tensor(self.t_train(raw, np.random.default_rng([self.view_seed, i, v]))))
@@ -191,13 +204,28 @@ def autocast_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | Non
     if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
 
-def cache_key(clip, t_eval, t_train, views: int, max_frames, view_seed: int) -> dict:
+def cache_key(clip, t_eval, t_train, views: int, max_frames, view_seed: int,
+              cast: torch.dtype | None = None, # the autocast dtype of the extraction (`autocast_dtype`; None: fp32)
+             ) -> dict:
     "The manifest fields that must match for a cache to be reused."
     return _jsonable(dict(
         model=dict(name=clip.name, pretrained=str(clip.pretrained), fingerprint=weights_fingerprint(clip),
                    embed_dim=int(clip.embed_dim)),
         transform=dict(eval=describe_transform(t_eval), train=describe_transform(t_train) if views > 1 else None),
-        views=int(views), view_seed=int(view_seed) if views > 1 else None, max_frames=max_frames, dtype='float16'))
+        views=int(views), view_seed=int(view_seed) if views > 1 else None, max_frames=max_frames, dtype='float16',
+        autocast=str(cast).replace('torch.', '') if cast is not None else 'none'))
+
+def _stored_key(manifest) -> dict:
+    "A manifest's key; caches written before the key held `autocast` get it from `built.amp` (what they ran under)."
+    key = dict(manifest.get('key') or {})
+    if key and 'autocast' not in key:
+        amp = str(manifest.get('built', {}).get('amp', 'None')).replace('torch.', '')
+        key['autocast'] = 'none' if amp == 'None' else amp
+    return key
+
+def _shard_skipped(root, s) -> list:
+    "`[cache index, annotation line, reason]` of the clips a finished shard left out (skip_bad)."
+    with safe_open(str(shard_path(root, s)), framework='pt') as h: return json.loads((h.metadata() or {}).get('skipped', '[]'))
 
 def _key_hash(key) -> str: return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -224,6 +252,7 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                 backend: str = 'auto', # video reader backend (decord, falling back to PyAV)
                 lists: list[str] | None = None, # annotation list names, for the manifest's information only
                 progress: bool = True, # show a tqdm bar
+                skip_bad: bool = False, # skip clips that fail to decode (warned, listed in the manifest's `skipped`)
                ) -> FeatureCache:
     "Extract per-frame features of `records` into `cache_dir`, resuming finished shards. Under torchrun, shards are split across ranks."
     from tqdm.auto import tqdm
@@ -231,7 +260,8 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
     root_dir, device = Path(cache_dir), torch.device(device)
     rank, world = dist_info()
     t_eval, t_train = clip_transform_for(clip, train=False), clip_transform_for(clip, train=True)
-    key = cache_key(clip, t_eval, t_train, views, max_frames, view_seed)
+    cast = autocast_dtype(device, amp)
+    key = cache_key(clip, t_eval, t_train, views, max_frames, view_seed, cast)
     keys = [clip_key(r.path, root) for r in records]
     uniq = dict(zip(keys, range(len(keys))))  # a clip listed twice (train and test lists) is cached once
     recs = [records[i] for i in uniq.values()]
@@ -240,12 +270,12 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                     dataset=dict(hash=dataset_hash(clips), num_clips=len(clips), lists=[str(l) for l in lists or []],
                                  root=str(root) if root is not None else None),
                     shard_size=shard_size, num_shards=-(-len(clips) // shard_size), clips=clips,
-                    built=dict(torch=torch.__version__, amp=str(autocast_dtype(device, amp)), world_size=world))
+                    built=dict(torch=torch.__version__, amp=str(cast), world_size=world))
     mf = root_dir/'manifest.json'
     if rank == 0:
         if mf.exists():
             old = load_json(mf)
-            diff = _diff(old.get('key'), key) + _diff(old.get('clips'), clips)[:1]
+            diff = _diff(_stored_key(old), key) + _diff(old.get('clips'), clips)[:1]
             if diff: raise CacheMismatchError(f'{root_dir}: an unfinished cache with other settings is here: '
                                               + '; '.join(diff) + '. Delete it or choose another cache directory.')
             shard_size = old['shard_size']; manifest['shard_size'], manifest['num_shards'] = shard_size, old['num_shards']
@@ -256,10 +286,9 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
     manifest = load_json(mf); shard_size, khash = manifest['shard_size'], manifest['key_hash']
     todo = [s for s in range(manifest['num_shards']) if s % world == rank and not _shard_done(root_dir, s, khash)]
     order = [i for s in todo for i in range(s * shard_size, min((s + 1) * shard_size, len(recs)))]
-    ds = _ExtractClips(recs, order, t_eval, t_train, views, view_seed, max_frames, backend)
+    ds = _ExtractClips(recs, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=device.type == 'cuda',
                                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
-    cast = autocast_dtype(device, amp)
     shard_of = lambda i: i // shard_size
     pending, done_feats, bar = [], {}, tqdm(total=sum(r.num_frames if max_frames is None else min(r.num_frames, max_frames)
                                                       for r in (recs[i] for i in order)),
@@ -281,24 +310,34 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
         for s in sorted({shard_of(i) for i in done_feats}):
             lo, hi = s * shard_size, min((s + 1) * shard_size, len(recs))
             if all(i in done_feats for i in range(lo, hi)):
-                tensors = {}
+                tensors, skipped = {}, []
                 for i in range(lo, hi):
-                    f, idx = done_feats.pop(i)
+                    item = done_feats.pop(i)
+                    if isinstance(item, str): skipped.append([i, recs[i].source, item]); continue  # no features
+                    f, idx = item
                     tensors[f'feat.{i}'], tensors[f'idx.{i}'] = f, torch.as_tensor(idx, dtype=torch.int32)
-                with atomic_write(shard_path(root_dir, s), 'wb') as fh:
-                    fh.write(st_save(tensors, metadata=dict(key_hash=khash, first=str(lo), last=str(hi - 1))))
+                with atomic_write(shard_path(root_dir, s), 'wb') as fh:  # a shard with skipped clips is finished too
+                    fh.write(st_save(tensors, metadata=dict(key_hash=khash, first=str(lo), last=str(hi - 1),
+                                                            skipped=json.dumps(skipped))))
 
     nframes = 0
     for item in dl:
+        if item[1] is None:  # skip_bad: an unreadable clip
+            warnings.warn(f'skipping: {item[2]}'); done_feats[item[0]] = item[2]; continue
         pending.append(item); nframes += item[1].shape[0] * item[1].shape[1]
         if nframes >= batch_frames:
             encode(pending); pending, nframes = [], 0; flush_shards()
-    if pending: encode(pending); flush_shards()
+    if pending: encode(pending)
+    flush_shards()  # also a shard completed by a skipped clip at the end
     bar.close()
     barrier()
     if rank == 0:
         missing = [s for s in range(manifest['num_shards']) if not _shard_done(root_dir, s, khash)]
         if missing: raise RuntimeError(f'{root_dir}: shards {missing[:5]} are missing after extraction; rerun to resume.')
+        manifest['skipped'] = [row for s in range(manifest['num_shards']) for row in _shard_skipped(root_dir, s)]
+        if manifest['skipped']:
+            warnings.warn(f"{root_dir}: {len(manifest['skipped'])} unreadable clip(s) skipped (listed in manifest.json): "
+                          + '; '.join(src for _, src, _ in manifest['skipped'][:5]))
         manifest['complete'] = True
         atomic_save_json(manifest, mf)
     barrier()
@@ -311,9 +350,11 @@ def check_cache(cache: FeatureCache, # an open cache
                 root=None, # data root of `records`
                ):
     "Raise `CacheMismatchError` naming every difference between `cache` and what this run needs."
-    diff = _diff(cache.manifest['key'], key)
+    diff = _diff(_stored_key(cache.manifest), key)
     if diff: raise CacheMismatchError(
         f'{cache.root} was built with other settings: ' + '; '.join(diff) +
+        ('. (autocast is the mixed precision the features were extracted under: --amp and the device)' if any(
+            d.startswith('autocast') for d in diff) else '') +
         '. Use another cache directory (--cache-dir), or --rebuild-cache to replace this one.')
     if records is not None:
         frames = dict(cache.clips)
@@ -340,7 +381,9 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
     import shutil
     from a3lign_nb.data.video import clip_transform_for
     cache_dir = Path(cache_dir)
-    key = cache_key(clip, clip_transform_for(clip, train=False), clip_transform_for(clip, train=True), views, max_frames, view_seed)
+    cast = autocast_dtype(torch.device(build_kw.get('device', 'cpu')), build_kw.get('amp', 'auto'))
+    key = cache_key(clip, clip_transform_for(clip, train=False), clip_transform_for(clip, train=True), views, max_frames,
+                    view_seed, cast)
     mf = cache_dir/'manifest.json'
     if mf.exists() and load_json(mf).get('complete'):
         try:
@@ -366,13 +409,21 @@ class CachedClipDataset(torch.utils.data.Dataset):
                  num_segments: int = 16, # T, frames per clip (the paper's 16)
                  train: bool = False, # random frame per segment + random view (else middle frame, view 0)
                  seed: int = 0, # seed of the draws
-                 root=None): # data root of `records`
-        self.cache, self.records, self.T, self.train, self.seed, self.epoch = cache, list(records), num_segments, train, seed, 0
-        self.rows = []
-        for r in self.records:
+                 root=None, # data root of `records`
+                 skip_bad: bool = False): # leave out (with a warning) clips the cache build skipped, else raise `ClipLoadError`
+        from a3lign_nb.data.datasets import ClipLoadError
+        self.cache, self.T, self.train, self.seed, self.epoch = cache, num_segments, train, seed, 0
+        self.records, self.rows = [], []
+        self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), like `ClipDataset.skipped`
+        for r in records:
             i = cache.index(clip_key(r.path, root))
             if i is None: raise CacheMismatchError(f'{cache.root}: clip {clip_key(r.path, root)!r} ({r.source}) is not in the cache.')
-            self.rows.append(i)
+            if i in cache.skipped:
+                msg = f'{cache.skipped[i][1]} (skipped when the cache was built)'
+                if not skip_bad: raise ClipLoadError(msg + '. Fix or remove the clip and --rebuild-cache, or pass --skip-bad.')
+                warnings.warn(f'skipping: {msg}'); self.skipped.append((r.source, msg)); continue
+            self.records.append(r); self.rows.append(i)
+        if not self.records: raise ValueError(f'{cache.root}: every clip of this list was skipped')
         self.labels = [int(r.label) for r in self.records]
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self): return len(self.records)
@@ -393,18 +444,34 @@ class VideoClipDataset(torch.utils.data.Dataset):
                  seed: int = 0, # seed of the draws
                  max_frames: int | None = 64, # the cache's frame cap, so both paths draw from the same frames
                  train_transform=None, # spatial augmentation for training (None: none, like a 1-view cache)
-                 backend: str = 'auto'): # video reader backend
+                 backend: str = 'auto', # video reader backend
+                 skip_bad: bool = False): # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
         self.records, self.transform, self.T, self.train, self.seed, self.epoch = list(records), transform, num_segments, train, seed, 0
-        self.max_frames, self.train_transform, self.backend = max_frames, train_transform, backend
+        self.max_frames, self.train_transform, self.backend, self.skip_bad = max_frames, train_transform, backend, skip_bad
         self.labels = [int(r.label) for r in self.records]
+        self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), in this process
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self): return len(self.records)
-    def __getitem__(self, i):
+    def load(self, i):
+        "Clip `i`; raises `ClipLoadError` naming its annotation line and path."
+        from a3lign_nb.data.datasets import ClipLoadError
         from a3lign_nb.data.video import read_frames, sample_indices
         r = self.records[i]
-        idx = cached_frame_indices(r.num_frames, self.max_frames)
-        rng = segment_rng(self.seed, self.epoch, i)
-        pos = sample_indices(len(idx), self.T, train=self.train, rng=rng)
-        raw = read_frames(r.path, idx[pos], backend=self.backend)  # uint8 [T,H,W,3]
-        x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
+        try:
+            idx = cached_frame_indices(r.num_frames, self.max_frames)
+            rng = segment_rng(self.seed, self.epoch, i)
+            pos = sample_indices(len(idx), self.T, train=self.train, rng=rng)
+            raw = read_frames(r.path, idx[pos], backend=self.backend)  # uint8 [T,H,W,3]
+            x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
+        except Exception as e:
+            raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e
         return dict(frames=torch.as_tensor(x), label=self.labels[i], index=i)
+    def __getitem__(self, i):
+        from a3lign_nb.data.datasets import ClipLoadError
+        if not self.skip_bad: return self.load(i)
+        for k in range(min(len(self), 20)):  # as `ClipDataset(skip_bad=True)`: the next clip stands in
+            j = (i + k) % len(self)
+            try: return self.load(j)
+            except ClipLoadError as e:
+                warnings.warn(f'skipping: {e}'); self.skipped.append((self.records[j].source, str(e)))
+        raise ClipLoadError(f'{min(len(self), 20)} clips in a row failed to load, starting at {self.records[i].source}')

@@ -345,6 +345,9 @@ def fit(model, # `A3lignDFER` on `device`
         if ck['clip_fingerprint'] != clip_fp: raise CheckpointError(
             f'{ck_path}: its CLIP weights (fingerprint {ck["clip_fingerprint"]}) differ from this run\'s ({clip_fp}).')
         m.load_trainable_state_dict(ck['model'])
+        # one GradScaler lives through every stage of an uninterrupted run (only the optimizer and schedule are
+        # new at a stage start), so its state is restored whatever the stage -- also at a stage boundary
+        if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
         start, skip, rows = ck['epochs_done'], ck['step'], [r for r in ck['log']]
         if main: print(f'resuming {run_dir} from {ck_path.name} (epoch {start}' + (f', step {skip})' if skip else ')'))
     if main:
@@ -365,7 +368,6 @@ def fit(model, # `A3lignDFER` on `device`
                 sched = bap.make_scheduler(opt, stage, steps, mcfg)
                 if ck is not None and ck['stage'] == stage.name and (ck['step'] or e_in > 0):
                     opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-                    if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
                 ddp = m
                 if world > 1:
                     ddp = torch.nn.parallel.DistributedDataParallel(
@@ -384,10 +386,11 @@ def fit(model, # `A3lignDFER` on `device`
                        desc=f'epoch {epoch+1}/{total} {stage.name}', disable=not (cfg.progress and main))
             step, it, interrupted = skip, iter(dl), False
             while True:
-                if stop.set: interrupted = True; break
+                # under DDP a rank never leaves alone on its own flag: the flag travels in the all-reduce below
+                if stop.set and world == 1: interrupted = True; break
                 try: batch = next(it)
                 except StopIteration: break
-                except KeyboardInterrupt: interrupted = True; break
+                except KeyboardInterrupt: interrupted = True; break  # a second Ctrl-C: at once (torchrun ends the rest)
                 except Exception:
                     if stop.set: interrupted = True; break
                     raise
@@ -397,9 +400,11 @@ def fit(model, # `A3lignDFER` on `device`
                 with torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
                     logits = ddp(feats, temporal=stage.temporal)  # [B,C]
                     loss = F.cross_entropy(logits.float(), y)
-                bad = torch.tensor(float(not torch.isfinite(loss)), device=device)
-                if world > 1: dist.all_reduce(bad)
-                if bad.item():
+                # one all-reduce per step: (non-finite loss, Ctrl-C) on any rank -> every rank knows at the same step
+                flags = torch.tensor([float(not torch.isfinite(loss)), float(stop.set)], device=device)
+                if world > 1: dist.all_reduce(flags)
+                bad, stopping = flags.tolist()
+                if bad:
                     src = [train_ds.records[i].source for i in batch['index'].tolist()[:4]] if hasattr(train_ds, 'records') else []
                     raise NonFiniteLoss(
                         f'loss is {loss.item()} at epoch {epoch+1} ({stage.name} stage), step {step} of the epoch; '
@@ -416,6 +421,7 @@ def fit(model, # `A3lignDFER` on `device`
                 part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
                 step += 1
                 bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{opt.param_groups[0]['lr']:.2g}")
+                if stopping: interrupted = True; break  # every rank finished this same step
             bar.close()
             if interrupted:
                 if world == 1:
@@ -423,6 +429,9 @@ def fit(model, # `A3lignDFER` on `device`
                                                     clip_fp, rows, best, part), also_last=True)
                     print(f'\ninterrupted: epoch {epoch+1}, step {step}; checkpoint written to {run_dir}/last.json. '
                           'Rerun the same command to resume.')
+                elif main:  # the partial metrics and RNG states are per rank: no exact mid-epoch checkpoint under DDP
+                    print(f'\ninterrupted: epoch {epoch+1}, step {step} on every rank; rerun the same command to resume '
+                          f'from the last epoch checkpoint ({find_checkpoint(run_dir)}).')
                 raise KeyboardInterrupt
             # --- end of epoch: metrics, log, checkpoint
             parts = all_gather_objects(part)
@@ -477,12 +486,18 @@ def make_clip(name: str, # open_clip model name / shipped config
               device, # where to put it
               seed: int = 0, # seed of random weights
               allow_download: bool | None = None, # see `load_clip`
+              precision: str = 'fp32', # weights of the frozen towers (the model config's `clip_precision`)
              ):
     "Load the frozen CLIP of a run; random weights come from `seed` (so they can be recreated)."
     from a3lign_nb.clip import load_clip
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return load_clip(name, _none(pretrained), device=device, allow_download=allow_download or None)
+        return load_clip(name, _none(pretrained), device=device, precision=precision, allow_download=allow_download or None)
+
+def _clip_precision(cfg: TrainConfig) -> str:
+    "The run's `clip_precision` (a `--model` override, else `A3lignConfig`'s default, fp32)."
+    from a3lign_nb.models.a3lign import A3lignConfig
+    return cfg.model.get('clip_precision', A3lignConfig.clip_precision)
 
 def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
     "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
@@ -539,12 +554,13 @@ def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
                              root=root, max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed,
                              rebuild=cfg.rebuild_cache, batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers,
                              device=device, amp=cfg.amp, progress=cfg.progress and is_main_process(),
-                             lists=[str(p) for p in resolve_lists(cfg)])
-        mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root)
+                             lists=[str(p) for p in resolve_lists(cfg)], skip_bad=cfg.skip_bad)
+        mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root,
+                                                skip_bad=cfg.skip_bad)
     else:
         te, ttr = clip_transform_for(clip, train=False), (clip_transform_for(clip, train=True) if cfg.views > 1 else None)
         mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.num_segments, train=tr, seed=cfg.seed,
-                                               max_frames=cfg.max_frames, train_transform=ttr)
+                                               max_frames=cfg.max_frames, train_transform=ttr, skip_bad=cfg.skip_bad)
     return mk(train_recs, True), mk(test_recs, False), mk
 
 def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainConfig()`)
@@ -559,14 +575,15 @@ def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainCo
         raise ValueError(f'select={cfg.select!r} needs a validation split: set val_fraction > 0 (never the test fold)')
     device = init_distributed(cfg.device)
     run_dir = Path(cfg.out_dir)
-    if cfg.overwrite and is_main_process() and run_dir.exists(): shutil.rmtree(run_dir)
+    if cfg.overwrite:  # only rank 0 deletes; no rank looks for checkpoints while it does
+        if is_main_process() and run_dir.exists(): shutil.rmtree(run_dir)
     elif not cfg.resume and find_checkpoint(run_dir) is not None:
         raise FileExistsError(f'{run_dir} already holds checkpoints and resume is off: pass --overwrite to start afresh '
                               'there, or choose another --out-dir.')
     barrier()
     spec, tr, ts, root = read_lists(cfg)
     seed_everything(cfg.seed)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download)
+    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
     model = build_model(cfg, spec.classes, clip).to(device)
     train_ds, test_ds, mk = make_datasets(cfg, clip, tr, ts, root, device)
     val_ds = None
@@ -607,7 +624,7 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
     ck = read_checkpoint(p)
     mc = A3lignConfig.from_dict(ck['model_config'])
     if clip is None:
-        clip = make_clip(mc.clip_name, mc.clip_pretrained, device, ck['config'].get('seed', 0))
+        clip = make_clip(mc.clip_name, mc.clip_pretrained, device, ck['config'].get('seed', 0), precision=mc.clip_precision)
     elif clip.name != mc.clip_name:
         raise CheckpointError(f'{p} was trained with CLIP {mc.clip_name!r}, not {clip.name!r}')
     fp = weights_fingerprint(clip)
@@ -656,8 +673,9 @@ def extract(cfg: TrainConfig | None = None, **overrides) -> 'FeatureCache':
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
     device = init_distributed(cfg.device)
     spec, tr, ts, root = read_lists(cfg)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download)
+    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
     return ensure_cache(list(tr) + list(ts), clip, cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
                         max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
                         batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers, device=device, amp=cfg.amp,
-                        progress=cfg.progress and is_main_process(), lists=[str(p) for p in resolve_lists(cfg)])
+                        progress=cfg.progress and is_main_process(), lists=[str(p) for p in resolve_lists(cfg)],
+                        skip_bad=cfg.skip_bad)
