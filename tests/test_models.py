@@ -269,3 +269,14 @@ def test_class_feature_cache_follows_parameter_changes():
     assert c2 is not c1 and not torch.allclose(c1, c2)
     bap.apply_stage(m, bap.BAPSchedule().stages[0])
     assert m.class_features().requires_grad
+
+
+def test_logits_stay_fp32_under_autocast():
+    "100 * cos in bf16 would round by ~0.2: the logits are computed in fp32 even inside autocast."
+    from a3lign_nb.models.jas import JAS
+    j = JAS(64)
+    v, c = torch.randn(4, 64), torch.randn(7, 64)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = j.logits(v, c)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, j.logits(v, c), rtol=0, atol=0)

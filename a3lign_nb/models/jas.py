@@ -157,7 +157,9 @@ class JAS(nn.Module):
     def logits(self, video: torch.Tensor, # [B, D]
                classes: torch.Tensor # [C, D]
               ) -> torch.Tensor: # [B, C] = scale * cos(video, class)
-        return self.logit_scale * F.normalize(video, dim=-1) @ F.normalize(classes, dim=-1).t()
+        with torch.autocast(video.device.type, enabled=False):  # fp32 even under autocast: 100 * cos in bf16 rounds by ~0.2
+            cos = F.normalize(video.float(), dim=-1) @ F.normalize(classes.float(), dim=-1).t()
+        return self.logit_scale * cos
 
     def forward(self, feats: torch.Tensor, # [B, T, D] frame features
                 sents: torch.Tensor, # [C, S, D] sentence features
