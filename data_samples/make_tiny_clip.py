@@ -69,11 +69,8 @@ def prompts(classes) -> list[str]:
 
 def seeded_clip(base: str = BASE):
     "The random tiny CLIP, exactly as `a3lign_nb.testing.tiny_clip(seed=0)` builds it (a fresh, uncached copy)."
-    from a3lign_nb.clip import load_clip
-    state = torch.random.get_rng_state()
-    torch.manual_seed(TEXT_SEED)
-    try: return load_clip(base)
-    finally: torch.random.set_rng_state(state)
+    from a3lign_nb.train.loop import make_clip
+    return make_clip(base, None, 'cpu', seed=TEXT_SEED)
 
 
 def render_frames(clips_per_class: int, seed: int, threshold: float, neutral_below: float = 0.05, frames=(12, 20),

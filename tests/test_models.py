@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from a3lign_nb.clip import load_clip
+from a3lign_nb.clip import FrozenCLIP, load_clip
 from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER, shuffle_frames
 from a3lign_nb.models.jas import JAS
 from a3lign_nb.models.mat import MAT, mat_num_params
@@ -53,15 +53,20 @@ def test_tiny_shapes_and_counts():
         assert sum(p.requires_grad for p in m.clip.parameters()) == 0
 
 
+def _paper_size(name: str, width: int, mat: int, jas: int) -> FrozenCLIP:
+    "Build `name` (random weights) with the paper's MAT (7 x 16 x 64 x W) and check widths and parameter counts."
+    torch.manual_seed(0)
+    clip = load_clip(name, None)
+    assert (clip.embed_dim, clip.text_width) == (width, width)
+    c = _counts(A3lignDFER(A3lignConfig(clip_name=name, clip_pretrained=None), clip))
+    assert c['mat'] == 7 * 16 * 64 * width == mat
+    assert c['image_encoder'] + c['text_encoder'] == _jas_params(width) == jas
+    return clip
+
+
 def test_vit_b16_paper_settings():
     "ViT-B/16 size (random weights, no download): MAT 7x16x64x512 = 3,670,016, JAS 4,742,146; shapes through the real text tower."
-    torch.manual_seed(0)
-    clip = load_clip('ViT-B-16-quickgelu', None)
-    assert (clip.embed_dim, clip.text_width) == (512, 512)
-    m = A3lignDFER(A3lignConfig(clip_name='ViT-B-16-quickgelu', clip_pretrained=None), clip)
-    c = _counts(m)
-    assert c['mat'] == 7 * 16 * 64 * 512 == 3_670_016
-    assert c['image_encoder'] + c['text_encoder'] == _jas_params(512) == 4_742_146
+    clip = _paper_size('ViT-B-16-quickgelu', 512, 3_670_016, 4_742_146)
     # shapes at S=16, T=64 through the real text tower; 2 classes keep it to 32 sentences (all 7: the slow test)
     m2 = A3lignDFER(A3lignConfig(clip_name='ViT-B-16-quickgelu', clip_pretrained=None, classes=('a', 'b')), clip)
     with torch.no_grad():
@@ -80,13 +85,8 @@ def test_vit_b16_paper_settings_all_classes():
 
 @slow
 def test_vit_l14_paper_settings():
-    torch.manual_seed(0)
-    clip = load_clip('ViT-L-14-quickgelu', None)
-    assert (clip.embed_dim, clip.text_width) == (768, 768)
+    clip = _paper_size('ViT-L-14-quickgelu', 768, 5_505_024, 10_652_162)
     m = A3lignDFER(A3lignConfig(clip_name='ViT-L-14-quickgelu', clip_pretrained=None), clip)
-    c = _counts(m)
-    assert c['mat'] == 7 * 16 * 64 * 768 == 5_505_024
-    assert c['image_encoder'] + c['text_encoder'] == _jas_params(768) == 10_652_162
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 768)
         assert m(torch.randn(2, 16, 768)).shape == (2, 7)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from a3lign_nb.clip import load_clip
+from a3lign_nb.train.loop import make_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = 'a3lign-tiny-rn'
@@ -14,10 +15,7 @@ WEIGHTS = ROOT/'a3lign_nb'/'model_configs'/f'{BASE}-synthetic.safetensors'
 
 def _seeded(seed=0, name=BASE):
     "The random tiny CLIP as `tiny_clip(seed, name)` builds it, but a fresh copy we may modify."
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try: return load_clip(name)
-    finally: torch.random.set_rng_state(state)
+    return make_clip(name, None, 'cpu', seed=seed)
 
 
 def _load_visual(clip, sd):
