@@ -65,7 +65,7 @@ def curves_figure(run_dir_or_records, # a run folder, its log.jsonl, or a list o
                   title: str | None = None, # figure title (default: the run folder's name)
                   height: int = 640 # pixels
                  ) -> go.Figure:
-    "Loss, metric and learning-rate curves of a run, with the BAP stage changes marked."
+    "Loss, metric, learning-rate and (when logged) per-role gradient-norm curves of a run, BAP stage changes marked."
     records = _as_records(run_dir_or_records)
     if not records: raise ValueError("no records to plot: the log is empty (did the run finish an epoch?)")
     if title is None:
@@ -74,20 +74,25 @@ def curves_figure(run_dir_or_records, # a run folder, its log.jsonl, or a list o
     keys = list(dict.fromkeys(k for r in records for k, v in r.items() if _is_num(v)))
     loss_keys = [k for k in keys if k.endswith('_loss') or k == 'loss']
     metric_keys = [k for k in keys if k.endswith(_METRIC_SUFFIXES)]
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.4, 0.4, 0.2],
-                        subplot_titles=('loss', 'metrics (WAR = accuracy, UAR = mean class recall)', 'learning rate'))
-    for row, ks in ((1, loss_keys), (2, metric_keys), (3, ['lr'] if 'lr' in keys else [])):
+    grad_keys = [k for k in keys if k.startswith('gnorm_')]  # per parameter role, before clipping
+    n = 4 if grad_keys else 3
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        row_heights=[0.35, 0.35, 0.15, 0.15][:n] if grad_keys else [0.4, 0.4, 0.2],
+                        subplot_titles=('loss', 'metrics (WAR = accuracy, UAR = mean class recall)', 'learning rate',
+                                        'gradient norm per role (before clipping)')[:n])
+    for row, ks in ((1, loss_keys), (2, metric_keys), (3, ['lr'] if 'lr' in keys else []), (4, grad_keys)):
         for k in ks:
             x, y = _series(records, k, xs)
             dash = 'dot' if k.startswith(('val', 'test')) else 'solid'
             fig.add_trace(go.Scatter(x=x, y=y, name=k, mode='lines+markers', line=dict(dash=dash),
                                      hovertemplate=f'{k}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>'), row=row, col=1)
     if 'lr' in keys and all(v > 0 for v in _series(records, 'lr', xs)[1]): fig.update_yaxes(type='log', row=3, col=1)
+    if grad_keys: fig.update_yaxes(type='log', row=4, col=1)
     for x, s in stage_boundaries(records):
         fig.add_vline(x=x - 0.5 if x else x, line=dict(dash='dot', color='grey', width=1))
         fig.add_annotation(x=x, y=1.0, yref='paper', text=str(s), showarrow=False, xanchor='left',
                            yanchor='bottom', font=dict(size=11, color='grey'))
-    fig.update_xaxes(title_text='epoch', row=3, col=1)
+    fig.update_xaxes(title_text='epoch', row=n, col=1)
     fig.update_layout(title=dict(text=title, y=0.99), height=height, hovermode='x unified',
                       margin=dict(t=80, l=60, r=20, b=50))
     return fig

@@ -57,6 +57,9 @@ class A3lignConfig:
     jas_residual: bool = True # our choice: encoders start as the mean over time
     jas_gate_init: float = 0.1 # our choice: initial residual gate
     jas_dropout: float = 0.0 # our choice
+    jas_input_norm: bool = True # our choice: L2-normalise frame/sentence features before the encoders (time embeddings on their scale)
+    jas_text_encoder: bool = True # False: class feature = mean over sentences (for DFER-CLIP-style baselines; our option)
+    jas_time_offsets: bool = True # our choice: each side's own zero-initialised offset to the shared time table (stage 2 can adapt the image side's)
     logit_scale: float = 100.0 # our choice (DFER-CLIP: fixed 1/0.01)
     learn_logit_scale: bool = False # our choice (DFER-CLIP: fixed)
     cache_class_features: bool = True # our choice: reuse class features while the text side cannot change
@@ -69,6 +72,8 @@ class A3lignConfig:
     mat_lr_mult: float = 1.0 # our choice: MAT's learning rate = lr * this
     warmup_epochs: float = 1.0 # our choice: linear warm-up at the start of each stage
     min_lr_ratio: float = 0.0 # our choice: cosine decays to lr * this by the end of each stage
+    grad_clip: float | None = None # our choice: largest gradient norm (None: no clipping, only measured)
+    grad_clip_mode: str = 'group' # our choice: 'group' clips each role (MAT, text/image encoder, head) alone; 'global' one norm
 
     def __post_init__(self):
         for k in ('classes', 'prompt_templates', 'mat_init_texts'):  # JSON gives lists
@@ -96,6 +101,8 @@ class A3lignConfig:
         if self.jas_pooling not in ('cls', 'mean'): bad('jas_pooling', "use 'cls' or 'mean'")
         if self.jas_time_embedding not in ('learned', 'none'): bad('jas_time_embedding', "use 'learned' or 'none'")
         if self.optimizer not in ('sgd', 'adamw'): bad('optimizer', "use 'sgd' or 'adamw'")
+        if self.grad_clip_mode not in ('group', 'global'): bad('grad_clip_mode', "use 'group' or 'global'")
+        if self.grad_clip is not None and self.grad_clip < 0: bad('grad_clip', 'must be > 0, or None for no clipping')
         if self.clip_precision not in ('fp32', 'fp16', 'bf16'): bad('clip_precision', "use 'fp32', 'fp16' or 'bf16'")
         if self.logit_scale <= 0: bad('logit_scale', 'must be > 0')
         if self.lr <= 0: bad('lr', 'must be > 0')
@@ -162,7 +169,9 @@ class A3lignDFER(nn.Module):
                            mlp_ratio=cfg.jas_mlp_ratio, pooling=cfg.jas_pooling, time_embedding=cfg.jas_time_embedding,
                            share_time_embedding=cfg.jas_share_time_embedding, share_encoders=cfg.jas_share_encoders,
                            residual=cfg.jas_residual, gate_init=cfg.jas_gate_init, dropout=cfg.jas_dropout,
-                           logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale, encoders=cfg.use_jas)
+                           logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale, encoders=cfg.use_jas,
+                           input_norm=cfg.jas_input_norm, time_offsets=cfg.jas_time_offsets,
+                           text_encoder=cfg.jas_text_encoder)
         self.mat.to(clip.device); self.jas.to(clip.device)
         self._cache = None
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['TemporalBlock', 'TemporalEncoder', 'JAS']
+__all__ = ['TemporalBlock', 'time_table', 'TemporalEncoder', 'JAS']
 
 # %% ../../nbs/21_models.jas.ipynb #48f20700
 class TemporalBlock(nn.Module):
@@ -37,9 +37,18 @@ class TemporalBlock(nn.Module):
         x = x + a
         return x + self.mlp(self.ln_2(x)), w
 
+# %% ../../nbs/21_models.jas.ipynb #c3655436
+def time_table(steps: int, # rows: time steps
+               dim: int, # D
+               unit_inputs: bool = True, # the inputs it is added to are L2-normalised (rows of norm 1)
+              ) -> torch.Tensor: # [steps, D]
+    "A random time-embedding table on the scale of what it is added to: rows of norm ~1 for unit inputs, else ViT's std 0.02."
+    std = dim ** -0.5 if unit_inputs else 0.02
+    return torch.randn(steps, dim) * std
+
 # %% ../../nbs/21_models.jas.ipynb #000a429d
 class TemporalEncoder(nn.Module):
-    "A small temporal transformer: `x: [N, L, D] -> [N, D]`, starting close to `x.mean(1)` when `residual`."
+    "A small temporal transformer: `x: [N, L, D] -> [N, D]`, starting close to the mean over time when `residual`."
     def __init__(self, dim: int, # feature width D
                  max_len: int = 16, # longest sequence (frames or sentences)
                  depth: int = 1, # number of blocks
@@ -49,15 +58,19 @@ class TemporalEncoder(nn.Module):
                  time_embedding: str = 'learned', # 'learned', 'none', or 'external' (table passed to forward)
                  residual: bool = True, # output = mean over time + gate * transformer output
                  gate_init: float = 0.1, # initial value of the residual gate
-                 dropout: float = 0.0): # dropout inside the blocks
+                 dropout: float = 0.0, # dropout inside the blocks
+                 input_norm: bool = True, # L2-normalise every input feature first (our choice; see the prose)
+                 time_offset: bool = True): # with an external table: this encoder's own zero-initialised offset to it
         super().__init__()
         if pooling not in ('cls', 'mean'): raise ValueError(f"JAS: pooling must be 'cls' or 'mean', got {pooling!r}")
         if time_embedding not in ('learned', 'none', 'external'):
             raise ValueError(f"JAS: time_embedding must be 'learned', 'none' or 'external', got {time_embedding!r}")
         if depth < 1: raise ValueError(f'JAS: depth must be >= 1, got {depth}')
         self.dim, self.max_len, self.pooling, self.residual = dim, max_len, pooling, residual
-        self.time_mode = time_embedding
-        self.time_embed = nn.Parameter(torch.randn(max_len, dim) * 0.02) if time_embedding == 'learned' else None
+        self.time_mode, self.input_norm = time_embedding, input_norm
+        self.time_embed = nn.Parameter(time_table(max_len, dim, input_norm)) if time_embedding == 'learned' else None
+        self.time_offset = (nn.Parameter(torch.zeros(max_len, dim))
+                            if time_embedding == 'external' and time_offset else None)
         self.cls_token = nn.Parameter(torch.randn(dim) * 0.02) if pooling == 'cls' else None
         self.blocks = nn.ModuleList([TemporalBlock(dim, heads, max(1, round(dim * mlp_ratio)), dropout)
                                      for _ in range(depth)])
@@ -65,18 +78,25 @@ class TemporalEncoder(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.gate = nn.Parameter(torch.tensor(float(gate_init))) if residual else None
 
+    def no_weight_decay(self) -> set[int]:
+        "Ids of the parameters weight decay must not shrink: time tables, the class token, the gate (our choice)."
+        return {id(p) for p in (self.time_embed, self.time_offset, self.cls_token, self.gate) if p is not None}
+
     def _run(self, x, time=None, need_weights=False):
         N, L, D = x.shape  # x: [N, L, D]
         if D != self.dim: raise ValueError(f'JAS: expected feature width {self.dim}, got input of shape {tuple(x.shape)}')
         table = self.time_embed if self.time_mode == 'learned' else time if self.time_mode == 'external' else None
         if self.time_mode == 'external' and table is None:
             raise ValueError("JAS: this encoder uses a shared time table; pass `time=` (JAS does this for you)")
+        if self.input_norm: x = F.normalize(x, dim=-1)  # [N, L, D], rows of norm 1
         h = x
         if table is not None:
-            if L > table.shape[0]:
-                raise ValueError(f'JAS: sequence of length {L} but the time table has only {table.shape[0]} steps; '
+            if L > min(table.shape[0], self.max_len):
+                raise ValueError(f'JAS: sequence of length {L} but the time table has only {min(table.shape[0], self.max_len)} steps; '
                                  f'build the model with num_frames/num_sentences >= {L}.')
-            h = h + table[:L]  # time step j -> row j
+            t = table[:L]  # time step j -> row j: [L, D]
+            if self.time_offset is not None: t = t + self.time_offset[:L]  # this side's own correction
+            h = h + t
         if self.cls_token is not None: h = torch.cat([self.cls_token.expand(N, 1, D), h], 1)  # [N, 1+L, D]
         maps = []
         for blk in self.blocks:
@@ -114,15 +134,20 @@ class JAS(nn.Module):
                  dropout: float = 0.0, # dropout in the encoders (our choice)
                  logit_scale: float = 100.0, # 1/temperature (our choice, DFER-CLIP: 1/0.01)
                  learn_logit_scale: bool = False, # learn it (clamped to max(100, 2 * logit_scale)) or keep it fixed
-                 encoders: bool = True): # False: no encoders, mean over time on both sides (the "no JAS" ablation)
+                 encoders: bool = True, # False: no encoders, mean over time on both sides (the "no JAS" ablation)
+                 input_norm: bool = True, # L2-normalise frame and sentence features first (our choice)
+                 time_offsets: bool = True, # each side's own zero-initialised offset to the shared table (our choice)
+                 text_encoder: bool = True): # False: the text side is the mean over sentences (DFER-CLIP-style baselines)
         super().__init__()
         if logit_scale <= 0: raise ValueError(f'JAS: logit_scale must be > 0, got {logit_scale}')
         self.dim, self.num_frames, self.num_sentences = dim, num_frames, num_sentences
-        self.shared_time = encoders and share_time_embedding and not share_encoders and time_embedding == 'learned'
-        self.time_embed = (nn.Parameter(torch.randn(max(num_frames, num_sentences), dim) * 0.02)
+        self.shared_time = (encoders and text_encoder and share_time_embedding and not share_encoders
+                            and time_embedding == 'learned')
+        self.input_norm = input_norm
+        self.time_embed = (nn.Parameter(time_table(max(num_frames, num_sentences), dim, input_norm))
                            if self.shared_time else None)
         kw = dict(depth=depth, heads=heads, mlp_ratio=mlp_ratio, pooling=pooling, residual=residual,
-                  gate_init=gate_init, dropout=dropout,
+                  gate_init=gate_init, dropout=dropout, input_norm=input_norm, time_offset=time_offsets,
                   time_embedding='external' if self.shared_time else time_embedding)
         if not encoders: self.image_encoder = self.text_encoder = None
         elif share_encoders:
@@ -130,7 +155,7 @@ class JAS(nn.Module):
             self.text_encoder = self.image_encoder
         else:
             self.image_encoder = TemporalEncoder(dim, num_frames, **kw)
-            self.text_encoder = TemporalEncoder(dim, num_sentences, **kw)
+            self.text_encoder = TemporalEncoder(dim, num_sentences, **kw) if text_encoder else None
         self.learn_logit_scale, self.max_logit_scale = learn_logit_scale, max(100.0, 2 * logit_scale)
         if learn_logit_scale: self.log_logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale)))
         else: self.register_buffer('log_logit_scale', torch.tensor(math.log(logit_scale)), persistent=False)
@@ -141,7 +166,8 @@ class JAS(nn.Module):
         return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
 
     def _encode(self, enc, x, temporal):
-        if not temporal or enc is None: return x.mean(1)  # [N, L, D] -> [N, D]
+        if not temporal or enc is None:  # the mean over time: [N, L, D] -> [N, D], where the encoder starts from
+            return (F.normalize(x, dim=-1) if self.input_norm else x).mean(1)
         return enc(x, self.time_embed)
 
     def video_features(self, feats: torch.Tensor, # [B, T, D] frame features
@@ -180,6 +206,13 @@ class JAS(nn.Module):
         if enc == 'bad': raise ValueError(f"JAS.attention_maps: side must be 'image' or 'text', got {side!r}")
         if enc is None: raise ValueError('JAS.attention_maps: this JAS has no encoders (encoders=False)')
         return enc.attention_maps(x, self.time_embed)
+
+    def no_weight_decay(self) -> set[int]:
+        "Ids of parameters weight decay must not shrink: time tables and offsets, class tokens, gates, the logit scale."
+        ids = {id(p) for p in (self.time_embed, getattr(self, 'log_logit_scale', None)) if isinstance(p, nn.Parameter)}
+        for enc in (self.image_encoder, self.text_encoder):
+            if enc is not None: ids |= enc.no_weight_decay()
+        return ids
 
     def parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         "Named parameters per role: 'image_encoder', 'text_encoder' (incl. the shared time table), 'head' (learned logit scale)."

@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.a3lign import shuffle_frames
+
 # %% auto #0
-__all__ = ['OPTIM_FIELDS', 'Stage', 'BAPSchedule', 'apply_stage', 'stage_parameters', 'check_schedule', 'make_optimizer',
-           'lr_factor', 'make_scheduler', 'stage_step_report', 'shuffle_sensitivity', 'train_bap']
+__all__ = ['OPTIM_FIELDS', 'ROLES', 'Stage', 'BAPSchedule', 'apply_stage', 'stage_parameters', 'check_schedule', 'make_optimizer',
+           'lr_factor', 'make_scheduler', 'clip_gradients', 'stage_step_report', 'shuffle_sensitivity', 'train_bap']
 
 # %% ../../nbs/23_train.bap.ipynb #8f9ecac4
 @dataclass(frozen=True)
@@ -34,9 +36,10 @@ class Stage:
 
     @property
     def groups(self) -> tuple[str, ...]:
-        "The parameter groups (`A3lignDFER.parameter_groups`) that train; a learned logit scale ('head') always does."
+        "The parameter groups (`A3lignDFER.parameter_groups`) that train; a learned logit scale ('head') trains with the text side."
         return tuple(g for g, on in (('mat', self.train_mat), ('text_encoder', self.train_text_encoder),
-                                     ('image_encoder', self.train_image_encoder), ('head', True)) if on)
+                                     ('image_encoder', self.train_image_encoder),
+                                     ('head', self.train_text_encoder or self.train_mat)) if on)
 
 class BAPSchedule:
     "The BAP stages (paper: text 40, image 30, joint 30 epochs); `joint_only` is the no-BAP ablation."
@@ -109,7 +112,9 @@ def check_schedule(model: nn.Module, schedule: BAPSchedule):
         if not stage_parameters(model, s): raise _nothing_to_train(model, s)
 
 # %% ../../nbs/23_train.bap.ipynb #47fb7969
-OPTIM_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio')
+OPTIM_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
+                'grad_clip', 'grad_clip_mode')
+ROLES = ('mat', 'text_encoder', 'image_encoder', 'head')  # the parameter groups of `A3lignDFER.parameter_groups`
 
 def _optim_cfg(cfg):
     missing = [k for k in OPTIM_FIELDS if not hasattr(cfg, k)]
@@ -120,21 +125,23 @@ def make_optimizer(model: nn.Module, # an `A3lignDFER`, after `apply_stage(model
                    stage: Stage, # the stage
                    cfg=None # an `A3lignConfig` (its OPTIM_FIELDS); default: `model.cfg`
                   ) -> torch.optim.Optimizer:
-    "SGD (paper) or AdamW over the stage's parameters, in groups 'mat', 'decay' and 'no_decay'."
+    "SGD (paper) or AdamW over the stage's parameters: one param group per role, split into decayed and not decayed."
     cfg = _optim_cfg(cfg if cfg is not None else model.cfg)
     params = stage_parameters(model, stage)
     if not params: raise _nothing_to_train(model, stage)
     frozen = [n for n, p in params if not p.requires_grad]
     if frozen: raise RuntimeError(f'make_optimizer: {frozen[:3]} are frozen; call bap.apply_stage(model, stage) first')
-    mat_ids = {id(p) for _, p in model.parameter_groups()['mat']}
-    groups = {'mat': [], 'decay': [], 'no_decay': []}
+    role_of = {id(p): r for r, ps in model.parameter_groups().items() for _, p in ps}
+    keep = model.jas.no_weight_decay()  # time tables, class tokens, gates, logit scale
+    pg = {}
     for n, p in params:
-        key = 'mat' if id(p) in mat_ids else 'decay' if p.ndim >= 2 else 'no_decay'  # biases, norms, gates, cls tokens
-        groups[key].append(p)
-    pg = [dict(params=groups['mat'], lr=cfg.lr * cfg.mat_lr_mult, weight_decay=cfg.weight_decay, name='mat'),
-          dict(params=groups['decay'], lr=cfg.lr, weight_decay=cfg.weight_decay, name='decay'),
-          dict(params=groups['no_decay'], lr=cfg.lr, weight_decay=0.0, name='no_decay')]
-    pg = [g for g in pg if g['params']]
+        role = role_of[id(p)]
+        decay = p.ndim >= 2 and id(p) not in keep  # no decay on biases, norms and `keep`
+        g = pg.setdefault((role, decay), dict(params=[], role=role, name=role + ('' if decay else '.no_decay'),
+                                              lr=cfg.lr * (cfg.mat_lr_mult if role == 'mat' else 1.0),
+                                              weight_decay=cfg.weight_decay if decay else 0.0))
+        g['params'].append(p)
+    pg = [pg[k] for k in sorted(pg, key=lambda k: (ROLES.index(k[0]), not k[1]))]
     if cfg.optimizer == 'sgd':
         return torch.optim.SGD(pg, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == 'adamw': return torch.optim.AdamW(pg, lr=cfg.lr)
@@ -161,6 +168,26 @@ def make_scheduler(optimizer: torch.optim.Optimizer, # from `make_optimizer`
     total = stage.epochs * steps_per_epoch
     warm = min(int(round(warm_ep * steps_per_epoch)), total // 2)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, floor))
+
+# %% ../../nbs/23_train.bap.ipynb #b2f856dc
+def clip_gradients(optimizer: torch.optim.Optimizer, # from `make_optimizer` (its param groups carry a 'role')
+                   max_norm: float | None, # largest gradient norm allowed (None or 0: measure only)
+                   mode: str = 'group', # 'group': each role's norm clipped alone; 'global': one norm over all
+                  ) -> dict[str, torch.Tensor]: # gradient norm (0-d, no sync) of each role *before* clipping
+    "Measure (and clip) the gradient norm of each parameter role; call after `backward` (and `scaler.unscale_`)."
+    if mode not in ('group', 'global'): raise ValueError(f"grad_clip_mode={mode!r}: use 'group' or 'global'")
+    by_role = {}
+    for g in optimizer.param_groups:
+        by_role.setdefault(g.get('role', g.get('name', 'all')), []).extend(p for p in g['params'] if p.grad is not None)
+    norms = {r: torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in ps])) if ps
+             else torch.zeros(()) for r, ps in by_role.items()}
+    if max_norm:
+        if mode == 'global':
+            torch.nn.utils.clip_grad_norm_([p for ps in by_role.values() for p in ps], max_norm)
+        else:
+            for r, ps in by_role.items():
+                if ps: torch.nn.utils.clip_grad_norm_(ps, max_norm)
+    return {r: n.detach() for r, n in norms.items()}
 
 # %% ../../nbs/23_train.bap.ipynb #b34233b3
 def stage_step_report(model: nn.Module, # an `A3lignDFER`
@@ -193,45 +220,51 @@ def shuffle_sensitivity(model: nn.Module, # an `A3lignDFER`
                         temporal: bool, # the stage's `temporal`
                         seed: int = 0) -> float: # seed of the permutation
     "Largest absolute change of the logits when the frame order of every clip is shuffled."
-    from a3lign_nb.models.a3lign import shuffle_frames
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         return (model(shuffle_frames(feats, g), temporal) - model(feats, temporal)).abs().max().item()
 
 # %% ../../nbs/23_train.bap.ipynb #7bad6539
 def train_bap(model: nn.Module, # an `A3lignDFER`
-              feats: torch.Tensor, # [N, T, D] training frame features
+              feats, # [N, T, D] training frame features, or a function epoch -> [N, T, D] (fresh frame draws each epoch)
               labels: torch.Tensor, # [N]
               schedule: BAPSchedule, # the stages
               batch_size: int = 64, # clips per step (paper: 64)
-              grad_clip: float | None = 1.0, # our choice: clip the gradient norm (None: no clipping)
               seed: int = 0, # data order
               eval_feats: torch.Tensor | None = None, # [M, T, D] held-out features, scored after each epoch
               eval_labels: torch.Tensor | None = None, # [M]
-             ) -> list[dict]: # one row per epoch: epoch, stage, lr, loss, acc (train), eval_acc
-    "A minimal in-memory BAP trainer (lessons and tests; `train.loop` is the real one)."
+              progress: bool = False, # a progress bar over epochs
+             ) -> list[dict]: # one row per epoch: epoch, stage, lr, loss, acc, gnorm_<role>, eval_acc, eval_acc_shuffled
+    "A minimal in-memory BAP trainer with the real one's optimiser, schedule and clipping (`model.cfg`)."
+    from tqdm.auto import tqdm
     check_schedule(model, schedule)
+    cfg = _optim_cfg(model.cfg)
     g = torch.Generator().manual_seed(seed)
-    N, steps = len(feats), max(1, math.ceil(len(feats) / batch_size))
+    N = len(labels); steps = max(1, math.ceil(N / batch_size))
     rows, cur, opt, sched = [], None, None, None
-    for epoch in range(schedule.total_epochs):
+    for epoch in tqdm(range(schedule.total_epochs), desc='BAP', disable=not progress):
         stage, _ = schedule.stage_at(epoch)
         if stage is not cur:
             apply_stage(model, stage); opt = make_optimizer(model, stage); cur = stage
-            sched = make_scheduler(opt, stage, steps, model.cfg)
+            sched = make_scheduler(opt, stage, steps, cfg)
+        X = feats(epoch) if callable(feats) else feats  # [N, T, D]
         model.train()
-        perm, loss_sum, correct = torch.randperm(N, generator=g), 0.0, 0
+        perm, loss_sum, correct, gn = torch.randperm(N, generator=g), 0.0, 0, {}
         for i in range(steps):
             idx = perm[i * batch_size:(i + 1) * batch_size]
-            logits = model(feats[idx], temporal=stage.temporal)  # [b, C]
+            logits = model(X[idx], temporal=stage.temporal)  # [b, C]
             loss = F.cross_entropy(logits, labels[idx])
             opt.zero_grad(set_to_none=True); loss.backward()
-            if grad_clip: torch.nn.utils.clip_grad_norm_([p for _, p in stage_parameters(model, stage)], grad_clip)
+            for r, v in clip_gradients(opt, cfg.grad_clip, cfg.grad_clip_mode).items(): gn[r] = gn.get(r, 0.0) + v / steps
             opt.step(); sched.step()
             loss_sum += loss.item() * len(idx); correct += (logits.argmax(1) == labels[idx]).sum().item()
-        row = dict(epoch=epoch + 1, stage=stage.name, lr=opt.param_groups[0]['lr'], loss=loss_sum / N, acc=correct / N)
+        row = dict(epoch=epoch + 1, stage=stage.name, lr=opt.param_groups[0]['lr'], loss=loss_sum / N, acc=correct / N,
+                   **{f'gnorm_{r}': float(v) for r, v in gn.items()})
         if eval_feats is not None:
             model.eval()
-            with torch.no_grad(): row['eval_acc'] = (model(eval_feats, stage.temporal).argmax(1) == eval_labels).float().mean().item()
+            with torch.no_grad():
+                row['eval_acc'] = (model(eval_feats, stage.temporal).argmax(1) == eval_labels).float().mean().item()
+                shuf = shuffle_frames(eval_feats, torch.Generator().manual_seed(seed))
+                row['eval_acc_shuffled'] = (model(shuf, stage.temporal).argmax(1) == eval_labels).float().mean().item()
         rows.append(row)
     return rows

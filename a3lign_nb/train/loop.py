@@ -61,7 +61,6 @@ class TrainConfig:
     joint_epochs: int = 30 # BAP stage 3 (joint) epochs, the paper's 30
     schedule: str = 'bap' # 'bap' (three stages) or 'joint-only' (ablation: one joint stage of the summed epochs)
     batch_size: int = 64 # clips per step (the paper's 64; per process under torchrun)
-    grad_clip: float | None = 1.0 # our choice: clip the gradient norm to this (None/0: no clipping)
     num_segments: int = 16 # frames per clip, T (the paper's 16)
     # --- features
     use_cache: bool = True # train from the frozen-feature cache (else straight from video: same frames, slower)
@@ -288,6 +287,13 @@ def _loader(ds, sampler, cfg, device, epoch):
     return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                       pin_memory=device.type == 'cuda', drop_last=False, generator=g, persistent_workers=False)
 
+def _grad_norms(parts) -> dict:
+    "Mean gradient norm per role over the epoch's steps (and ranks): `gnorm_<role>`, measured before any clipping."
+    out = {}
+    for p in parts:
+        for r, v in p.get('gnorm', {}).items(): out.setdefault(r, []).append(v / max(1, p.get('steps', 1)))
+    return {f'gnorm_{r}': sum(v) / len(v) for r, v in out.items()}
+
 def _metrics(pred, true, C, prefix) -> dict:
     if len(true) == 0: return {}
     return {f'{prefix}_war': _war(true, pred), f'{prefix}_uar': _uar(true, pred, C)}
@@ -413,9 +419,10 @@ def fit(model, # `A3lignDFER` on `device`
                         'Lower the learning rate, try --amp none, or check those clips.')
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                if cfg.grad_clip:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_([p for p in m.parameters() if p.requires_grad], cfg.grad_clip)
+                scaler.unscale_(opt)  # true gradients: measured per role, clipped if the model config asks (bap.clip_gradients)
+                for r, v in bap.clip_gradients(opt, mcfg.grad_clip, mcfg.grad_clip_mode).items():
+                    part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + float(v)
+                part['steps'] = part.get('steps', 0) + 1
                 scaler.step(opt); scaler.update(); sched.step()
                 part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
                 part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
@@ -438,7 +445,7 @@ def fit(model, # `A3lignDFER` on `device`
             n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
             pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
             row = dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=opt.param_groups[0]['lr'],
-                       train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'))
+                       train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
             last = epoch + 1 == total
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last):
                 for name, ds in (('val', val_ds), ('test', test_ds)):
