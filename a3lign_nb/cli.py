@@ -194,37 +194,53 @@ def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
     return rep
 
 # %% ../nbs/50_cli.ipynb #dbfe9454
+def _counts(s: str):
+    "`--train-per-class` / `--test-per-class`: one count for every class (`40`) or one per class (`110,70,48,32,20,11`)."
+    v = [int(x) for x in str(s).split(',')]
+    return v[0] if len(v) == 1 else tuple(v)
+
 def _synth_args(p):
-    "Options of `a3lign synth` (the command recorded in data_samples/synthetic/meta.json)."
+    "Options of `a3lign synth` (the command recorded in each shipped set's meta.json)."
+    from a3lign_nb.data.synth import KINDS
     p.add_argument('out_dir', help='folder to write clips/, train.txt, test.txt, classes.txt and meta.json into')
-    p.add_argument('--train-per-class', '--n-per-class-train', dest='train_per_class', type=int, default=40,
-                   help='clips per class in train.txt (default: 40, as shipped)')
-    p.add_argument('--test-per-class', '--n-per-class-test', dest='test_per_class', type=int, default=12,
-                   help='clips per class in test.txt (default: 12, as shipped)')
+    p.add_argument('--kind', choices=KINDS, default='appearance',
+                   help="'appearance': the 7 DFEW classes (data_samples/synthetic, the default); "
+                        "'time': 6 classes that differ only in the order of happy and sad beats (data_samples/synthetic_time)")
+    p.add_argument('--train-per-class', '--n-per-class-train', dest='train_per_class', type=_counts, default=None,
+                   help='clips per class in train.txt: one count, or one per class "110,70,..." '
+                        '(default: as shipped, 40 for appearance, 110,70,48,32,20,11 for time)')
+    p.add_argument('--test-per-class', '--n-per-class-test', dest='test_per_class', type=_counts, default=None,
+                   help='clips per class in test.txt (default: as shipped, 12 for appearance, 40,26,18,12,8,4 for time)')
     p.add_argument('--size', type=int, default=64, help='frame side in pixels, even (default: 64)')
-    p.add_argument('--min-frames', type=int, default=12, help='fewest frames per clip (default: 12)')
-    p.add_argument('--max-frames', type=int, default=32, help='most frames per clip (default: 32)')
+    p.add_argument('--min-frames', type=int, default=None, help='fewest frames per clip (default: 12 appearance, 16 time)')
+    p.add_argument('--max-frames', type=int, default=None, help='most frames per clip (default: 32)')
     p.add_argument('--seed', type=int, default=0, help='same seed, same data set (default: 0)')
     p.add_argument('--fps', type=int, default=25, help='frame rate of the mp4 files (default: 25)')
     p.add_argument('--codec', default='auto', help="'auto' (libx264, else mpeg4) or an FFmpeg encoder name")
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bar')
 
 def synth(out_dir: str, # folder to write into
-          train_per_class: int = 40, # clips per class in train.txt (as shipped)
-          test_per_class: int = 12, # clips per class in test.txt (as shipped)
+          train_per_class=None, # clips per class in train.txt: an int, one count per class, or None (as shipped)
+          test_per_class=None, # clips per class in test.txt (None: as shipped)
           size: int = 64, # frame side (even)
-          min_frames: int = 12, # fewest frames per clip
-          max_frames: int = 32, # most frames per clip
+          min_frames: int | None = None, # fewest frames per clip (None: the kind's default, 12 or 16)
+          max_frames: int | None = None, # most frames per clip (None: 32)
           seed: int = 0, # the data set's seed
           fps: int = 25, # frame rate
           codec: str = 'auto', # video encoder
           progress: bool = True, # bar
+          kind: str = 'appearance', # 'appearance' (7 DFEW classes) or 'time' (the order of beats decides)
          ) -> dict:
     "`a3lign synth`: write a synthetic DFER set with `write_synthetic_dataset`."
-    from a3lign_nb.data.synth import write_synthetic_dataset
+    from a3lign_nb.data.synth import write_synthetic_dataset, SYNTH_DEFAULTS
+    d = SYNTH_DEFAULTS[kind]
+    train_per_class = d['n_per_class_train'] if train_per_class is None else train_per_class
+    test_per_class = d['n_per_class_test'] if test_per_class is None else test_per_class
+    min_frames = d['num_frames'][0] if min_frames is None else min_frames
+    max_frames = d['num_frames'][1] if max_frames is None else max_frames
     if min_frames > max_frames: raise ValueError(f'--min-frames {min_frames} is more than --max-frames {max_frames}')
     return write_synthetic_dataset(out_dir, train_per_class, test_per_class, size=size, num_frames=(min_frames, max_frames),
-                                   seed=seed, progress=progress, fps=fps, codec=codec)
+                                   seed=seed, progress=progress, fps=fps, codec=codec, kind=kind)
 
 def build_parser() -> argparse.ArgumentParser:
     "The `a3lign` argument parser."

@@ -59,6 +59,11 @@ def get_spec(name) -> DatasetSpec: # a registry name ('dfew', 'ferv39k', 'mafw',
         raise KeyError(f'unknown dataset {name!r}; known datasets: {", ".join(DATASETS)}')
     return DATASETS[key]
 
+# %% ../../nbs/11_data.datasets.ipynb #9f752fde
+from .synth import TIME_CLASSES
+DATASETS['synthetictime'] = DatasetSpec('synthetic-time', TIME_CLASSES, None,
+                                        'procedural cartoon faces; the class is the order of happy and sad beats')
+
 # %% ../../nbs/11_data.datasets.ipynb #dd50276d
 @dataclass(frozen=True)
 class ClipRecord:

@@ -17,8 +17,9 @@ from PIL import Image, ImageDraw
 from ..utils import atomic_write, atomic_path, atomic_save_json
 
 # %% auto #0
-__all__ = ['SYNTH_CLASSES', 'AUS', 'GENERATOR_VERSION', 'SKIN', 'HAIR', 'SPLITS', 'expression_track', 'random_identity',
-           'render_frame', 'render_clip', 'clip_plan', 'write_video', 'write_synthetic_dataset']
+__all__ = ['SYNTH_CLASSES', 'AUS', 'GENERATOR_VERSION', 'KINDS', 'TIME_CLASSES', 'TIME_PATTERNS', 'TIME_BEATS', 'TIME_COUNTS',
+           'SYNTH_DEFAULTS', 'SKIN', 'HAIR', 'SPLITS', 'expression_track', 'kind_classes', 'time_track',
+           'random_identity', 'render_frame', 'render_clip', 'clip_plan', 'write_video', 'write_synthetic_dataset']
 
 # %% ../../nbs/12_data.synth.ipynb #e3e03c37
 SYNTH_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')  # DFEW's order
@@ -80,6 +81,51 @@ def expression_track(label: int, # class index in `SYNTH_CLASSES`
     if rng.random() < (.6 if name == 'neutral' else .25):  # talking: the mouth opens and closes
         tr['mouth_open'] += rng.uniform(.1, .35) * np.clip(np.sin(2 * np.pi * t / rng.uniform(3, 7) + rng.uniform(0, 6)), 0, None)
     tr['tremble'] = np.full(N, 1.0 if name == 'fear' else 0.0) * (tr['phase'] > .3)
+    blink = np.zeros(N)
+    for _ in range(rng.integers(0, 3)):
+        b = rng.integers(0, N); blink[b:b + 2] = 1
+    tr['blink'] = blink
+    return tr
+
+# %% ../../nbs/12_data.synth.ipynb #78176c64
+KINDS = ('appearance', 'time')  # the two kinds of synthetic set (`a3lign synth OUT --kind time`)
+TIME_CLASSES = ('happy_then_sad', 'sad_then_happy', 'happy_sad_happy', 'sad_happy_sad',
+                'happy_sad_alternating', 'sad_happy_alternating')  # most to least frequent
+TIME_PATTERNS = dict(zip(TIME_CLASSES, ('HHSS', 'SSHH', 'HSSH', 'SHHS', 'HSHS', 'SHSH')))  # one letter per beat
+TIME_BEATS = dict(H='happiness', S='sadness')  # the `SYNTH_CLASSES` apex each letter plays
+TIME_COUNTS = dict(train=(110, 70, 48, 32, 20, 11), test=(40, 26, 18, 12, 8, 4))  # shipped: rarest/most ~ 1/10, as in DFEW
+SYNTH_DEFAULTS = dict(  # what `a3lign synth OUT --kind K` makes without more options: the shipped sets
+    appearance=dict(n_per_class_train=40, n_per_class_test=12, num_frames=(12, 32)),  # data_samples/synthetic
+    time=dict(n_per_class_train=TIME_COUNTS['train'], n_per_class_test=TIME_COUNTS['test'], num_frames=(16, 32)))  # data_samples/synthetic_time
+
+def kind_classes(kind: str) -> tuple: # class names in label order
+    "The classes of a kind of synthetic set."
+    if kind not in KINDS: raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
+    return SYNTH_CLASSES if kind == 'appearance' else TIME_CLASSES
+
+# %% ../../nbs/12_data.synth.ipynb #f52cf8b5
+def time_track(label: int, # class index in `TIME_CLASSES`
+               num_frames: int, # N
+               rng: np.random.Generator, # the clip's randomness
+              ) -> dict: # AU name -> float array `[N]`, plus 'phase', 'happiness', 'sadness' (envelopes)
+    "Per-frame action units for a clip of the time set: four beats (quarters), two happy and two sad, in the class's order."
+    N = num_frames
+    t = np.arange(N, dtype=np.float64) + .5  # frame centres
+    pattern = TIME_PATTERNS[TIME_CLASSES[label]]
+    apex = {c: _apex(SYNTH_CLASSES.index(name), rng) for c, name in TIME_BEATS.items()}
+    inten = {c: rng.uniform(.85, 1.0) for c in TIME_BEATS}  # strong apex: one frame says happy or sad clearly
+    cuts = np.r_[0, np.arange(1, 4) / 4 + rng.uniform(-.04, .04, 3), 1] * N  # beat boundaries [5]
+    tr = {k: np.zeros(N) for k in AUS}
+    env_of = {name: np.zeros(N) for name in TIME_BEATS.values()}
+    for b, c in enumerate(pattern):
+        L = cuts[b + 1] - cuts[b]
+        d_on, d_off = rng.uniform(.12, .22, 2) * L  # rise and fall; the apex holds in between
+        env = _envelope(t, cuts[b], d_on, L - d_on - d_off, d_off)
+        for k, v in apex[c].items(): tr[k] += inten[c] * v * env
+        env_of[TIME_BEATS[c]] += env
+    tr.update(env_of)
+    tr['phase'] = env_of['happiness'] + env_of['sadness']
+    tr['tremble'] = np.zeros(N)
     blink = np.zeros(N)
     for _ in range(rng.integers(0, 3)):
         b = rng.integers(0, N); blink[b:b + 2] = 1
@@ -225,16 +271,18 @@ def render_frame(idn: dict, # from `random_identity`
     return a[..., :3], a[..., 3:] / 255
 
 # %% ../../nbs/12_data.synth.ipynb #666b82db
-def render_clip(label: int, # class index in `SYNTH_CLASSES`
+def render_clip(label: int, # class index in `SYNTH_CLASSES` (or in `TIME_CLASSES` for `kind='time'`)
                 num_frames: int, # N
                 size: int = 64, # frame side in pixels
                 rng: np.random.Generator | int = 0, # the clip's randomness (or a seed)
                 return_track: bool = False, # also return the per-frame expression track
+                kind: str = 'appearance', # which set's classes: 'appearance' (`expression_track`) or 'time' (`time_track`)
                ): # uint8 RGB `[N, size, size, 3]` (and the track)
     "Render one synthetic clip: a random identity whose expression unfolds over time, with motion, lighting and noise."
+    if kind not in KINDS: raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
     rng = np.random.default_rng(rng)
     idn = random_identity(rng, size)
-    tr = expression_track(label, num_frames, rng)
+    tr = (time_track if kind == 'time' else expression_track)(label, num_frames, rng)
     bg = _background(idn, size)
     yy, xx = np.mgrid[0:size, 0:size] / size - .5
     shade = 1 + 2 * idn['light'] * (np.cos(idn['light_angle']) * xx + np.sin(idn['light_angle']) * yy)
@@ -255,19 +303,29 @@ def render_clip(label: int, # class index in `SYNTH_CLASSES`
 # %% ../../nbs/12_data.synth.ipynb #bdaa7a69
 SPLITS = ('train', 'test')
 
-def clip_plan(n_per_class_train: int, # clips per class in the train split
-              n_per_class_test: int, # clips per class in the test split
+def _per_class(n, num_classes: int, what: str) -> list[int]:
+    "An int (the same for every class) or one count per class -> a list of counts."
+    counts = [int(n)] * num_classes if np.isscalar(n) else [int(v) for v in n]
+    if len(counts) != num_classes or min(counts) < 0:
+        raise ValueError(f'{what}: give one count, or {num_classes} counts >= 0 (one per class), got {n}')
+    return counts
+
+def clip_plan(n_per_class_train, # clips per class in the train split: an int, or one count per class
+              n_per_class_test, # clips per class in the test split: an int, or one count per class
               num_frames=(12, 32), # frames per clip: an int, or an inclusive (min, max) range
               seed: int = 0, # the data set's seed
+              kind: str = 'appearance', # 'appearance' (`SYNTH_CLASSES`) or 'time' (`TIME_CLASSES`)
              ) -> list[dict]: # one dict per clip: split, relpath, label, num_frames, seed
     "The data set's clip list: a pure function of its arguments (no drawing, no files)."
     lo, hi = (num_frames, num_frames) if np.isscalar(num_frames) else tuple(num_frames)
     if not 1 <= lo <= hi: raise ValueError(f'num_frames must be >= 1 (or a range lo <= hi), got {num_frames}')
+    classes = kind_classes(kind)
     plan = []
     for s, (split, n) in enumerate(zip(SPLITS, (n_per_class_train, n_per_class_test))):
-        for label, name in enumerate(SYNTH_CLASSES):
-            for k in range(int(n)):
-                key = [int(seed), s, label, k]
+        for label, (name, n_c) in enumerate(zip(classes, _per_class(n, len(classes), f'{split} clips per class'))):
+            for k in range(n_c):
+                # the appearance set's keys are kept as they were; the time set's start with its kind's number
+                key = [int(seed), s, label, k] if kind == 'appearance' else [int(seed), KINDS.index(kind), s, label, k]
                 nf = int(np.random.default_rng(key).integers(lo, hi + 1))
                 plan.append(dict(split=split, relpath=f'clips/{split}_{name}_{k:03d}.mp4', label=label,
                                  num_frames=nf, seed=key + [1]))
@@ -301,9 +359,11 @@ def write_video(path: str | os.PathLike, # the .mp4 to write (atomically)
             for p in s.encode(): c.mux(p)
     return path
 
+def _counts_arg(n) -> str: return str(n) if np.isscalar(n) else ','.join(str(int(v)) for v in n)
+
 def write_synthetic_dataset(out_dir: str | os.PathLike, # folder to write into (created)
-                            n_per_class_train: int, # clips per class in `train.txt`
-                            n_per_class_test: int, # clips per class in `test.txt`
+                            n_per_class_train, # clips per class in `train.txt`: an int, or one count per class
+                            n_per_class_test, # clips per class in `test.txt`: an int, or one count per class
                             size: int = 64, # frame side in pixels (even)
                             num_frames=(12, 32), # frames per clip: an int or an inclusive (min, max) range
                             seed: int = 0, # the data set's seed: same seed, same labels, frame counts and pictures
@@ -311,11 +371,13 @@ def write_synthetic_dataset(out_dir: str | os.PathLike, # folder to write into (
                             fps: int = 25, # frame rate of the mp4 files
                             codec: str = 'auto', # 'auto' (libx264, else mpeg4) or an FFmpeg encoder name
                             crf: int = 23, # x264 quality
+                            kind: str = 'appearance', # 'appearance' (the 7 DFEW classes) or 'time' (`TIME_CLASSES`: order decides)
                            ) -> dict: # summary: out_dir, clip counts per split, total bytes
     "Write the synthetic DFER set: `clips/*.mp4`, `train.txt`, `test.txt` (`<relpath> <num_frames> <label>`), `classes.txt`, `meta.json`."
     out = Path(out_dir)
     if size % 2: raise ValueError(f'size must be even (yuv420p), got {size}')
-    plan = clip_plan(n_per_class_train, n_per_class_test, num_frames, seed)
+    plan = clip_plan(n_per_class_train, n_per_class_test, num_frames, seed, kind=kind)
+    classes = kind_classes(kind)
     (out / 'clips').mkdir(parents=True, exist_ok=True)
     it = plan
     if progress:
@@ -323,18 +385,21 @@ def write_synthetic_dataset(out_dir: str | os.PathLike, # folder to write into (
         it = tqdm(plan, desc=f'synth -> {out}', unit='clip')
     total = 0
     for c in it:
-        frames = render_clip(c['label'], c['num_frames'], size, np.random.default_rng(c['seed']))
+        frames = render_clip(c['label'], c['num_frames'], size, np.random.default_rng(c['seed']), kind=kind)
         total += write_video(out / c['relpath'], frames, fps=fps, codec=codec, crf=crf).stat().st_size
     for split in SPLITS:
         with atomic_write(out / f'{split}.txt') as f:
             f.writelines(f"{c['relpath']} {c['num_frames']} {c['label']}\n" for c in plan if c['split'] == split)
-    with atomic_write(out / 'classes.txt') as f: f.writelines(f'{n}\n' for n in SYNTH_CLASSES)
+    with atomic_write(out / 'classes.txt') as f: f.writelines(f'{n}\n' for n in classes)
     lo, hi = (num_frames, num_frames) if np.isscalar(num_frames) else tuple(num_frames)
+    ntr, nte = (n if np.isscalar(n) else [int(v) for v in n] for n in (n_per_class_train, n_per_class_test))
     meta = dict(generator='a3lign_nb.data.synth', generator_version=GENERATOR_VERSION, seed=seed, size=size,
-                num_frames=[int(lo), int(hi)], n_per_class_train=n_per_class_train, n_per_class_test=n_per_class_test,
-                fps=fps, classes=list(SYNTH_CLASSES),
-                command=(f'a3lign synth <out_dir> --train-per-class {n_per_class_train} --test-per-class {n_per_class_test} '
+                num_frames=[int(lo), int(hi)], n_per_class_train=ntr, n_per_class_test=nte,
+                fps=fps, classes=list(classes),
+                command=('a3lign synth <out_dir> ' + ('' if kind == 'appearance' else f'--kind {kind} ') +
+                         f'--train-per-class {_counts_arg(ntr)} --test-per-class {_counts_arg(nte)} '
                          f'--size {size} --min-frames {lo} --max-frames {hi} --seed {seed}'))
+    if kind != 'appearance': meta = dict(kind=kind, **meta)  # the appearance set's meta.json stays as it was
     atomic_save_json(meta, out / 'meta.json')  # no paths or times: regenerating gives the same file
     return dict(out_dir=str(out), train=sum(c['split'] == 'train' for c in plan),
                 test=sum(c['split'] == 'test' for c in plan), bytes=total)
