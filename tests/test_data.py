@@ -324,3 +324,96 @@ def test_shipped_set_matches_documented_command():
         assert np.abs(block(a.astype(float)) - block(b.astype(float))).mean() < 3
         other = S.render_clip(c['label'], c['num_frames'], 64, np.random.default_rng(c['seed'][:-1] + [2]))
         assert np.abs(block(a.astype(float)) - block(other.astype(float))).mean() > 10  # the check can fail
+
+
+# ---------------------------------------------------------------- the time set (`a3lign synth OUT --kind time`)
+TIME_SMALL = dict(n_per_class_train=(4, 2, 1, 1, 1, 1), n_per_class_test=(2, 1, 1, 1, 1, 1), size=32, num_frames=(16, 20), seed=3)
+
+
+def test_time_plan_counts_and_keys():
+    plan = S.clip_plan(**S.SYNTH_DEFAULTS['time'], seed=0, kind='time')
+    for split in S.SPLITS:
+        counts = np.bincount([c['label'] for c in plan if c['split'] == split]).tolist()
+        assert counts == list(S.TIME_COUNTS[split]) and min(counts) / max(counts) <= .12  # DFEW-like imbalance
+        assert all(16 <= c['num_frames'] <= 32 for c in plan)
+    # the time set's clip seeds never coincide with the appearance set's (their key spaces are disjoint)
+    app = {tuple(c['seed']) for c in S.clip_plan(**S.SYNTH_DEFAULTS['appearance'], seed=0)}
+    assert not app & {tuple(c['seed']) for c in plan}
+    with pytest.raises(ValueError, match='6 counts'): S.clip_plan((1, 2), 1, kind='time')
+    with pytest.raises(ValueError, match='kind'): S.clip_plan(1, 1, kind='timing')
+
+
+def test_time_track_same_mix_different_order():
+    "Every class: two happy and two sad beats (the same share of frames), in the class's order."
+    for label, name in enumerate(S.TIME_CLASSES):
+        tr = S.time_track(label, 32, np.random.default_rng(label))
+        beats = ''.join('H' if tr['happiness'][i * 8 + 2:i * 8 + 6].mean() > tr['sadness'][i * 8 + 2:i * 8 + 6].mean() else 'S'
+                        for i in range(4))
+        assert beats == S.TIME_PATTERNS[name] and sorted(beats) == list('HHSS')
+        assert abs(tr['happiness'].mean() - tr['sadness'].mean()) < .12
+        assert tr['phase'].max() > .9  # a strong apex
+
+
+def test_time_generator_deterministic(tmp_path):
+    for d in ('a', 'b'): S.write_synthetic_dataset(tmp_path / d, progress=False, kind='time', **TIME_SMALL)
+    for f in ['train.txt', 'test.txt', 'classes.txt', 'meta.json']:
+        assert (tmp_path / 'a' / f).read_text() == (tmp_path / 'b' / f).read_text()
+    assert (tmp_path / 'a' / 'classes.txt').read_text().split() == list(S.TIME_CLASSES)
+    recs = D.read_annotations(tmp_path / 'a' / 'train.txt', spec='synthetic-time')
+    assert [r.label for r in recs] == [0, 0, 0, 0, 1, 1, 2, 3, 4, 5]
+    a = V.read_frames(recs[5].path, range(recs[5].num_frames), backend='pyav')
+    b = V.read_frames(tmp_path / 'b' / recs[5].path.relative_to(tmp_path / 'a'), range(recs[5].num_frames), backend='pyav')
+    block = lambda x: x.astype(float).reshape(len(x), 4, 8, 4, 8, 3).mean((2, 4))
+    assert np.abs(block(a) - block(b)).mean() < 3
+    np.testing.assert_array_equal(S.render_clip(2, 16, 32, 9, kind='time'), S.render_clip(2, 16, 32, 9, kind='time'))
+    assert np.abs(S.render_clip(2, 16, 32, 9, kind='time').astype(int) - S.render_clip(2, 16, 32, 9)).mean() > 1
+
+
+def test_time_spec_registered():
+    spec = D.get_spec('synthetic-time')
+    assert spec.classes == S.TIME_CLASSES and spec.folds is None and D.get_spec('synthetic_time') is spec
+    assert D.get_spec('synthetic').classes == S.SYNTH_CLASSES  # the appearance set is untouched
+
+
+def test_cli_synth_kind_time(tmp_path):
+    from a3lign_nb.cli import build_parser, synth
+    a = build_parser().parse_args(['synth', str(tmp_path / 'x'), '--kind', 'time', '--train-per-class', '2,1,1,1,1,1'])
+    assert a.kind == 'time' and a.train_per_class == (2, 1, 1, 1, 1, 1) and a.test_per_class is None
+    assert build_parser().parse_args(['synth', 'x']).kind == 'appearance'
+    info = synth(str(tmp_path / 'x'), (2, 1, 1, 1, 1, 1), 1, size=32, min_frames=16, max_frames=16, progress=False, kind='time')
+    assert (info['train'], info['test']) == (7, 6)
+    assert '--kind time --train-per-class 2,1,1,1,1,1 --test-per-class 1 ' in (tmp_path / 'x' / 'meta.json').read_text()
+
+
+@pytest.mark.skipif(REPO_SAMPLES is None or not (REPO_SAMPLES / 'synthetic_time' / 'train.txt').exists(),
+                    reason='needs a source checkout with data_samples/synthetic_time')
+def test_shipped_time_set_matches_documented_command(tmp_path):
+    root = REPO_SAMPLES / 'synthetic_time'
+    plan = S.clip_plan(**S.SYNTH_DEFAULTS['time'], seed=0, kind='time')
+    for split in S.SPLITS:
+        got = (root / f'{split}.txt').read_text().splitlines()
+        assert got == [f"{c['relpath']} {c['num_frames']} {c['label']}" for c in plan if c['split'] == split]
+    import json
+    meta = json.loads((root / 'meta.json').read_text())
+    assert meta['kind'] == 'time' and meta['classes'] == list(S.TIME_CLASSES)
+    assert meta['command'].startswith('a3lign synth <out_dir> --kind time --train-per-class 110,70,48,32,20,11 ')
+    assert sum(f.stat().st_size for f in (root / 'clips').glob('*.mp4')) < 4e6  # a few MB at most
+    recs = D.read_annotations(root / 'test.txt', spec='synthetic-time')
+    for r in recs[::25]: assert V.count_frames(r.path) == r.num_frames
+    for c in plan[::131]:  # re-rendered from the plan seeds: the mp4 holds these frames (within codec tolerance)
+        a = V.read_frames(root / c['relpath'], range(c['num_frames']), backend='pyav')
+        b = S.render_clip(c['label'], c['num_frames'], 64, np.random.default_rng(c['seed']), kind='time')
+        block = lambda x: x.reshape(len(x), 8, 8, 8, 8, 3).mean((2, 4))
+        assert np.abs(block(a.astype(float)) - block(b.astype(float))).mean() < 3
+
+
+def test_appearance_meta_unchanged_by_kinds(tiny):
+    "The appearance set's meta.json keeps its old form (no 'kind', no --kind), so data_samples/synthetic regenerates as shipped."
+    import json
+    meta = json.loads((tiny / 'meta.json').read_text())
+    assert 'kind' not in meta and meta['command'].startswith('a3lign synth <out_dir> --train-per-class 2 --test-per-class 1 ')
+    shipped = REPO_SAMPLES / 'synthetic' / 'meta.json' if REPO_SAMPLES is not None else None
+    if shipped is not None and shipped.exists():
+        m = json.loads(shipped.read_text())
+        d = S.SYNTH_DEFAULTS['appearance']
+        assert (m['n_per_class_train'], m['n_per_class_test'], tuple(m['num_frames'])) == (d['n_per_class_train'], d['n_per_class_test'], d['num_frames'])

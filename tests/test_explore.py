@@ -219,3 +219,59 @@ def test_shipped_checkpoint_opens_both_explorers():
     tim = TimeExplorer.from_samples()
     tim.widget()
     assert len(tim.clips) > 0 and len(tim.fig.layout.shapes) == 3
+
+
+# ---------------------------------------------------------------- the learned tokens read as words (CoOp)
+def test_nearest_words_matches_brute_force(model):
+    from a3lign_nb.explore.tokens import nearest_words, read_sentences
+    C, S, Tk, W = model.mat.tokens.shape
+    w = nearest_words(model, k=3)
+    assert len(w) == C * S * Tk and list(w.columns[:6]) == ['class_idx', 'cls', 'sentence', 'position', 'word', 'score']
+    E = model.clip.model.token_embedding.weight.detach().float()
+    X = model.mat.tokens.detach().float().reshape(-1, W)
+    d, i = torch.cdist(X, E).topk(3, largest=False)  # [P, 3]
+    assert w.ids.tolist() == [tuple(r) for r in i.tolist()]
+    np.testing.assert_allclose(np.stack(w.scores.to_numpy()), d.numpy(), rtol=1e-3, atol=1e-4)
+    cos = torch.nn.functional.normalize(X, dim=-1) @ torch.nn.functional.normalize(E, dim=-1).T
+    wc = nearest_words(model, k=2, metric='cosine', budget=5000)  # small vocabulary chunks: the same answer
+    assert wc.ids.tolist() == [tuple(r) for r in cos.topk(2).indices.tolist()]
+    assert w.word.iloc[0] == model.clip.tokenizer.decode([int(i[0, 0])]).strip()
+    sub = nearest_words(model, k=1, cls=['anger', 1], sentence=2)
+    assert sub.cls.unique().tolist() == ['sadness', 'anger'] and set(sub.sentence) == {2} and len(sub) == 2 * Tk
+    r = read_sentences(w)
+    assert len(r) == C * S and r.text.str.split().str.len().max() >= Tk  # decoded words can hold spaces
+    with pytest.raises(ValueError, match='not a class'): nearest_words(model, cls='boredom')
+    with pytest.raises(ValueError, match='metric'): nearest_words(model, metric='manhattan')
+
+
+def test_nearest_words_finds_the_init_text():
+    "A MAT initialised from the class names starts ON the names' token embeddings: distance 0."
+    from a3lign_nb.explore.tokens import nearest_words
+    from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
+    from a3lign_nb.testing import tiny_clip
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+                       num_sentences=2, tokens_per_sentence=4, mat_init='class_name')
+    w = nearest_words(A3lignDFER(cfg, tiny_clip()), k=2)
+    first = w[w.position == 0]
+    assert first.word.tolist() == [c for c in CLASSES for _ in range(2)]
+    assert first.score.abs().max() < 1e-4 and (w[w.position > 0].score > .1).all()
+    # the no-MAT ablation has fixed prompts, nothing learned to read
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T, use_mat=False)
+    with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_clip()))
+
+
+def test_token_words_panel_follows_controls(model, checkpoints):
+    ex = TokenExplorer(model, checkpoints)
+    before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    ex.widget()
+    c = ex._controls
+    assert c['words'].value == ''  # folded: nothing computed yet
+    c['words_box'].selected_index = 0  # the user opens the panel
+    assert 'epoch_002' in c['words'].value and all(n in c['words'].value for n in CLASSES)
+    c['classes'].value = ('neutral',)
+    assert 'neutral' in c['words'].value and 'sadness' not in c['words'].value
+    assert len(ex.words_table()) == model.cfg.num_sentences
+    d2 = ex.words().score.to_numpy()
+    c['checkpoint'].value = 'epoch_001'
+    assert 'epoch_001' in c['words'].value and not np.allclose(ex.words().score.to_numpy(), d2)
+    assert all(torch.equal(before[k], v) for k, v in model.trainable_state_dict().items())  # the model is restored

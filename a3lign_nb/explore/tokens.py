@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LAYERS', 'collect_features', 'project_2d', 'class_colour', 'TokenExplorer', 'shipped_run', 'checkpoint_info',
-           'run_checkpoints', 'run_test_list', 'clip_features']
+__all__ = ['LAYERS', 'collect_features', 'project_2d', 'nearest_words', 'read_sentences', 'class_colour', 'TokenExplorer',
+           'shipped_run', 'checkpoint_info', 'run_checkpoints', 'run_test_list', 'clip_features']
 
 # %% ../../nbs/41_explore.tokens.ipynb #65b5a65f
 LAYERS = {  # layer name -> (label in the legend/hover, marker symbol, marker size)
@@ -91,6 +91,74 @@ def project_2d(X: np.ndarray, # points `[P, D]`
                             min_dist=float(min_dist), n_epochs=n_epochs, random_state=seed, init='random' if len(X) < 8 else 'spectral')
             return red.fit_transform(X).astype(np.float32)
     raise ValueError(f"unknown projection method {method!r}; use 'pca' or 'umap'")
+
+# %% ../../nbs/41_explore.tokens.ipynb #f1555d71
+def _decode_id(tokenizer, i: int) -> str:
+    "One token id as text (BPE's end-of-word marker dropped)."
+    try: return tokenizer.decode([int(i)]).strip()
+    except Exception: return f'<{int(i)}>'  # a tokenizer without a decoder
+
+def _as_list(v, n: int, names=None) -> list[int]:
+    "None (all), an index, a name, or a list of them -> sorted indices in range(n)."
+    if v is None: return list(range(n))
+    out = []
+    for x in ([v] if isinstance(v, (int, str, np.integer)) else list(v)):
+        if isinstance(x, str):
+            if names is None or x not in names: raise ValueError(f'{x!r} is not a class; choose from {tuple(names or ())}')
+            x = list(names).index(x)
+        if not 0 <= int(x) < n: raise ValueError(f'index {x} out of range 0..{n - 1}')
+        out.append(int(x))
+    return sorted(set(out))
+
+@torch.no_grad()
+def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `clip=`)
+                  k: int = 3, # words per token
+                  cls=None, # class(es): name, index or a list of them (None: all)
+                  sentence=None, # sentence index or indices (None: all)
+                  metric: str = 'euclidean', # 'euclidean' (CoOp's) or 'cosine'
+                  clip=None, # the `FrozenCLIP` (default: `model.clip`)
+                  budget: int = 1 << 24, # at most this many scores in memory at once (sets the vocabulary chunk)
+                 ) -> pd.DataFrame: # one row per token: class_idx, cls, sentence, position, word, score, words, ids, scores
+    "CoOp's reading of learned prompts: each MAT token's k nearest rows of CLIP's token-embedding table, decoded."
+    if metric not in ('euclidean', 'cosine'): raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    mat = getattr(model, 'mat', model)
+    clip = clip or getattr(model, 'clip', None)
+    if not hasattr(mat, 'tokens'):
+        raise ValueError('this model has no learnable MAT tokens (the no-MAT ablation uses fixed prompts; '
+                         f'their texts are model.mat.texts: {getattr(mat, "texts", None)})')
+    if clip is None: raise ValueError('nearest_words needs the CLIP whose vocabulary to search: pass clip=')
+    C, S, T, W = mat.tokens.shape
+    names = tuple(getattr(getattr(model, 'cfg', None), 'classes', None) or [str(c) for c in range(C)])
+    ci, si = _as_list(cls, C, names), _as_list(sentence, S)
+    X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, W)  # [P, W], P = len(ci) * len(si) * T
+    E = clip.model.token_embedding.weight.detach().float().cpu()  # [V, W]
+    V, k = len(E), min(int(k), len(E))
+    if metric == 'cosine': X, E = F.normalize(X, dim=-1), F.normalize(E, dim=-1)
+    x2 = X.pow(2).sum(1, keepdim=True)  # [P, 1]
+    best_s = torch.full((len(X), 0), 0.0); best_i = torch.zeros((len(X), 0), dtype=torch.long)
+    n = max(k, budget // max(len(X), 1))  # vocabulary rows per chunk
+    for o in range(0, V, n):
+        e = E[o:o + n]  # [n, W]
+        s = X @ e.T  # [P, n]
+        if metric == 'euclidean': s = -(x2 + e.pow(2).sum(1)[None] - 2 * s)  # minus squared distance: larger = nearer
+        s, i = torch.cat([best_s, s], 1), torch.cat([best_i, torch.arange(o, o + len(e)).expand(len(X), -1)], 1)
+        best_s, j = s.topk(k, dim=1)
+        best_i = i.gather(1, j)
+    score = best_s if metric == 'cosine' else (-best_s).clamp_min(0).sqrt()  # cosine, or Euclidean distance
+    tok = clip.tokenizer
+    vocab = {int(i): _decode_id(tok, i) for i in best_i.unique()}
+    rows = []
+    for r, (c, s_, t) in enumerate((c, s_, t) for c in ci for s_ in si for t in range(T)):
+        ids = tuple(int(i) for i in best_i[r])
+        rows.append(dict(class_idx=c, cls=names[c], sentence=s_, position=t, word=vocab[ids[0]], score=float(score[r, 0]),
+                         words=tuple(vocab[i] for i in ids), ids=ids, scores=tuple(float(v) for v in score[r])))
+    return pd.DataFrame(rows).assign(metric=metric)
+
+def read_sentences(words: pd.DataFrame, # from `nearest_words`
+                  ) -> pd.DataFrame: # one row per sentence: class_idx, cls, sentence, text, mean score
+    "Each sentence read as the nearest word of each of its tokens, in order (CoOp's 'interpretation')."
+    g = words.sort_values(['class_idx', 'sentence', 'position']).groupby(['class_idx', 'cls', 'sentence'], sort=True)
+    return g.agg(text=('word', ' '.join), score=('score', 'mean')).reset_index()
 
 # %% ../../nbs/41_explore.tokens.ipynb #24f77b68
 _PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
@@ -257,6 +325,34 @@ class TokenExplorer:
         self.timings['last_update_s'] = time.perf_counter() - t0
         if 'status' in self._controls:
             self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
+        if 'words' in self._controls and self._controls['words_box'].selected_index == 0:
+            self._controls['words'].value = self.words_html()
+
+    # ---- the tokens as words ---------------------------------------------------------------------
+    def words(self, k: int = 3, checkpoint: str | None = None) -> pd.DataFrame:
+        "`nearest_words` of the MAT tokens of a checkpoint (default: the current one), for the classes shown; cached."
+        name = checkpoint or self.state['checkpoint']
+        cache = self.__dict__.setdefault('_words', {})
+        if (name, k) not in cache:
+            keep = self.model.trainable_state_dict()
+            try:
+                self.model.load_trainable_state_dict(_state_dict_of(self.checkpoints[name], self.model))
+                cache[name, k] = nearest_words(self.model, k=k)
+            finally: self.model.load_trainable_state_dict(keep)
+        w = cache[name, k]
+        return w[w.cls.isin(self.state['classes'])]
+
+    def words_table(self, k: int = 3) -> pd.DataFrame:
+        "One row per shown sentence: its tokens read as their nearest words, and the mean distance (or cosine)."
+        return read_sentences(self.words(k))
+
+    def words_html(self, k: int = 3) -> str:
+        "The words table as HTML (the widget's 'nearest words' panel)."
+        t = self.words_table(k)
+        how = 'mean Euclidean distance' if self.words(k).metric.iloc[0] == 'euclidean' else 'mean cosine'
+        return (f'<b>checkpoint {self.state["checkpoint"]}</b>: each MAT token read as its nearest word '
+                f'(CoOp); score = {how} to those words<br>' + t.rename(columns={'cls': 'class'})
+                .drop(columns='class_idx').to_html(index=False, float_format='%.3f'))
 
     # ---- widget ----------------------------------------------------------------------------------
     def widget(self):
@@ -289,8 +385,16 @@ class TokenExplorer:
             return f
         for k in ('checkpoint', 'classes', 'layers', 'method', 'n_neighbors', 'min_dist', 'umap_epochs'):
             c[k].observe(on(k), 'value')
+        if hasattr(getattr(self.model, 'mat', None), 'tokens'):  # the learned tokens read as words, in a folded panel
+            c['words'] = W.HTML(value='')
+            c['words_box'] = W.Accordion(children=[c['words']], selected_index=None)
+            c['words_box'].set_title(0, 'nearest words of the MAT tokens (CoOp)')
+            def words_open(change):
+                if change['new'] == 0: c['words'].value = self.words_html()
+            c['words_box'].observe(words_open, 'selected_index')
         box = W.VBox([W.HBox([W.VBox([c['checkpoint'], c['layers']]), c['classes']]),
-                      W.HBox([c['method'], c['status']]), W.HBox([c['n_neighbors'], c['min_dist'], c['umap_epochs']]), self.fig])
+                      W.HBox([c['method'], c['status']]), W.HBox([c['n_neighbors'], c['min_dist'], c['umap_epochs']]), self.fig]
+                     + ([c['words_box']] if 'words_box' in c else []))
         box.add_class('a3-token-explorer')
         self.timings['open_s'] = time.perf_counter() - t0
         return box
