@@ -20,7 +20,7 @@ def run(*args, cwd=None, check=True):
 
 def test_help_and_info():
     out = run('--help').stdout
-    for cmd in ('info', 'synth', 'extract', 'train', 'eval', 'folds', 'demo'): assert cmd in out
+    for cmd in ('info', 'synth', 'extract', 'train', 'eval', 'folds', 'ablate', 'demo'): assert cmd in out
     assert '--batch-size' in run('train', '--help').stdout
     info = run('info').stdout
     for k in ('torch:', 'open_clip:', 'nbdev:', 'decord:', 'av:', 'a3lign-tiny', 'A3LIGN_CLIP_WEIGHTS', 'devices: cpu'):
@@ -78,3 +78,23 @@ def test_folds(tmp_path):
     assert s['folds'] == [1, 2] and s['uar']['n'] == 2 and 0 <= s['uar']['mean'] <= 1
     assert (tmp_path/'f'/'fold_1'/'eval.json').exists() and (tmp_path/'f'/'fold_2'/'eval.json').exists()
     assert len(list((tmp_path/'f'/'cache').iterdir())) == 1   # one cache shared by the folds
+
+
+def test_ablate_writes_the_table(tmp_path):
+    "`a3lign ablate` on the shipped time set, tiny sizes: JSON with the documented keys, markdown, clear errors."
+    out = tmp_path/'res'/'synthetic-time'
+    p = run('ablate', '--set', 'synthetic-time', '--seeds', '0', '1', '--epochs', '1', '2', '1',
+            '--methods', 'zero-shot', 'linear-probe', 'a3lign', 'a3lign-shuffled',
+            '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--out', out)
+    res = json.loads(out.with_suffix('.json').read_text())
+    assert list(res) == ['zero-shot', 'linear-probe', 'a3lign', 'a3lign-shuffled']
+    for m, r in res.items():
+        assert {'uar_mean', 'uar_std', 'war_mean', 'war_std', 'seeds', 'seconds'} <= set(r), m
+        assert 0 <= r['uar_mean'] <= 1 and 0 <= r['war_mean'] <= 1
+    assert res['a3lign']['seeds'] == [0, 1] and res['zero-shot']['seeds'] == [0]
+    assert res['a3lign']['uar_mean'] != res['a3lign']['war_mean']  # imbalanced test set: UAR and WAR differ
+    md = out.with_suffix('.md').read_text()
+    assert '| `a3lign-shuffled` |' in md and 'a3lign ablate --set synthetic-time' in md
+    assert '| `a3lign` |' in p.stdout
+    bad = run('ablate', '--set', 'dfew', check=False)
+    assert bad.returncode == 2 and 'not a shipped set' in bad.stderr and 'Traceback' not in bad.stderr

@@ -65,14 +65,14 @@ class A3lignConfig:
     cache_class_features: bool = True # our choice: reuse class features while the text side cannot change
     # --- optimiser (read by train.bap; paper: SGD, batch 64, rest not stated)
     optimizer: str = 'sgd' # paper: SGD; 'adamw' as an alternative
-    lr: float = 2e-3 # our choice (CoOp's SGD rate for prompt vectors): peak learning rate of each stage
+    lr: float = 1e-2 # our choice, from the sweep in nbs/23 (DFER-CLIP's rate for its temporal model): peak lr of the encoders
     momentum: float = 0.9 # our choice (SGD)
     weight_decay: float = 1e-4 # our choice (not applied to biases, norms, gates, class tokens)
     nesterov: bool = False # our choice (SGD)
-    mat_lr_mult: float = 1.0 # our choice: MAT's learning rate = lr * this
+    mat_lr_mult: float = 0.1 # our choice, from the sweep: MAT's lr = lr * this (1e-3, DFER-CLIP's prompt rate)
     warmup_epochs: float = 1.0 # our choice: linear warm-up at the start of each stage
     min_lr_ratio: float = 0.0 # our choice: cosine decays to lr * this by the end of each stage
-    grad_clip: float | None = None # our choice: largest gradient norm (None: no clipping, only measured)
+    grad_clip: float | None = 1.0 # our choice, from the sweep: largest gradient norm per role (None: no clipping, only measured)
     grad_clip_mode: str = 'group' # our choice: 'group' clips each role (MAT, text/image encoder, head) alone; 'global' one norm
 
     def __post_init__(self):
