@@ -20,9 +20,13 @@ from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptF
 from ..utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['A3lignConfig', 'A3lignDFER', 'shuffle_frames']
+__all__ = ['LEGACY_DEFAULTS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
 
 # %% ../../nbs/22_models.a3lign.ipynb #e834feef
+# Architecture switches added after configs were first saved, with the value that reproduces such an older config's
+# model (its checkpoint then still loads): older JAS encoders read raw features and had no per-side time offsets.
+LEGACY_DEFAULTS = dict(jas_input_norm=False, jas_time_offsets=False, jas_text_encoder=True)
+
 @dataclass
 class A3lignConfig:
     "Everything that defines an A3lign-DFER model (paper values as defaults; the rest our choices)."
@@ -121,6 +125,8 @@ class A3lignConfig:
         known = {f.name for f in fields(cls)}
         extra = sorted(set(d) - known)
         if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
+        if 'jas_depth' in d:  # a saved config: switches added later keep the behaviour it was trained with
+            d = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k not in d}, **d}
         return cls(**d)
 
     def save(self, path) -> Path:
