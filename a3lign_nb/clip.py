@@ -12,6 +12,7 @@ import os
 import pickle
 import re
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -188,7 +189,9 @@ class _TSUnpickler(pickle.Unpickler):
         _, stype, key, _, _ = pid
         buf = self.zf.read(f'{self.prefix}data/{key}')
         u = torch.UntypedStorage.from_buffer(buf, dtype=torch.uint8) if buf else torch.UntypedStorage(0)
-        return torch.storage.TypedStorage(wrap_storage=u, dtype=stype.dtype, _internal=True)
+        with warnings.catch_warnings():  # TypedStorage is what `_rebuild_tensor_v2` takes; its deprecation is torch's concern
+            warnings.simplefilter('ignore')
+            return torch.storage.TypedStorage(wrap_storage=u, dtype=stype.dtype, _internal=True)
 
 def _is_torchscript(zf: zipfile.ZipFile) -> str | None:
     "The record prefix of a TorchScript archive (it holds `constants.pkl` and `code/`), else None."
