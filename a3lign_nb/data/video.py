@@ -194,7 +194,7 @@ def read_frames(path: str | os.PathLike, # a video file or a frame folder
         try: return _pyav_read(path, indices)
         except VideoReadError as e2:
             if not HAS_DECORD: raise
-            raise VideoReadError(path, f'neither decoder can read it. decord: {e1.msg} | '
+            raise VideoReadError(path, f'neither decoder gives the frames asked for. decord: {e1.msg} | '
                                        f'PyAV: {e2.msg}') from None
 
 # %% ../../nbs/10_data.video.ipynb #152cc1e4
