@@ -210,7 +210,6 @@ def find_checkpoint(run_dir, # the run folder
             if warn: warnings.warn(f'skipping checkpoint {js}: {e}')
     return None
 
-
 # %% ../../nbs/32_train.loop.ipynb #00674e64
 class ResumableSampler(DistributedSampler):
     "A `DistributedSampler` (also for one process) that can skip the first `skip` items of an epoch."
