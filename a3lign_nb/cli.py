@@ -10,10 +10,12 @@ import dataclasses
 import inspect
 import json
 import os
+import pickle
 import platform
 import re
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 from .train.loop import TrainConfig
@@ -298,6 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _report_line(rep: dict) -> str:
     return f"UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  ({rep['num_clips']} test clips)"
 
+def _is_file_error(e: Exception) -> bool:
+    "An error raised by a library that reads files (safetensors, pickle, zip), not a bug in our code."
+    return type(e).__module__.split('.')[0] in ('safetensors', 'safetensors_rust', '_pickle', 'pickle', 'zipfile')
+
+def _one_line(e: Exception) -> str:
+    "The message of an error on one line (a DataLoader worker's re-raised traceback: just its last line)."
+    msg = str(e.args[0] if isinstance(e, KeyError) and e.args else e)
+    if 'Original Traceback' in msg: msg = [l for l in msg.splitlines() if l.strip()][-1]
+    lines = [l.strip() for l in msg.splitlines() if l.strip()]
+    return ' '.join(lines) if lines else type(e).__name__
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `a3lign` command; returns the exit status."
     P = build_parser()
@@ -327,10 +340,13 @@ def main(argv: list[str] | None = None) -> int:
             demo(**{k: getattr(a, k) for k in inspect.signature(demo).parameters})
     except KeyboardInterrupt:
         print('a3lign: interrupted.', file=sys.stderr); return 130
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError, ImportError, FloatingPointError) as e:
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError, OSError, ImportError, FloatingPointError, EOFError,
+            pickle.UnpicklingError, zipfile.BadZipFile) as e:
         if a.debug: raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f'a3lign {a.command}: error: {msg}', file=sys.stderr); return 2
+        print(f'a3lign {a.command}: error: {_one_line(e)}', file=sys.stderr); return 2
+    except Exception as e:  # a file library's own error (e.g. safetensors' SafetensorError): still one line
+        if a.debug or not _is_file_error(e): raise
+        print(f'a3lign {a.command}: error: {_one_line(e)}', file=sys.stderr); return 2
     return 0
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # torchrun ... -m a3lign_nb.cli (not in a notebook)

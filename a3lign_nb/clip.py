@@ -5,9 +5,15 @@
 # %% ../nbs/00_clip.ipynb #e6da7cd2
 from __future__ import annotations
 
+import importlib
+import io
 import logging
 import os
+import pickle
+import re
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import open_clip
@@ -17,7 +23,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['MODEL_CONFIG_DIR', 'SHIPPED_CONFIGS', 'WEIGHTS_ENV', 'DOWNLOAD_ENV', 'WeightsNotFound', 'resolve_pretrained',
-           'FrozenCLIP', 'partial_checkpoint_seed', 'load_clip']
+           'FrozenCLIP', 'WeightsFileError', 'load_weights_file', 'load_weights_into', 'partial_checkpoint_seed',
+           'load_clip']
 
 # %% ../nbs/00_clip.ipynb #e9225dfe
 MODEL_CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else None
@@ -156,18 +163,118 @@ class FrozenCLIP(nn.Module):
 
     def extra_repr(self): return f'name={self.name!r}, pretrained={self.pretrained!r}, D={self.embed_dim}, W={self.text_width}'
 
+# %% ../nbs/00_clip.ipynb #3da2715c
+class WeightsFileError(ValueError):
+    "A weights file that cannot be loaded safely: corrupt, truncated, not weights, or a pickle that would run code."
+
+_TS_GLOBALS = {('torch._utils', '_rebuild_tensor_v2'), ('torch._utils', '_rebuild_parameter'), ('collections', 'OrderedDict')}
+
+class _TSObject:
+    "Stands in for a scripted module of a TorchScript archive: keeps its attributes, runs nothing."
+    def __init__(self, *args): self.state = {}
+    def __setstate__(self, state): self.state = state if isinstance(state, dict) else {}
+
+class _TSUnpickler(pickle.Unpickler):
+    "Reads a TorchScript archive's `data.pkl`: only tensor rebuilds, storages and module stand-ins."
+    def __init__(self, f, zf, prefix):
+        super().__init__(f); self.zf, self.prefix = zf, prefix
+    def find_class(self, module, name):
+        if module.startswith('__torch__.'): return type(name, (_TSObject,), {})
+        if (module, name) in _TS_GLOBALS: return getattr(importlib.import_module(module), name)
+        if module == 'torch' and name.endswith('Storage') and isinstance(getattr(torch, name, None), type): return getattr(torch, name)
+        raise pickle.UnpicklingError(f'global {module}.{name} is not allowed in a weights file')
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == 'storage'):
+            raise pickle.UnpicklingError(f'unexpected persistent id {str(pid)[:60]}')
+        _, stype, key, _, _ = pid
+        buf = self.zf.read(f'{self.prefix}data/{key}')
+        u = torch.UntypedStorage.from_buffer(buf, dtype=torch.uint8) if buf else torch.UntypedStorage(0)
+        with warnings.catch_warnings():  # TypedStorage is what `_rebuild_tensor_v2` takes; its deprecation is torch's concern
+            warnings.simplefilter('ignore')
+            return torch.storage.TypedStorage(wrap_storage=u, dtype=stype.dtype, _internal=True)
+
+def _is_torchscript(zf: zipfile.ZipFile) -> str | None:
+    "The record prefix of a TorchScript archive (it holds `constants.pkl` and `code/`), else None."
+    names = zf.namelist()
+    pkl = [n for n in names if n.endswith('data.pkl') and n.count('/') == 1]
+    if not pkl: return None
+    prefix = pkl[0][:-len('data.pkl')]
+    return prefix if (prefix + 'constants.pkl') in names or any(n.startswith(prefix + 'code/') for n in names) else None
+
+def _torchscript_tensors(zf: zipfile.ZipFile, prefix: str) -> dict:
+    "`{dotted name: tensor}` of every tensor attribute of a TorchScript archive's modules (no code runs)."
+    root = _TSUnpickler(io.BytesIO(zf.read(prefix + 'data.pkl')), zf, prefix).load()
+    out, todo = {}, [('', root)]
+    while todo:
+        pre, obj = todo.pop()
+        for k, v in (obj.state.items() if isinstance(obj, _TSObject) else ()):
+            if isinstance(v, torch.Tensor): out[pre + k] = v
+            elif isinstance(v, _TSObject): todo.append((f'{pre}{k}.', v))
+    return out
+
+def load_weights_file(path: str | os.PathLike # a .safetensors, a `torch.save` file, or an OpenAI TorchScript .pt
+                     ) -> dict: # `{name: tensor}`
+    "Tensors of a weights file, read without running any code from it; any failure is a one-line `WeightsFileError`."
+    p = Path(path)
+    try:
+        with open(p, 'rb') as f: head = f.read(16)
+        if p.suffix == '.safetensors' or (len(head) > 8 and head[8:9] == b'{'):  # safetensors: u64 length + JSON
+            from safetensors.torch import load_file
+            return load_file(str(p))
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as zf:
+                prefix = _is_torchscript(zf)
+                if prefix is not None: return _torchscript_tensors(zf, prefix)
+        return torch.load(p, map_location='cpu', weights_only=True)  # the package's own call: never open_clip's
+    except Exception as e:
+        msg = str(e)
+        unsafe = isinstance(e, pickle.UnpicklingError) or 'weights only' in msg.lower()
+        if unsafe:  # torch's own text suggests weights_only=False: never say that
+            g = re.search(r'(?:Unsupported global: GLOBAL|global) ([\w.]+)', msg)
+            why = 'refused to unpickle ' + (g[1] if g else 'an object that is not a tensor')
+        else: why = f'{type(e).__name__}: ' + (msg.strip().splitlines() or [''])[0][:200]
+        raise WeightsFileError(
+            f'{p}: cannot load it as weights ({why}). ' +
+            ('It holds pickled objects other than tensors; a3lign never runs code from a weights file. ' if unsafe else '') +
+            'Use a .safetensors file, a torch.save state dict, or an OpenAI TorchScript .pt; re-download it if it is damaged.') from None
+
+# %% ../nbs/00_clip.ipynb #b2878ccb
+_OPENAI_EXTRAS = ('input_resolution', 'context_length', 'vocab_size')  # ints OpenAI's archives keep beside the weights
+
+def load_weights_into(model: nn.Module, # an open_clip CLIP
+                      path: str | os.PathLike, # a weights file (see `load_weights_file`)
+                      name: str = '', # the CLIP model name, for messages
+                     ):
+    "Load a full CLIP checkpoint into `model` with the package's safe loader; names the file when it does not fit."
+    sd = load_weights_file(path)
+    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict): sd = sd['state_dict']
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsFileError(f'{path}: holds no state dict of tensors (found {type(sd).__name__}); not CLIP weights.')
+    if all(k.startswith('module.') for k in sd): sd = {k[len('module.'):]: v for k, v in sd.items()}
+    own = model.state_dict()
+    sd = {k: v for k, v in sd.items() if k not in _OPENAI_EXTRAS and not (k.endswith('attn_mask') and k not in own)}
+    if 'logit_scale' in sd and 'logit_scale' in own: sd['logit_scale'] = sd['logit_scale'].reshape(own['logit_scale'].shape)
+    missing, extra = [k for k in own if k not in sd], [k for k in sd if k not in own]
+    bad = [f'{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}' for k in own if k in sd and sd[k].shape != own[k].shape]
+    if missing or extra or bad:
+        raise WeightsFileError(f"{path}: does not fit CLIP model {name!r}: {len(missing)} missing, {len(extra)} unexpected, "
+                               f"{len(bad)} of another shape (e.g. {', '.join((missing + extra + bad)[:3])}). Made for another config?")
+    model.load_state_dict(sd)
+
 # %% ../nbs/00_clip.ipynb #fea15dad
 def partial_checkpoint_seed(path: str | None # a checkpoint file, or None
                            ) -> int | None: # the seed of its random base, or None for a full checkpoint
     "Seed recorded in a partial safetensors checkpoint (`a3lign_base_seed`), else None."
     if not path or not str(path).endswith('.safetensors'): return None
     from safetensors import safe_open
-    with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
+    except Exception as e:
+        raise WeightsFileError(f'{path}: not a readable safetensors file ({type(e).__name__}: {e}); re-download or re-export it.') from None
     return int(meta['a3lign_base_seed']) if 'a3lign_base_seed' in meta else None
 
 def _load_partial(model: nn.Module, path: str, name: str):
-    from safetensors.torch import load_file
-    sd, own = load_file(str(path)), model.state_dict()
+    sd, own = load_weights_file(path), model.state_dict()
     bad = [f'{k} {tuple(v.shape)}' for k, v in sd.items() if k not in own or own[k].shape != v.shape]
     if bad: raise ValueError(f"{path}: {len(bad)} tensors do not fit CLIP model {name!r} (e.g. {', '.join(bad[:3])}). "
                              "Was it made for another config?")
@@ -175,6 +282,14 @@ def _load_partial(model: nn.Module, path: str, name: str):
 
 # %% ../nbs/00_clip.ipynb #833119c9
 _PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+_DIR_WEIGHTS = ('open_clip_model.safetensors', 'open_clip_pytorch_model.safetensors', 'open_clip_pytorch_model.bin',
+                'open_clip_pytorch_model.pth', 'model.safetensors', 'pytorch_model.bin')
+
+def _dir_weights(d: Path) -> Path:
+    "The weights file of a `local-dir:` folder."
+    for n in _DIR_WEIGHTS:
+        if (d/n).is_file(): return d/n
+    raise WeightsNotFound(f'local-dir folder {d} holds no weights file (looked for {", ".join(_DIR_WEIGHTS)}).')
 
 def load_clip(name: str = 'ViT-B-16-quickgelu', # open_clip model name, `local-dir:FOLDER` or `hf-hub:ORG/REPO`
               pretrained: str | None = None, # tag (`openai`), checkpoint file, or None for random weights
@@ -190,18 +305,19 @@ def load_clip(name: str = 'ViT-B-16-quickgelu', # open_clip model name, `local-d
     try: model_name, ckpt, pcfg = resolve_pretrained(name, pretrained, cache_dir)
     except WeightsNotFound:
         if not allow_download: raise
-        model_name, ckpt, pcfg = name, pretrained, {}  # let open_clip fetch it
+        pcfg = open_clip.get_pretrained_cfg(name, pretrained)  # open_clip fetches the file; we still load it ourselves
+        model_name, ckpt = name, open_clip.download_pretrained(pcfg, cache_dir=cache_dir)
+    if model_name.startswith('local-dir:'): ckpt = str(_dir_weights(Path(model_name[len('local-dir:'):]).expanduser()))
     base_seed = partial_checkpoint_seed(ckpt)
-    quiet = (ckpt is None or base_seed is not None) and not model_name.startswith('local-dir:')  # no "random weights" warning
-    if quiet: logging.disable(logging.WARNING)
+    logging.disable(logging.WARNING)  # no "random weights" warning from open_clip: the weights are loaded below
     try:
         with torch.random.fork_rng(devices=[]):
             if base_seed is not None: torch.manual_seed(base_seed)  # the random base a partial checkpoint was made on
-            model = open_clip.create_model(model_name, pretrained=None if base_seed is not None else ckpt,
-                                           cache_dir=cache_dir, device='cpu', pretrained_text=False, pretrained_image=False)
-    finally:
-        if quiet: logging.disable(logging.NOTSET)
+            model = open_clip.create_model(model_name, pretrained=None, load_weights=False, cache_dir=cache_dir, device='cpu',
+                                           pretrained_text=False, pretrained_image=False)
+    finally: logging.disable(logging.NOTSET)
     if base_seed is not None: _load_partial(model, ckpt, name)
+    elif ckpt is not None: load_weights_into(model, ckpt, name)  # the package's safe loader, whatever open_clip's version
     if pcfg.get('mean'):
         open_clip.set_model_preprocess_cfg(model, {**open_clip.get_model_preprocess_cfg(model),
                                                    'mean': pcfg['mean'], 'std': pcfg['std']})

@@ -93,17 +93,15 @@ def test_readers_agree(tiny):
     np.testing.assert_array_equal(V.read_frames(rec.path, idx, backend='auto'), V.read_frames(rec.path, idx))
 
 
-def test_readers_clamp_past_the_end_to_the_last_frame(tiny):
+def test_readers_refuse_past_the_end(tiny):
+    "Issue 11: an index past the clip's end (an over-counting list line) is a named error, never a copy of the last frame."
     rec = D.read_annotations(tiny / 'train.txt', spec='synthetic')[3]
     n = rec.num_frames
     allf = V.read_frames(rec.path, range(n), backend='pyav')
-    for idx in ([5, n + 16], [n + 3, n + 9], [n - 1, n]):
-        want = allf[np.minimum(idx, n - 1)]
-        a = V.read_frames(rec.path, idx, backend='pyav')
-        np.testing.assert_array_equal(a, want)  # the clip's last frame, not the last frame asked for
-        if V.HAS_DECORD:
-            b = V.read_frames(rec.path, idx, backend='decord')
-            assert np.abs(a.astype(int) - b).max() <= 3, idx  # decord and PyAV agree past the end
+    for be in ['pyav', 'auto'] + (['decord'] if V.HAS_DECORD else []):
+        np.testing.assert_allclose(V.read_frames(rec.path, [n - 1, 0], backend=be), allf[[n - 1, 0]], atol=3)
+        for idx in ([5, n + 16], [n + 3, n + 9], [n - 1, n]):
+            with pytest.raises(V.VideoReadError, match=f'frame {max(idx)} was asked for'): V.read_frames(rec.path, idx, backend=be)
 
 
 def test_frame_folder_matches_video(tiny, tmp_path):
@@ -141,10 +139,13 @@ def test_both_annotation_formats_and_data_root(tmp_path):
     root = tmp_path / 'data'
     _folder(root, 'a', 20); _folder(root, 'b', 7)
     lst = tmp_path / 'lists' / 'l.txt'; lst.parent.mkdir()
-    lst.write_text('a 20 3\nb 1\n')
+    lst.write_text('a 20 3\nb 7 1\n')
     recs = D.read_annotations(lst, data_root=root, spec='dfew')
     assert [(r.path, r.num_frames, r.label) for r in recs] == [(root / 'a', 20, 3), (root / 'b', 7, 1)]
     assert recs[1].source == f'{lst}:2'
+    lst.write_text('a 3\nb 1\n')  # the other format (one per file): frames counted
+    recs = D.read_annotations(lst, data_root=root, spec='dfew')
+    assert [(r.path, r.num_frames, r.label) for r in recs] == [(root / 'a', 20, 3), (root / 'b', 7, 1)]
     lst.write_text(f'{root / "a"} 20 10\n')  # absolute path; label 10 fine for MAFW
     assert D.read_annotations(lst, spec='mafw')[0].label == 10
 
@@ -194,6 +195,8 @@ BAD_LINES = {
     'negative label': ('good 20 -1', 'outside'),
     'corrupt, no count': ('corrupt.mp4 2', 'corrupt.mp4'),
     'no frames, no count': ('noframes.mp4 2', 'noframes.mp4'),
+    'missing field': ('good 2', 'a field is missing'),  # issue 11: in a 3-field list, never read as label 2
+    'word for frames': ('good sixty 2', "frame count 'sixty' is not an integer"),
 }
 
 
@@ -201,7 +204,8 @@ BAD_LINES = {
 def test_bad_annotation_line_raises_with_file_and_line(bad_world, case):
     line, msg = BAD_LINES[case]
     lst = bad_world / 'list.txt'
-    lst.write_text(f'good 20 0\n{line}\n')
+    first = 'good 0' if 'no count' in case else 'good 20 0'  # a list of the bad line's own format
+    lst.write_text(f'{first}\n{line}\n')
     with pytest.raises(D.AnnotationError) as e: D.read_annotations(lst, spec='dfew')
     assert f'{lst}:2' in str(e.value) and msg in str(e.value)
 

@@ -83,8 +83,11 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     # Ctrl-C in the middle of an epoch: checkpoint at the step boundary, exit; rerun resumes there
     def ctrl_c(epoch, step, batch):
         if epoch == 3 and step == 0: os.kill(os.getpid(), signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        loop.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C, even when the runner ignores SIGINT
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
+    finally: signal.signal(signal.SIGINT, before)
     assert (tmp_path/'int'/'checkpoints'/'epoch_003_step_000001.json').exists()
     loop.train(tiny_cfg(data, tmp_path/'int'))
     assert_same_run(tmp_path/'full', tmp_path/'int')

@@ -20,9 +20,9 @@ from .video import (VideoReadError, count_frames, list_frames, read_frames, samp
 from ..utils import atomic_write
 
 # %% auto #0
-__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError', 'ClipList',
-           'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'ClipLoadError', 'ClipDataset', 'seed_worker',
-           'make_loader']
+__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError',
+           'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'ClipLoadError',
+           'ClipDataset', 'seed_worker', 'make_loader']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -82,19 +82,28 @@ class ClipList(list):
         super().__init__(records)
         self.skipped = list(skipped)
 
-def _parse_line(line: str, source: str, root: Path, spec: DatasetSpec | None, check: bool) -> ClipRecord:
-    parts = line.rsplit(maxsplit=2)
-    def _int(s):
-        try: return int(s)
-        except ValueError: return None
-    if len(parts) == 3 and _int(parts[1]) is not None and _int(parts[2]) is not None:
-        p, nf, lab = parts[0], _int(parts[1]), _int(parts[2])
-    else:
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or _int(parts[1]) is None:
-            raise AnnotationError(f'{source}: malformed line {line!r}; expected "<path> <num_frames> <label>" '
-                                  'or "<path> <label>" with integer label and frame count')
-        p, nf, lab = parts[0], None, _int(parts[1])
+LIST_FORMATS = {3: '<path> <num_frames> <label>', 2: '<path> <label>'}  # the two list formats, by number of fields
+
+def _int(s):
+    try: return int(s)
+    except ValueError: return None
+
+def list_columns(lines: list[str], # the data lines of one list (no comments, no blanks)
+                ) -> int: # 3 (`<path> <num_frames> <label>`) or 2 (`<path> <label>`)
+    "A list's format, decided once from all its lines: 3 fields when at least half end in two integers, else 2."
+    three = sum(1 for l in lines if len(p := l.rsplit(maxsplit=2)) == 3 and _int(p[1]) is not None and _int(p[2]) is not None)
+    return 3 if 2 * three >= len(lines) else 2
+
+def _parse_line(line: str, source: str, root: Path, spec: DatasetSpec | None, check: bool, columns: int = 3,
+                why: str = '') -> ClipRecord:
+    fmt = LIST_FORMATS[columns]
+    parts = line.rsplit(maxsplit=columns - 1)
+    bad = lambda what: AnnotationError(f'{source}: malformed line {line!r}: {what}; this list is "{fmt}"{why}')
+    if len(parts) != columns: raise bad(f'{len(parts)} field(s), a field is missing')
+    nf, lab = (_int(parts[1]) if columns == 3 else None), _int(parts[-1])
+    if columns == 3 and nf is None: raise bad(f'the frame count {parts[1]!r} is not an integer')
+    if lab is None: raise bad(f'the label {parts[-1]!r} is not an integer')
+    p = parts[0]
     if spec is not None and not 0 <= lab < spec.num_classes:
         raise AnnotationError(f'{source}: label {lab} is outside 0..{spec.num_classes - 1} of dataset '
                               f'{spec.name!r} ({", ".join(spec.classes)})')
@@ -120,18 +129,25 @@ def read_annotations(list_file: str | os.PathLike, # an annotation list
                      spec=None, # a `DatasetSpec` or its name: labels are checked against its classes
                      skip_bad: bool = False, # skip bad lines with a warning (listed in `.skipped`) instead of raising
                      check_files: bool = True, # check that each clip exists and is not empty (cheap: no decoding)
+                     columns: int | None = None, # 3 (`<path> <num_frames> <label>`) or 2 (`<path> <label>`); None: decided from the file
                     ) -> ClipList: # `ClipRecord`s, with `.skipped`
-    "Read a `<path> <num_frames> <label>` / `<path> <label>` list; errors name the file and the line."
+    "Read a `<path> <num_frames> <label>` or `<path> <label>` list (one format per file); errors name the file and the line."
     list_file = Path(list_file)
     if not list_file.is_file(): raise FileNotFoundError(f'annotation list {list_file} not found')
     spec = None if spec is None else get_spec(spec)
     root = Path(data_root) if data_root is not None else list_file.parent
+    try: text = list_file.read_text(encoding='utf-8')
+    except UnicodeDecodeError as e: raise AnnotationError(f'{list_file}: not a UTF-8 text file ({e}); is it an annotation list?') from None
+    rows = [(i, l.strip()) for i, l in enumerate(text.splitlines(), 1) if l.strip() and not l.strip().startswith('#')]
+    if columns not in (None, 2, 3): raise ValueError(f'columns={columns!r}: use 3 ({LIST_FORMATS[3]}), 2 ({LIST_FORMATS[2]}) or None')
+    why = ''
+    if columns is None:
+        columns = list_columns([l for _, l in rows])
+        why = f' (decided from the file; pass columns={5 - columns} if it is "{LIST_FORMATS[5 - columns]}")'
     out = ClipList()
-    for i, line in enumerate(list_file.read_text(encoding='utf-8').splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith('#'): continue
+    for i, line in rows:
         source = f'{list_file}:{i}'
-        try: out.append(_parse_line(line, source, root, spec, check_files))
+        try: out.append(_parse_line(line, source, root, spec, check_files, columns, why))
         except AnnotationError as e:
             if not skip_bad: raise
             warnings.warn(f'skipping: {e}')

@@ -79,49 +79,74 @@ def _decord_reader(path: Path):
     try: return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
     except Exception as e: raise VideoReadError(path, f'decord cannot open it: {e}') from None
 
-def _pyav_count(path: Path) -> int:
+def _pyav_count(path: Path, decode: bool = False) -> int:
+    "The header's frame count; with `decode` (or no count in the header), the frames that actually decode."
     import av
     try:
         with av.open(str(path)) as c:
             if not c.streams.video: raise VideoReadError(path, 'no video stream in the file')
             s = c.streams.video[0]
-            n = s.frames if s.frames > 0 else sum(1 for _ in c.decode(s))
+            header = max(int(s.frames or 0), 0)
+            if header and not decode: return header
+            n, err = 0, None
+            try:
+                for _ in c.decode(s): n += 1
+            except Exception as e: err = e  # decoding failed part-way: a damaged file
     except VideoReadError: raise
     except Exception as e: raise VideoReadError(path, f'PyAV cannot read it: {e}') from None
+    if err is not None or n < header: raise VideoReadError(path, _short(n, header, None, err))
+    if n == 0: raise VideoReadError(path, 'the video has no frames')
     return n
+
+def _short(n, header, asked, err=None) -> str:
+    "Why a decode that ran out early is an error, in words."
+    got = f'only {n} frame{"" if n == 1 else "s"} decode' + (f' of the {header} its header promises' if header > n else '')
+    ask = f'; frame {asked} was asked for' if asked is not None else ''
+    why = f' (decoder: {err})' if err is not None else ''
+    return (f'{got}{ask}{why}: a truncated or corrupt file, or a list line that over-counts its frames. '
+            'Re-encode or remove the clip, or pass --skip-bad to skip it (counted in the cache manifest)')
+
+def _stack(path: Path, frames: list) -> np.ndarray:
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1: raise VideoReadError(path, f'frames of different sizes in one clip: {sorted(shapes)}')
+    return np.stack(frames)
 
 def _pyav_read(path: Path, indices: np.ndarray) -> np.ndarray:
     import av
-    want = np.unique(indices)
-    got = {}
+    want, stop = set(np.unique(indices).tolist()), int(indices.max())
+    got, n, header, err = {}, 0, 0, None  # frames kept, frames decoded, the header's count, a mid-file error
     try:
         with av.open(str(path)) as c:
             if not c.streams.video: raise VideoReadError(path, 'no video stream in the file')
             s = c.streams.video[0]
             s.thread_type = 'AUTO'
-            n, last = 0, None  # frames decoded, the last one decoded
-            for i, frame in enumerate(c.decode(s)):
-                n, last = i + 1, frame
-                if i in want: got[i] = frame.to_ndarray(format='rgb24')
-                if i >= want[-1]: break
+            header = max(int(s.frames or 0), 0)
+            try:
+                for i, frame in enumerate(c.decode(s)):
+                    n = i + 1
+                    if i in want: got[i] = frame.to_ndarray(format='rgb24')
+                    if i >= stop: break
+            except Exception as e: err = e  # decoding failed part-way: fine only if every wanted frame came before it
     except VideoReadError: raise
     except Exception as e: raise VideoReadError(path, f'PyAV cannot decode it: {e}') from None
-    if n == 0: raise VideoReadError(path, 'the video has no frames')
-    if len(got) < len(want):  # indices past the end: the decoder ran out, `last` is the clip's last frame
-        end = got[n - 1] if n - 1 in got else last.to_ndarray(format='rgb24')
-        return np.stack([got.get(int(i), end) for i in indices])
-    return np.stack([got[int(i)] for i in indices])
+    if n == 0 and err is None and not header: raise VideoReadError(path, 'the video has no frames')
+    if n <= stop: raise VideoReadError(path, _short(n, header, stop, err))  # never pads with copies
+    return _stack(path, [got[int(i)] for i in indices])
 
 def _decord_read(path: Path, indices: np.ndarray) -> np.ndarray:
     vr = _decord_reader(path)
     n = len(vr)
     if n == 0: raise VideoReadError(path, 'the video has no frames')
-    try: return vr.get_batch(np.minimum(indices, n - 1).tolist()).asnumpy()
+    if indices.max() >= n: raise VideoReadError(path, _short(n, 0, int(indices.max())))
+    try: return vr.get_batch(indices.tolist()).asnumpy()
     except Exception as e: raise VideoReadError(path, f'decord cannot decode it: {e}') from None
 
 def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
     files = list_frames(path)
-    idx = np.minimum(indices, len(files) - 1)
+    if indices.max() >= len(files):
+        raise VideoReadError(path, f'the folder holds {len(files)} frames; frame {indices.max()} was asked for '
+                                   '(does its list line say more frames than the folder holds?)')
+    idx = indices
     cache = {}
     for i in np.unique(idx):
         try:
@@ -134,12 +159,14 @@ def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
 # %% ../../nbs/10_data.video.ipynb #e5fb65ed
 def count_frames(path: str | os.PathLike, # a video file or a frame folder
                  backend: str = 'auto', # 'auto' (decord, else PyAV), 'decord' or 'pyav'; ignored for folders
+                 decode: bool = False, # decode every frame (PyAV) instead of trusting the header: slow, finds truncated files
                 ) -> int: # the number of frames
     "Number of frames in a video file or frame folder; raises `VideoReadError` naming the path when it cannot tell."
     path = Path(path)
     if path.is_dir(): return len(list_frames(path))
     _check_file(path)
     if backend not in BACKENDS: raise ValueError(f'unknown backend {backend!r}; use one of {BACKENDS}')
+    if decode: return _pyav_count(path, decode=True)
     if backend == 'decord' or (backend == 'auto' and HAS_DECORD):
         try:
             n = len(_decord_reader(path))
@@ -149,10 +176,10 @@ def count_frames(path: str | os.PathLike, # a video file or a frame folder
     return _pyav_count(path)
 
 def read_frames(path: str | os.PathLike, # a video file or a frame folder
-                indices, # frame indices `[T]` (e.g. from `sample_indices`); past the end -> last frame
+                indices, # frame indices `[T]` (e.g. from `sample_indices`), each below the clip's frame count
                 backend: str = 'auto', # 'auto' (decord, falling back to PyAV), 'decord' or 'pyav'
                ) -> np.ndarray: # uint8 RGB frames `[T, H, W, 3]`
-    "Read the frames at `indices` from a video file or a frame folder."
+    "Read the frames at `indices` from a video file or a frame folder; a frame the clip does not have is a `VideoReadError`."
     path = Path(path)
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if len(indices) == 0: raise ValueError(f'{path}: no frame indices given')
@@ -167,7 +194,7 @@ def read_frames(path: str | os.PathLike, # a video file or a frame folder
         try: return _pyav_read(path, indices)
         except VideoReadError as e2:
             if not HAS_DECORD: raise
-            raise VideoReadError(path, f'neither decoder can read it. decord: {e1.msg} | '
+            raise VideoReadError(path, f'neither decoder gives the frames asked for. decord: {e1.msg} | '
                                        f'PyAV: {e2.msg}') from None
 
 # %% ../../nbs/10_data.video.ipynb #152cc1e4

@@ -25,8 +25,8 @@ from ..utils import atomic_save_json, atomic_write, load_json
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'dist_info', 'is_main_process', 'barrier', 'init_distributed', 'all_gather_objects',
            'cached_frame_indices', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform', 'clip_key',
-           'dataset_hash', 'FeatureCache', 'shard_path', 'autocast_dtype', 'cache_key', 'build_cache', 'check_cache',
-           'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
+           'dataset_hash', 'CacheShardError', 'FeatureCache', 'shard_path', 'autocast_dtype', 'cache_key',
+           'build_cache', 'check_cache', 'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
 
 # %% ../../nbs/30_train.cache.ipynb #6d689213
 def dist_info() -> tuple[int, int]:
@@ -119,6 +119,14 @@ def _diff(a, b, prefix='') -> list[str]:
     return [] if a == b else [f'{prefix[:-1]}: cache has {a!r}, this run needs {b!r}']
 
 # %% ../../nbs/30_train.cache.ipynb #e5a59fa6
+class CacheShardError(RuntimeError):
+    "A damaged cache shard; `.path` names it. `ensure_cache` (every run, `a3lign extract`) rebuilds it."
+    def __init__(self, path, err):
+        self.path, self.err = Path(path), err if isinstance(err, str) else f'{type(err).__name__}: {err}'
+        super().__init__(f'{path}: damaged cache shard ({self.err}). '
+                         'Rerun the same command (or `a3lign extract`): it rebuilds damaged shards.')
+    def __reduce__(self): return (type(self), (self.path, self.err))  # survives a DataLoader worker
+
 class FeatureCache:
     "A finished feature cache on disk: `manifest.json` + safetensors shards."
     def __init__(self, root: str | os.PathLike): # the cache directory
@@ -150,7 +158,8 @@ class FeatureCache:
     def _shard(self, s: int):
         if self._pid != os.getpid(): self._handles, self._pid = {}, os.getpid()  # fresh handles per worker
         if s not in self._handles:
-            self._handles[s] = safe_open(str(shard_path(self.root, s)), framework='pt')
+            try: self._handles[s] = safe_open(str(shard_path(self.root, s)), framework='pt')
+            except Exception as e: raise CacheShardError(shard_path(self.root, s), e) from None
         return self._handles[s]
 
     def get(self, i: int) -> tuple[torch.Tensor, np.ndarray]:
@@ -160,7 +169,8 @@ class FeatureCache:
             raise ClipLoadError(f'{self.skipped[i][0]}: clip {self.clips[i][0]} was skipped when {self.root} was built '
                                 f'({self.skipped[i][1]})')
         h = self._shard(i // self.shard_size)
-        return h.get_tensor(f'feat.{i}'), h.get_tensor(f'idx.{i}').numpy().astype(np.int64)
+        try: return h.get_tensor(f'feat.{i}'), h.get_tensor(f'idx.{i}').numpy().astype(np.int64)
+        except Exception as e: raise CacheShardError(shard_path(self.root, i // self.shard_size), e) from None
 
     def __getstate__(self): return {k: v for k, v in self.__dict__.items() if k not in ('_handles', '_pid')} | dict(_handles={}, _pid=None)
     def __repr__(self):
@@ -229,12 +239,16 @@ def _shard_skipped(root, s) -> list:
 
 def _key_hash(key) -> str: return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
-def _shard_done(root, s, khash) -> bool:
+def _shard_problem(root, s, khash) -> str | None:
+    "Why shard `s` cannot be used (missing, unreadable, another key), or None when it is fine."
     p = shard_path(root, s)
-    if not p.exists(): return False
+    if not p.exists(): return 'missing'
     try:
-        with safe_open(str(p), framework='pt') as h: return (h.metadata() or {}).get('key_hash') == khash
-    except Exception: return False  # unreadable (e.g. truncated by a crash outside atomic_write): redo it
+        with safe_open(str(p), framework='pt') as h:
+            return None if (h.metadata() or {}).get('key_hash') == khash else 'built with other settings'
+    except Exception as e: return f'unreadable ({type(e).__name__}: {e})'  # truncated, overwritten, not safetensors
+
+def _shard_done(root, s, khash) -> bool: return _shard_problem(root, s, khash) is None
 
 # %% ../../nbs/30_train.cache.ipynb #a612af38
 def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to extract
@@ -367,6 +381,19 @@ def check_cache(cache: FeatureCache, # an open cache
                 f'{cache.root}: clip {k!r} ({r.source}) has {r.num_frames} frames in the list but {frames[k]} in the cache. '
                 'The list or the data changed: rebuild the cache.')
 
+def _rebuild_damaged(cache: FeatureCache) -> list[int]:
+    "Delete the shards of a finished cache that do not read back (naming each), and mark it unfinished."
+    m = cache.manifest
+    bad = [(s, why) for s in range(m['num_shards']) if (why := _shard_problem(cache.root, s, m['key_hash']))]
+    barrier()
+    if bad and is_main_process():
+        warnings.warn(f'{cache.root}: rebuilding {len(bad)} damaged shard(s): ' +
+                      '; '.join(f'{shard_path(cache.root, s).name} {why}' for s, why in bad[:5]))
+        for s, _ in bad: shard_path(cache.root, s).unlink(missing_ok=True)
+        atomic_save_json(m | dict(complete=False), cache.root/'manifest.json')
+    barrier()
+    return [s for s, _ in bad]
+
 def ensure_cache(records, # every clip the run will touch (train + test lists)
                  clip, # a `FrozenCLIP`
                  cache_dir: str | os.PathLike, # the cache directory
@@ -377,7 +404,7 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
                  rebuild: bool = False, # delete a mismatched/complete cache and build again
                  **build_kw, # the rest of `build_cache`'s options
                 ) -> FeatureCache:
-    "Reuse a matching finished cache, refuse a mismatched one, build or resume otherwise."
+    "Reuse a matching finished cache (rebuilding damaged shards), refuse a mismatched one, build or resume otherwise."
     import shutil
     from a3lign_nb.data.video import clip_transform_for
     cache_dir = Path(cache_dir)
@@ -387,12 +414,13 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
     mf = cache_dir/'manifest.json'
     if mf.exists() and load_json(mf).get('complete'):
         try:
-            cache = FeatureCache(cache_dir); check_cache(cache, key, records, root); return cache
+            cache = FeatureCache(cache_dir); check_cache(cache, key, records, root)
+            if not _rebuild_damaged(cache): return cache  # else: damaged shards deleted, `build_cache` redoes them
         except CacheMismatchError:
             if not rebuild: raise
-        barrier()
-        if is_main_process(): shutil.rmtree(cache_dir)
-        barrier()
+            barrier()
+            if is_main_process(): shutil.rmtree(cache_dir)
+            barrier()
     elif rebuild and mf.exists() and is_main_process(): shutil.rmtree(cache_dir)
     barrier()
     return build_cache(records, clip, cache_dir, root=root, max_frames=max_frames, views=views, view_seed=view_seed, **build_kw)

@@ -178,28 +178,35 @@ def save_checkpoint(run_dir, # the run folder
     return targets[0].with_suffix('.json')
 
 def read_checkpoint(path) -> dict:
-    "Load a checkpoint (its .json or .safetensors path) into its state dict, checking the pair's hash."
+    "Load a checkpoint (its .json or .safetensors path) into its state dict, checking the pair's hash; a damaged one is a `CheckpointError` naming it."
     import hashlib
     p = Path(path)
     js, stf = p.with_suffix('.json'), p.with_suffix('.safetensors')
     if not js.exists() or not stf.exists():
         raise FileNotFoundError(f'{p.with_suffix("")}: checkpoint needs both {js.name} and {stf.name}')
-    doc = load_json(js)
-    if doc.get('format') != CKPT_FORMAT: raise CheckpointError(f'{js}: checkpoint format {doc.get("format")}, expected {CKPT_FORMAT}')
+    try: doc = load_json(js)
+    except (ValueError, UnicodeDecodeError) as e: raise CheckpointError(f'{js}: not a readable checkpoint ({type(e).__name__}: {e}); use an older checkpoint.') from None
+    if not isinstance(doc, dict) or doc.get('format') != CKPT_FORMAT:
+        raise CheckpointError(f'{js}: checkpoint format {doc.get("format") if isinstance(doc, dict) else None}, expected {CKPT_FORMAT}')
     blob = stf.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != doc['sha256']:
+    if hashlib.sha256(blob).hexdigest() != doc.get('sha256'):
         raise CheckpointError(f'{stf} does not match {js.name} (torn write?); use an older checkpoint.')
-    return _unflatten(doc['state'], st_load(blob))
+    try: return _unflatten(doc['state'], st_load(blob))  # safetensors: tensors only, no code
+    except Exception as e: raise CheckpointError(f'{stf}: not a readable checkpoint ({type(e).__name__}: {e}); use an older checkpoint.') from None
 
-def find_checkpoint(run_dir) -> Path | None:
+def find_checkpoint(run_dir, # the run folder
+                    warn: bool = True, # warn about each newer checkpoint skipped as unreadable, naming it and why
+                   ) -> Path | None: # the newest checkpoint that reads back (.json path), or None
     "The newest intact checkpoint (.json path) of a run, or None."
+    import warnings
     found = []
     for js in Path(run_dir, 'checkpoints').glob('epoch_*.json'):
         m = re.fullmatch(r'epoch_(\d+)(?:_step_(\d+))?', js.stem)
         if m: found.append(((int(m[1]), int(m[2] or 0)), js))
     for _, js in sorted(found, reverse=True):
         try: read_checkpoint(js); return js
-        except (CheckpointError, FileNotFoundError, ValueError, OSError): continue
+        except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
+            if warn: warnings.warn(f'skipping checkpoint {js}: {e}')
     return None
 
 # %% ../../nbs/32_train.loop.ipynb #00674e64
@@ -259,11 +266,12 @@ class NonFiniteLoss(FloatingPointError):
     "The loss became NaN or infinite; the message names the step and the batch."
 
 class _StopFlag:
-    "First SIGINT sets a flag (the loop checkpoints at the next step boundary); a second one interrupts at once."
+    "First SIGINT sets a flag (the loop checkpoints at the next step boundary); a second one interrupts at once. An ignored SIGINT (`nohup`) stays ignored."
     def __init__(self): self.set, self._old = False, None
     def __enter__(self):
         import threading
         if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None): return self  # keep the handler we found
             self._old = signal.signal(signal.SIGINT, self._handle)
         return self
     def _handle(self, *_):
@@ -621,14 +629,21 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
                     device='cpu', # where to put the model
                    ):
     "Rebuild the trained `A3lignDFER` from a checkpoint."
+    import warnings
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     p = Path(path)
-    if p.is_dir():
+    run_dir = p if p.is_dir() else None
+    if run_dir is not None:
         sel = load_json(p/'config.json')['train'].get('select', 'last') if (p/'config.json').exists() else 'last'
         p = p/'checkpoints'/'best.json' if sel != 'last' and (p/'checkpoints'/'best.json').exists() else p/'last.json'
     if not p.with_suffix('.json').exists():
         raise FileNotFoundError(f'{p}: no checkpoint here (expected a run folder with last.json, or a checkpoint file)')
-    ck = read_checkpoint(p)
+    try: ck = read_checkpoint(p)
+    except (CheckpointError, FileNotFoundError) as e:
+        older = find_checkpoint(run_dir) if run_dir is not None and p.stem == 'last' else None
+        if older is None: raise
+        warnings.warn(f'skipping checkpoint {p}: {e} Using {older}, the newest readable one.')
+        p, ck = older, read_checkpoint(older)
     mc = A3lignConfig.from_dict(ck['model_config'])
     if clip is None:
         clip = make_clip(mc.clip_name, mc.clip_pretrained, device, ck['config'].get('seed', 0), precision=mc.clip_precision)
@@ -642,6 +657,7 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
     try: model.load_trainable_state_dict(ck['model'])
     except (RuntimeError, KeyError) as e:
         raise CheckpointError(f'{p} does not fit this model config: {e}') from None
+    model.checkpoint = str(p)  # the file it came from (after any fallback)
     return model.to(device).eval()
 
 # %% ../../nbs/32_train.loop.ipynb #f3316f19
@@ -666,9 +682,7 @@ def evaluate(run_dir, # a finished (or stopped) run folder
     model = load_checkpoint(run_dir, device=dev)
     spec, tr, ts, root = read_lists(cfg)
     _, test_ds, _ = make_datasets(cfg, model.clip, tr, ts, root, dev)
-    js = run_dir/'last.json'
-    if cfg.select != 'last' and (run_dir/'checkpoints'/'best.json').exists(): js = run_dir/'checkpoints'/'best.json'
-    stage_name = read_checkpoint(js)['stage']
+    stage_name = read_checkpoint(model.checkpoint)['stage']  # the checkpoint `load_checkpoint` used
     temporal = next((s.temporal for s in _make_schedule(cfg).stages if s.name == stage_name), True)
     p, t = predict(model, test_ds, dev, temporal=temporal, batch_size=cfg.batch_size, amp=cfg.amp, progress=progress)
     rep = eval_report(t, p, spec.classes, split='test', dataset=spec.name, fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]))
