@@ -85,7 +85,7 @@ def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic',
 # %% ../../nbs/33_eval.ablate.ipynb #983014e8
 METHODS = ('zero-shot', 'linear-probe', 'dfer-clip', 'a3lign', 'no-mat', 'no-jas', 'no-bap', 'a3lign-shuffled')
 DFER_CLIP_STYLE = dict(num_sentences=1, tokens_per_sentence=16, mat_init='class_name', jas_text_encoder=False,
-                       jas_residual=False, jas_input_norm=False, jas_time_offsets=False, lr=1e-2, mat_lr_mult=0.1)
+                       jas_residual=False, lr=1e-2, mat_lr_mult=0.1) # our approximation of DFER-CLIP (see the prose)
 
 def _scores(model, feats, labels, C) -> tuple[float, float]:
     "(UAR, WAR) of `model` on `feats [M, T, D]`."
