@@ -258,7 +258,7 @@ def train_bap(model: nn.Module, # an `A3lignDFER`
             for r, v in clip_gradients(opt, cfg.grad_clip, cfg.grad_clip_mode).items(): gn[r] = gn.get(r, 0.0) + v / steps
             opt.step(); sched.step()
             loss_sum += loss.item() * len(idx); correct += (logits.argmax(1) == labels[idx]).sum().item()
-        row = dict(epoch=epoch + 1, stage=stage.name, lr=opt.param_groups[0]['lr'], loss=loss_sum / N, acc=correct / N,
+        row = dict(epoch=epoch + 1, stage=stage.name, lr=max(g['lr'] for g in opt.param_groups), loss=loss_sum / N, acc=correct / N,
                    **{f'gnorm_{r}': float(v) for r, v in gn.items()})
         if eval_feats is not None:
             model.eval()

@@ -435,7 +435,7 @@ def fit(model, # `A3lignDFER` on `device`
                 part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
                 part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
                 step += 1
-                bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{opt.param_groups[0]['lr']:.2g}")
+                bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{max(g['lr'] for g in opt.param_groups):.2g}")
                 if stopping: interrupted = True; break  # every rank finished this same step
             bar.close()
             if interrupted:
@@ -452,7 +452,7 @@ def fit(model, # `A3lignDFER` on `device`
             parts = all_gather_objects(part)
             n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
             pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
-            row = dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=opt.param_groups[0]['lr'],
+            row = dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=max(g['lr'] for g in opt.param_groups),
                        train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
             last = epoch + 1 == total
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last):
