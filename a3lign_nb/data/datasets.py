@@ -253,10 +253,12 @@ class ClipDataset(Dataset):
                  skip_bad: bool = False, # replace clips that fail to load by the next one, with a warning
                  seed: int = 0, # seed of the per-item random draws
                  backend: str = 'auto', # decoder for video files: 'auto', 'decord' or 'pyav'
+                 protocol: str = 'tsn', # frame sampling (`sample_indices`): 'tsn' or 'dfer-clip' (see `DatasetSpec.protocol`)
                 ):
         self.records = list(records)
         if not self.records: raise ValueError('ClipDataset: no records (is the annotation list empty, or was every line skipped?)')
         self.num_segments, self.train, self.skip_bad, self.seed, self.backend = num_segments, train, skip_bad, seed, backend
+        self.protocol = protocol
         self.transform = transform if transform is not None else ClipTransform(224, train=train)
         self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), from reading the list and from loading
         self.epoch = None
@@ -276,7 +278,7 @@ class ClipDataset(Dataset):
         r = self.records[index]
         rng = self._rng(index)
         try:
-            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng)
+            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
             frames = read_frames(r.path, idx, backend=self.backend)  # uint8 [T, H, W, 3]
             try: x = self.transform(frames, rng)
             except TypeError: x = self.transform(frames)
