@@ -62,7 +62,7 @@ def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defa
         default = defaults.get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
         t = str(f.type)
         h = docs.get(f.name, '') + f' (default: {default})'
-        if t == 'bool': p.add_argument(*flag, action=argparse.BooleanOptionalAction, default=default, help=h)
+        if t in ('bool', 'bool | None'): p.add_argument(*flag, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif t == 'dict':
             p.add_argument(*flag, type=_parse_kv, action='append', default=None, metavar='KEY=VALUE', dest=f.name, help=h)
         else:
