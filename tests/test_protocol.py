@@ -166,3 +166,19 @@ def test_path_map_in_training_lists(tmp_path):
     cfg.path_map = {'/peer/DFEW': str(tmp_path/'data')}
     _, tr, ts, _ = loop.read_lists(cfg)
     assert [r.path for r in tr] == [tmp_path/'data'/'a', tmp_path/'data'/'b']
+
+
+def test_short_folder_is_counted_never_silent(tmp_path):
+    "A folder with fewer frames than its list line: an error naming the line, or skipped and counted with skip_bad."
+    from a3lign_nb.data.datasets import ClipLoadError
+    _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 12)
+    (tmp_path/'list.txt').write_text('a 20 0\nb 20 1\n')  # b: the list says 20, the folder holds 12
+    recs = list(D.read_annotations(tmp_path/'list.txt'))
+    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    with pytest.raises(ClipLoadError, match=r'list.txt:2: .*the folder has 12 frames, the list says 20'):
+        ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
+    with pytest.warns(UserWarning, match='1 unreadable clip'):
+        c = ensure_cache(recs, clip, tmp_path/'c2', root=tmp_path, progress=False, skip_bad=True)
+    assert [src for _, src, _ in c.manifest['skipped']] == [f'{tmp_path/"list.txt"}:2']
+    v = VideoClipDataset(recs, V.clip_transform_for(clip), 16)
+    with pytest.raises(ClipLoadError, match='the folder has 12 frames'): v[1]

@@ -25,9 +25,9 @@ from ..utils import atomic_save_json, atomic_write, load_json
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'dist_info', 'is_main_process', 'barrier', 'init_distributed', 'all_gather_objects', 'protocol_frames',
            'cached_frame_indices', 'cache_positions', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform',
-           'clip_key', 'file_stamp', 'describe_decoder', 'dataset_hash', 'FeatureCache', 'shard_path', 'autocast_dtype',
-           'weights_dtype', 'cache_key', 'build_cache', 'check_cache', 'ensure_cache', 'segment_rng',
-           'CachedClipDataset', 'VideoClipDataset']
+           'clip_key', 'file_stamp', 'describe_decoder', 'dataset_hash', 'FeatureCache', 'shard_path',
+           'check_frame_count', 'autocast_dtype', 'weights_dtype', 'cache_key', 'build_cache', 'check_cache',
+           'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
 
 # %% ../../nbs/30_train.cache.ipynb #6d689213
 def dist_info() -> tuple[int, int]:
@@ -214,6 +214,12 @@ class FeatureCache:
 def shard_path(root, s: int) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
 
 # %% ../../nbs/30_train.cache.ipynb #8cb40754
+def check_frame_count(r):
+    "Raise `VideoReadError` when a frame folder holds fewer frames than its list line says (else the reader would repeat the last one)."
+    from a3lign_nb.data.video import VideoReadError, list_frames
+    if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
+        raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
+
 class _ExtractClips(torch.utils.data.Dataset):
     "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,S,S], frame idx [F])."
     def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False,
@@ -232,6 +238,7 @@ class _ExtractClips(torch.utils.data.Dataset):
             return i, None, str(err)  # skipped: the build warns and records it
     def _load(self, i, r):
         from a3lign_nb.data.video import read_frames
+        check_frame_count(r)  # a short folder is an error (counted and listed with skip_bad), never silent
         idx = cached_frame_indices(r.num_frames, self.max_frames, self.protocol, self.num_segments)
         raw = read_frames(r.path, idx, backend=self.backend)  # uint8 [F,H,W,3]
         if len(raw) != len(idx): raise RuntimeError(f'asked for {len(idx)} frames, the reader returned {len(raw)}')
@@ -532,6 +539,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         from a3lign_nb.data.video import read_frames, sample_indices
         r = self.records[i]
         try:
+            check_frame_count(r)
             rng = segment_rng(self.seed, self.epoch, i)
             want = sample_indices(r.num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
             if self.max_frames is not None:  # under a cap: the nearest frame the cache holds, as `CachedClipDataset`
