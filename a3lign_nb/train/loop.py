@@ -69,7 +69,7 @@ class TrainConfig:
     num_segments: int = 16 # frames per clip, T (the paper's 16)
     # --- features
     use_cache: bool = True # train from the frozen-feature cache (else straight from video: same frames, slower)
-    cache_dir: str | None = None # cache folder (default: <out_dir>/../cache/<dataset>-<model>-<weights>)
+    cache_dir: str | None = None # cache folder (default: <out_dir>/../cache/<dataset>-<protocol>-<model>-<weights>-<dtype>-f<max_frames>-v<views>)
     max_frames: int | None = None # frames cached per clip: None = every frame the protocol can pick; M = a cap (our choice); both paths
     views: int = 1 # our choice: spatial views cached per clip (1: no spatial augmentation; K > 1: view 0 + K-1 augmented)
     augment: bool | None = None # spatial augmentation when training from video: None = as the cache (views > 1), True = every epoch
