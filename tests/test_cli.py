@@ -20,7 +20,7 @@ def run(*args, cwd=None, check=True):
 
 def test_help_and_info():
     out = run('--help').stdout
-    for cmd in ('info', 'synth', 'extract', 'train', 'eval', 'folds', 'ablate', 'demo'): assert cmd in out
+    for cmd in ('info', 'synth', 'check', 'extract', 'train', 'eval', 'folds', 'ablate', 'demo'): assert cmd in out
     assert '--batch-size' in run('train', '--help').stdout
     info = run('info').stdout
     for k in ('torch:', 'open_clip:', 'nbdev:', 'decord:', 'av:', 'a3lign-tiny', 'A3LIGN_CLIP_WEIGHTS', 'devices: cpu'):
@@ -56,6 +56,8 @@ def test_synth_train_eval(tmp_path):
     assert 'UAR' in out and 'WAR' in out
     ev = json.loads((tmp_path/'runs'/'a'/'eval.json').read_text())
     assert set(ev) >= {'war', 'uar', 'per_class_recall', 'confusion', 'classes'} and len(ev['classes']) == 7
+    assert ev['protocol'] == 'tsn' and ev['epoch'] == 3  # the synthetic set keeps its protocol; the result is the last epoch
+    assert 1 <= ev['best_test_epoch']['epoch'] <= 3 and 'optimistic' in ev['best_test_epoch']['note']
     assert (tmp_path/'runs'/'a'/'curves.html').exists() and (tmp_path/'runs'/'a'/'confusion.html').exists()
     assert len((tmp_path/'runs'/'a'/'log.jsonl').read_text().splitlines()) == 3
     conf = json.loads((tmp_path/'runs'/'a'/'config.json').read_text())
@@ -73,8 +75,12 @@ def test_folds(tmp_path):
     run('folds', '--train-list', str(data/'train_{fold}.txt'), '--test-list', str(data/'test_{fold}.txt'), '--folds', '1,2',
         '--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
         '--batch-size', 2, '--device', 'cpu', '--no-progress', '--out-dir', tmp_path/'f', '--max-frames', 16,
-        '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4')
+        '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--model', 'clip_precision=bf16')
     s = json.loads((tmp_path/'f'/'folds.json').read_text())
+    # the shared cache was built with the run's bf16 tower (before the fix: fp32, and every fold refused it)
+    cache = next((tmp_path/'f'/'cache').iterdir())
+    assert json.loads((cache/'manifest.json').read_text())['key']['model']['weights_dtype'] == 'bfloat16'
+    assert s['best_test_uar']['n'] == 2 and 'optimistic' in s['best_test_note']
     assert s['folds'] == [1, 2] and s['uar']['n'] == 2 and 0 <= s['uar']['mean'] <= 1
     assert (tmp_path/'f'/'fold_1'/'eval.json').exists() and (tmp_path/'f'/'fold_2'/'eval.json').exists()
     assert len(list((tmp_path/'f'/'cache').iterdir())) == 1   # one cache shared by the folds
@@ -98,3 +104,40 @@ def test_ablate_writes_the_table(tmp_path):
     assert '| `a3lign` |' in p.stdout
     bad = run('ablate', '--set', 'dfew', check=False)
     assert bad.returncode == 2 and 'not a shipped set' in bad.stderr and 'Traceback' not in bad.stderr
+
+
+def _check_tree(root: Path) -> Path:
+    "Frame folders with one planted fault each, and a list naming them."
+    from PIL import Image
+    for name, n in (('good', 20), ('short', 12), ('broken', 20), ('label', 20)):
+        d = root/'clips'/name; d.mkdir(parents=True)
+        for i in range(1, n + 1): Image.new('RGB', (8, 8), (i, 0, 0)).save(d/f'{i:03d}.jpg')
+    (root/'clips'/'broken'/'020.jpg').write_bytes(b'not a jpeg')  # the last frame does not decode
+    lst = root/'list.txt'
+    lst.write_text('clips/good 20 0\nclips/missing 20 1\nclips/short 20 2\nclips/broken 20 3\nclips/label 20 9\n')
+    return lst
+
+
+def test_check_finds_planted_faults(tmp_path):
+    lst = _check_tree(tmp_path)
+    p = run('check', lst, '--dataset', 'dfew', '--fix', tmp_path/'fixed.txt', check=False)
+    assert p.returncode == 1, p.stdout + p.stderr
+    out = p.stdout
+    assert '5 lines, 2 usable' in out and '1 label, 1 missing, 1 count, 1 unreadable' in out
+    for line, what in ((2, 'clips/missing not found'), (3, 'has 12 frames, the list says 20'), (4, 'frame 19 of'),
+                       (5, 'label 9 is outside 0..6')):
+        assert f'list.txt:{line}:' in out and what in out, (line, what, out)
+    assert (tmp_path/'fixed.txt').read_text() == 'clips/good 20 0\nclips/short 12 2\n'
+    assert run('check', tmp_path/'fixed.txt', '--dataset', 'dfew').returncode == 0
+
+
+def test_check_path_map(tmp_path):
+    _check_tree(tmp_path)
+    peer = tmp_path/'peer.txt'
+    peer.write_text('/home/peer/DFEW/clips/good 20 0\n/home/peer/DFEW/clips/short 12 2\n')
+    p = run('check', peer, '--data-root', tmp_path, '--dataset', 'dfew', check=False)
+    assert p.returncode == 1 and 'peer.txt:1:' in p.stdout and f'--path-map /home/peer/DFEW={tmp_path.as_posix()}' in p.stdout
+    p = run('check', peer, '--data-root', tmp_path, '--dataset', 'dfew', '--path-map', f'/home/peer/DFEW={tmp_path}',
+            '--fix', tmp_path/'mine.txt')
+    assert 'no problems' in p.stdout
+    assert (tmp_path/'mine.txt').read_text() == 'clips/good 20 0\nclips/short 12 2\n'  # relative to the data root

@@ -21,8 +21,8 @@ from ..utils import atomic_write
 
 # %% auto #0
 __all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError',
-           'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'ClipLoadError',
-           'ClipDataset', 'seed_worker', 'make_loader']
+           'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'map_paths',
+           'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'seed_worker', 'make_loader']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -35,6 +35,8 @@ class DatasetSpec:
     classes: tuple # class names, index = label
     folds: tuple | None = None # fold ids (DFEW, MAFW: 1..5); None for a single split
     note: str = '' # one line about the data
+    protocol: str = 'tsn' # default data protocol (`PROTOCOLS`): 'dfer-clip' for the published datasets
+    augment: tuple = () # per-dataset training augmentation, `(name, value)` pairs passed to `ClipTransform` (e.g. brightness)
 
     @property
     def num_classes(self) -> int: return len(self.classes)
@@ -45,9 +47,10 @@ class DatasetSpec:
 
 DATASETS = {
     'dfew': DatasetSpec('dfew', DFEW_CLASSES, (1, 2, 3, 4, 5),
-                        '11,697 single-label movie clips, 5-fold cross-validation'),
-    'ferv39k': DatasetSpec('ferv39k', DFEW_CLASSES, None, '38,935 clips: train 31,088 / test 7,847'),
-    'mafw': DatasetSpec('mafw', MAFW_CLASSES, (1, 2, 3, 4, 5), '11-class single-label protocol, 5 folds'),
+                        '11,697 single-label movie clips, 5-fold cross-validation', 'dfer-clip', (('brightness', 0.5),)),
+    'ferv39k': DatasetSpec('ferv39k', DFEW_CLASSES, None, '38,935 clips: train 31,088 / test 7,847', 'dfer-clip',
+                           (('rotation', 4.0),)),
+    'mafw': DatasetSpec('mafw', MAFW_CLASSES, (1, 2, 3, 4, 5), '11-class single-label protocol, 5 folds', 'dfer-clip'),
     'synthetic': DatasetSpec('synthetic', DFEW_CLASSES, None, 'procedural cartoon faces shipped in data_samples/'),
 }
 
@@ -208,6 +211,55 @@ def dfew_csv_to_list(csv_file: str | os.PathLike, # e.g. `EmoLabel_DataSplit/tra
     write_annotations(recs, out_file, data_root)
     return recs
 
+# %% ../../nbs/11_data.datasets.ipynb #5d740b09
+def _parse_map(path_map) -> list[tuple[str, str]]:
+    "`{'OLD': 'NEW'}`, `['OLD=NEW', ...]` or `[(OLD, NEW), ...]` -> `[(OLD, NEW)]`, longest OLD first."
+    if not path_map: return []
+    items = path_map.items() if isinstance(path_map, dict) else path_map
+    out = []
+    for it in items:
+        if isinstance(it, str):
+            if '=' not in it: raise ValueError(f'path map {it!r}: expected OLD=NEW')
+            it = it.split('=', 1)
+        old, new = (str(s).rstrip('/\\') for s in it)
+        if not old: raise ValueError(f'path map {it!r}: empty OLD prefix')
+        out.append((old, new))
+    return sorted(out, key=lambda p: -len(p[0]))
+
+def map_paths(records, # `ClipRecord`s (e.g. from `read_annotations(..., check_files=False)`)
+              path_map, # prefix rewrites: `{'OLD': 'NEW'}` or `['OLD=NEW', ...]`; the longest matching OLD wins
+              data_root: str | os.PathLike | None = None, # a relative NEW is taken from here
+             ) -> ClipList: # the records with their paths rewritten (`.skipped` kept); `.mapped` = how many changed
+    "Rewrite the path prefixes of parsed records (lists written on another machine)."
+    import dataclasses
+    pm = _parse_map(path_map)
+    out = ClipList(skipped=getattr(records, 'skipped', []))
+    out.mapped = 0
+    for r in records:
+        p = Path(r.path).as_posix()
+        for old, new in pm:
+            old = Path(old).as_posix()
+            if p == old or p.startswith(old + '/'):
+                q = Path(new + p[len(old):])
+                if not q.is_absolute() and data_root is not None: q = Path(data_root) / q
+                r = dataclasses.replace(r, path=q); out.mapped += 1
+                break
+        out.append(r)
+    return out
+
+def suggest_path_map(records, # `ClipRecord`s whose paths may not exist here
+                     data_root: str | os.PathLike, # where the data is on this machine
+                     tries: int = 20, # how many missing paths to look at
+                    ) -> str | None: # 'OLD=NEW', or None when nothing fits
+    "Guess the `OLD=NEW` that makes missing absolute paths exist under `data_root`."
+    root = Path(data_root)
+    for r in [r for r in records if not Path(r.path).exists()][:tries]:
+        parts = Path(r.path).parts
+        for k in range(1, len(parts)):  # the shortest tail that exists under the root
+            if (root.joinpath(*parts[-k:])).exists():
+                return f'{Path(*parts[:-k]).as_posix()}={root.as_posix()}'
+    return None
+
 # %% ../../nbs/11_data.datasets.ipynb #f9226a0f
 class ClipLoadError(RuntimeError):
     "A clip failed to load; the message starts with the annotation line and the clip path."
@@ -222,10 +274,12 @@ class ClipDataset(Dataset):
                  skip_bad: bool = False, # replace clips that fail to load by the next one, with a warning
                  seed: int = 0, # seed of the per-item random draws
                  backend: str = 'auto', # decoder for video files: 'auto', 'decord' or 'pyav'
+                 protocol: str = 'tsn', # frame sampling (`sample_indices`): 'tsn' or 'dfer-clip' (see `DatasetSpec.protocol`)
                 ):
         self.records = list(records)
         if not self.records: raise ValueError('ClipDataset: no records (is the annotation list empty, or was every line skipped?)')
         self.num_segments, self.train, self.skip_bad, self.seed, self.backend = num_segments, train, skip_bad, seed, backend
+        self.protocol = protocol
         self.transform = transform if transform is not None else ClipTransform(224, train=train)
         self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), from reading the list and from loading
         self.epoch = None
@@ -245,7 +299,7 @@ class ClipDataset(Dataset):
         r = self.records[index]
         rng = self._rng(index)
         try:
-            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng)
+            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
             frames = read_frames(r.path, idx, backend=self.backend)  # uint8 [T, H, W, 3]
             try: x = self.transform(frames, rng)
             except TypeError: x = self.transform(frames)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +17,38 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'BACKENDS', 'sample_indices', 'VideoReadError', 'natural_key', 'list_frames', 'count_frames',
-           'read_frames', 'ClipTransform', 'clip_transform_for']
+__all__ = ['SAMPLINGS', 'IMAGE_EXTS', 'BACKENDS', 'PROTOCOLS', 'sample_indices', 'VideoReadError', 'natural_key', 'list_frames',
+           'count_frames', 'read_frames', 'ClipTransform', 'Protocol', 'get_protocol', 'clip_transform_for']
 
 # %% ../../nbs/10_data.video.ipynb #87c0195d
+SAMPLINGS = ('tsn', 'dfer-clip')  # the frame-sampling protocols `sample_indices` knows
+
 def sample_indices(num_frames: int, # frames in the clip (> 0)
                    num_segments: int = 16, # frames to return, T (16 in the paper)
                    train: bool = False, # random frame per segment (train) or the middle one (test)
                    rng: np.random.Generator | None = None, # randomness for `train=True` (default: a fresh one)
+                   protocol: str = 'tsn', # 'tsn' (even spread, short clips spread) or 'dfer-clip' (the published pipeline)
                   ) -> np.ndarray: # int64 frame indices `[num_segments]`, non-decreasing, in `[0, num_frames)`
-    "TSN segment sampling: one frame per equal segment, random (train) or middle (test); short clips repeat frames."
-    num_frames, num_segments = int(num_frames), int(num_segments)
-    if num_frames <= 0: raise ValueError(f'sample_indices: num_frames must be > 0, got {num_frames} (an empty clip?)')
-    if num_segments <= 0: raise ValueError(f'sample_indices: num_segments must be > 0, got {num_segments}')
-    seg = np.arange(num_segments + 1) * num_frames // num_segments  # segment edges [S+1]
+    "Segment sampling: one frame per segment, random (train) or middle (test), under a named protocol."
+    n, S = int(num_frames), int(num_segments)
+    if n <= 0: raise ValueError(f'sample_indices: num_frames must be > 0, got {n} (an empty clip?)')
+    if S <= 0: raise ValueError(f'sample_indices: num_segments must be > 0, got {S}')
+    if protocol not in SAMPLINGS: raise ValueError(f'sample_indices: unknown protocol {protocol!r}; use one of {SAMPLINGS}')
+    mid = (2 * np.arange(S) + 1) * n // (2 * S)  # int(tick/2 + tick*x), tick = n/S, in integers
+    if protocol == 'dfer-clip':
+        a = n // S  # training segment length; the last n mod S frames are never trained on
+        if train and a > 0:
+            rng = np.random.default_rng() if rng is None else rng
+            return (np.arange(S) * a + rng.integers(0, a, S)).astype(np.int64)
+        if n > S: return mid.astype(np.int64)
+        return np.minimum(np.arange(S), n - 1).astype(np.int64)  # short clip: pad with the last frame
+    seg = np.arange(S + 1) * n // S  # segment edges [S+1]
     start, end = seg[:-1], np.maximum(seg[1:], seg[:-1] + 1)  # a segment spans at least one frame
     if train:
         rng = np.random.default_rng() if rng is None else rng
-        idx = start + np.floor(rng.random(num_segments) * (end - start)).astype(np.int64)
-    else: idx = (2 * np.arange(num_segments) + 1) * num_frames // (2 * num_segments)  # int(tick/2 + tick*x), tick = num_frames/num_segments
-    return np.minimum(idx, num_frames - 1).astype(np.int64)
+        idx = start + np.floor(rng.random(S) * (end - start)).astype(np.int64)
+    else: idx = mid
+    return np.minimum(idx, n - 1).astype(np.int64)
 
 # %% ../../nbs/10_data.video.ipynb #0ad8acd7
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -202,31 +215,44 @@ def _max_abs_diff(a, b): return int(np.abs(a.astype(np.int16) - b.astype(np.int1
 
 # %% ../../nbs/10_data.video.ipynb #0c2bd87d
 class ClipTransform:
-    "uint8 frames `[T, H, W, 3]` -> normalised float `[T, 3, S, S]`, with the same random parameters for all frames of a clip."
+    "uint8 frames `[T, H, W, 3]` -> float `[T, 3, S, S]`, with the same random parameters for all frames of a clip."
     def __init__(self,
-                 image_size: int, # output side S (the backbone's input size, e.g. 224)
+                 image_size: int, # crop side S (the backbone's input size, e.g. 224)
                  mean=(0.48145466, 0.4578275, 0.40821073), # per-channel mean (CLIP's by default)
                  std=(0.26862954, 0.26130258, 0.27577711), # per-channel std (CLIP's by default)
-                 train: bool = False, # augment (random crop, flip, jitter) or not (resize + centre crop)
+                 train: bool = False, # augment (random crop, flip, jitter) or not (test-time resize)
                  resize_to: int | None = None, # resize frames to this square first, then crop S (paper: 120 -> 112)
-                 scale: tuple = (0.6, 1.0), # random resized crop: area fraction range (our choice)
+                 scale: tuple = (0.6, 1.0), # random resized crop: area fraction range (our choice; 'dfer-clip': 0.08-1)
                  ratio: tuple = (3 / 4, 4 / 3), # random resized crop: aspect ratio range (torchvision's default)
                  flip: float = 0.5, # probability of a horizontal flip (our choice)
                  jitter: float = 0.2, # colour jitter strength for brightness, contrast, saturation (our choice)
+                 resize: str = 'crop', # test time: 'crop' (short side to S, centre crop; CLIP's) or 'squash' (S x S, 'dfer-clip')
+                 normalize: bool = True, # apply `mean`/`std` (CLIP's preprocessing); 'dfer-clip' feeds [0, 1] pixels
+                 brightness: float = 0.0, # training, first: brightness factor uniform in [1-b, 1+b] ('dfer-clip' DFEW: 0.5)
+                 rotation: float = 0.0, # training, first: rotation uniform within +-this many degrees ('dfer-clip' FERV39k: 4)
+                 crop_fallback: str = 'centre', # no crop found in 10 tries: 'centre' square, or 'random' (short side to S, random crop)
+                 out_size: int | None = None, # resize the final S x S crop to this (e.g. the backbone's 224 after 120 -> 112)
                 ):
         self.image_size, self.train, self.resize_to = int(image_size), bool(train), resize_to
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-        self.scale, self.ratio, self.flip, self.jitter = scale, ratio, flip, jitter
+        self.scale, self.ratio, self.flip, self.jitter = tuple(scale), tuple(ratio), flip, jitter
+        self.resize, self.normalize, self.brightness, self.rotation = resize, bool(normalize), float(brightness), float(rotation)
+        self.crop_fallback, self.out_size = crop_fallback, out_size
+        if resize not in ('crop', 'squash'): raise ValueError(f"resize={resize!r}: use 'crop' or 'squash'")
+        if crop_fallback not in ('centre', 'random'): raise ValueError(f"crop_fallback={crop_fallback!r}: use 'centre' or 'random'")
         if self.resize_to is not None and self.resize_to < self.image_size:
             raise ValueError(f'resize_to ({resize_to}) must be >= image_size ({image_size})')
 
     def __repr__(self):
-        return (f'ClipTransform(image_size={self.image_size}, train={self.train}, resize_to={self.resize_to}, '
-                f'scale={self.scale}, flip={self.flip}, jitter={self.jitter})')
+        s = (f'ClipTransform(image_size={self.image_size}, train={self.train}, resize_to={self.resize_to}, '
+             f'scale={self.scale}, flip={self.flip}, jitter={self.jitter}')
+        extra = dict(resize=(self.resize, 'crop'), normalize=(self.normalize, True), brightness=(self.brightness, 0.0),
+                     rotation=(self.rotation, 0.0), crop_fallback=(self.crop_fallback, 'centre'), out_size=(self.out_size, None))
+        return s + ''.join(f', {k}={v!r}' for k, (v, d) in extra.items() if v != d) + ')'  # the defaults keep the old repr
 
     def _crop_box(self, h, w, rng):
-        "A random resized crop box (top, left, height, width), torchvision's algorithm with our rng."
+        "A random resized crop box (top, left, height, width), torchvision's algorithm with our rng; None: use the fallback."
         area = h * w
         for _ in range(10):
             a = area * rng.uniform(*self.scale)
@@ -234,17 +260,21 @@ class ClipTransform:
             cw, ch = int(round(np.sqrt(a * r))), int(round(np.sqrt(a / r)))
             if 0 < cw <= w and 0 < ch <= h:
                 return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+        if self.crop_fallback == 'random': return None
         s = min(h, w)
         return (h - s) // 2, (w - s) // 2, s, s
 
     def __call__(self, frames, # uint8 `[T, H, W, 3]` (numpy or torch)
                  rng: np.random.Generator | None = None, # randomness for training (default: a fresh one)
-                ) -> torch.Tensor: # float32 `[T, 3, S, S]`
+                ) -> torch.Tensor: # float32 `[T, 3, S, S]` (`[T, 3, out_size, out_size]` with `out_size`)
         x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
         if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f'ClipTransform expects uint8 [T, H, W, 3], got {tuple(x.shape)}')
         x = x.permute(0, 3, 1, 2)  # [T, 3, H, W]
         S = self.image_size
-        if self.train: rng = np.random.default_rng() if rng is None else rng
+        if self.train:
+            rng = np.random.default_rng() if rng is None else rng
+            if self.brightness: x = (x.float() * rng.uniform(1 - self.brightness, 1 + self.brightness)).clamp_(0, 255)
+            if self.rotation: x = TF.rotate(x, float(rng.uniform(-self.rotation, self.rotation)))  # nearest, zero fill
         if self.resize_to is not None:  # the paper's fixed resize, then a crop of S
             R = self.resize_to
             x = TF.resize(x, [R, R], antialias=True)
@@ -252,11 +282,17 @@ class ClipTransform:
             else: top, left = (R - S) // 2, (R - S) // 2
             x = x[..., top:top + S, left:left + S]
         elif self.train:
-            top, left, ch, cw = self._crop_box(x.shape[-2], x.shape[-1], rng)
-            x = TF.resized_crop(x, top, left, ch, cw, [S, S], antialias=True)
+            box = self._crop_box(x.shape[-2], x.shape[-1], rng)
+            if box is None:  # 'random' fallback: short side to S, then a random S x S crop
+                x = TF.resize(x, S, antialias=True)
+                top, left = int(rng.integers(0, x.shape[-2] - S + 1)), int(rng.integers(0, x.shape[-1] - S + 1))
+                x = x[..., top:top + S, left:left + S]
+            else: x = TF.resized_crop(x, *box, [S, S], antialias=True)
+        elif self.resize == 'squash': x = TF.resize(x, [S, S], antialias=True)  # aspect ratio not kept, no crop
         else:  # CLIP's test-time preprocessing: shorter side to S, centre crop
             x = TF.center_crop(TF.resize(x, S, antialias=True), [S, S])
-        x = x.float().div_(255)  # [T, 3, S, S] in [0, 1]
+        if self.out_size is not None: x = TF.resize(x, [self.out_size, self.out_size], antialias=True)
+        x = x.float() / 255  # [T, 3, S, S] in [0, 1]
         if self.train:
             if rng.random() < self.flip: x = x.flip(-1)
             if self.jitter > 0:
@@ -268,12 +304,49 @@ class ClipTransform:
                 gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
                 x = (x - gray) * s + gray
                 x = x.clamp_(0, 1)
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.std if self.normalize else x
 
+# %% ../../nbs/10_data.video.ipynb #56f4df54
+@dataclass(frozen=True)
+class Protocol:
+    "A data protocol: frame sampling (`sample_indices`) + the `ClipTransform` options of test and training."
+    name: str # the `sample_indices` protocol, also this protocol's name
+    resize: str # test-time resize: 'crop' or 'squash'
+    normalize: bool # apply CLIP's mean/std
+    scale: tuple # training crop area range
+    crop_fallback: str # 'centre' or 'random'
+    flip: float # horizontal flip probability
+    jitter: float # colour jitter strength (0: none)
+    note: str = '' # where it comes from
+
+    def transform(self, image_size: int, mean, std, train: bool = False, **kwargs) -> ClipTransform:
+        "This protocol's `ClipTransform` (kwargs: per-dataset `brightness`/`rotation`, `resize_to`, ...)."
+        return ClipTransform(image_size, mean, std, train=train, resize=self.resize, normalize=self.normalize,
+                             scale=self.scale, flip=self.flip, jitter=self.jitter, crop_fallback=self.crop_fallback, **kwargs)
+
+PROTOCOLS = {
+    'tsn': Protocol('tsn', 'crop', True, (0.6, 1.0), 'centre', 0.5, 0.2,
+                    "this package's TSN reading: even spread, CLIP's resize + centre crop + mean/std (the synthetic sets)"),
+    'dfer-clip': Protocol('dfer-clip', 'squash', False, (0.08, 1.0), 'random', 0.5, 0.0,
+                          "DFER-CLIP's public pipeline, behind the published DFEW / FERV39k / MAFW numbers"),
+}
+
+def get_protocol(name) -> Protocol: # a name in `PROTOCOLS` (or a `Protocol`)
+    "Look a protocol up by name."
+    if isinstance(name, Protocol): return name
+    if name not in PROTOCOLS: raise KeyError(f'unknown protocol {name!r}; known protocols: {", ".join(PROTOCOLS)}')
+    return PROTOCOLS[name]
+
+# %% ../../nbs/10_data.video.ipynb #25409d92
 def clip_transform_for(clip, # a `FrozenCLIP` (anything with `image_size`, `mean`, `std`)
                        train: bool = False, # training augmentation or test preprocessing
-                       **kwargs, # more `ClipTransform` options (e.g. `resize_to`)
+                       protocol='tsn', # a `PROTOCOLS` name or a `Protocol`
+                       **kwargs, # more `ClipTransform` options (e.g. `brightness`, `rotation`, `resize_to`)
                       ) -> ClipTransform:
-    "The `ClipTransform` that matches a CLIP backbone's input size and normalisation."
+    "The `ClipTransform` of a protocol for a CLIP backbone's input size and normalisation."
     size = clip.image_size if isinstance(clip.image_size, int) else clip.image_size[0]
-    return ClipTransform(size, tuple(clip.mean), tuple(clip.std), train=train, **kwargs)
+    if kwargs.get('image_size') is not None:  # a crop smaller than the backbone's input (the paper's 112): resize it back
+        kwargs.setdefault('out_size', size); size = kwargs.pop('image_size')
+    kwargs.pop('image_size', None)
+    if not train: kwargs = {k: v for k, v in kwargs.items() if k not in ('brightness', 'rotation')}  # training only
+    return get_protocol(protocol).transform(size, tuple(clip.mean), tuple(clip.std), train=train, **kwargs)

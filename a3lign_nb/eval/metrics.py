@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['UAR_CONVENTIONS', 'confusion_matrix', 'per_class_recall', 'war', 'uar', 'eval_report', 'fold_summary',
-           'summary_table']
+__all__ = ['UAR_CONVENTIONS', 'BEST_TEST_NOTE', 'confusion_matrix', 'per_class_recall', 'war', 'uar', 'eval_report',
+           'best_test_epoch', 'fold_summary', 'summary_table']
 
 # %% ../../nbs/31_eval.metrics.ipynb #eb38a9a9
 def _as_labels(y, name: str) -> np.ndarray:
@@ -89,26 +89,45 @@ def eval_report(y_true, # true class ids `[N]`
                 absent_classes=[c for c, n in zip(classes, cm.sum(1)) if n == 0], uar_convention=absent, **extra)
 
 # %% ../../nbs/31_eval.metrics.ipynb #9798077f
+BEST_TEST_NOTE = ('optimistic: the epoch with the best test UAR, chosen on the test fold itself; this is what several '
+                  'public DFER codebases report. The result is the last epoch.')
+
+def best_test_epoch(rows, # a run's per-epoch log rows (`log.jsonl`), with `test_uar` / `test_war` where the test list was scored
+                    key: str = 'test_uar', # the number that picks the epoch
+                   ) -> dict | None: # {epoch, uar, war, note}, or None when no epoch was scored on the test list
+    "The best test-fold epoch of a run, labelled as optimistic (for comparison with peers' numbers, never for selection)."
+    scored = [r for r in rows if r.get(key) is not None]
+    if not scored: return None
+    r = max(scored, key=lambda r: (r[key], -r['epoch']))  # the earliest of equal bests
+    return dict(epoch=int(r['epoch']), uar=r.get('test_uar'), war=r.get('test_war'), note=BEST_TEST_NOTE)
+
 def fold_summary(reports: list[dict], # one `eval_report` per fold
                  keys=('uar', 'war'), # which numbers to summarise
-                ) -> dict: # {key: {mean, std, min, max, n}} and `per_fold`
-    "Mean and spread of metrics over k folds."
+                ) -> dict: # {key: {mean, std, min, max, n}} and `per_fold`; `best_test_uar`/`best_test_war` when every fold has them
+    "Mean and spread of metrics over k folds (the last epoch's), plus the optimistic best-test-epoch numbers when logged."
     if not reports: raise ValueError('fold_summary needs at least one fold report')
+    reports = [r | {f'best_test_{k}': r['best_test_epoch'][k] for k in keys}
+               if (r.get('best_test_epoch') or {}).get(keys[0]) is not None else r for r in reports]
+    if all(f'best_test_{keys[0]}' in r for r in reports): keys = tuple(keys) + tuple(f'best_test_{k}' for k in keys)
     out = {}
     for k in keys:
         v = np.array([r[k] for r in reports], dtype=np.float64)
         out[k] = dict(mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                       min=float(v.min()), max=float(v.max()), n=len(v))
     out['per_fold'] = [{k: r[k] for k in keys} | ({'fold': r['fold']} if 'fold' in r else {}) for r in reports]
+    if any(k.startswith('best_test_') for k in keys): out['best_test_note'] = BEST_TEST_NOTE
     return out
 
 def summary_table(summary: dict, # from `fold_summary`
-                  keys=('uar', 'war'), # columns
+                  keys=('uar', 'war'), # columns (the best-test-epoch columns are added when the summary has them)
                  ) -> str: # a plain-text table in percent
-    "The k-fold summary as a small text table (percent)."
-    rows = [f"{'fold':>6} " + ' '.join(f'{k.upper():>8}' for k in keys)]
+    "The k-fold summary as a small text table (percent); best-test-epoch columns are starred and explained."
+    keys = list(keys) + [f'best_test_{k}' for k in keys if f'best_test_{k}' in summary]
+    head = lambda k: (k[len('best_test_'):].upper() + '*') if k.startswith('best_test_') else k.upper()
+    rows = [f"{'fold':>6} " + ' '.join(f'{head(k):>8}' for k in keys)]
     for i, r in enumerate(summary['per_fold']):
         rows.append(f"{r.get('fold', i+1):>6} " + ' '.join(f'{100*r[k]:8.2f}' for k in keys))
     rows.append(f"{'mean':>6} " + ' '.join(f"{100*summary[k]['mean']:8.2f}" for k in keys))
     rows.append(f"{'std':>6} " + ' '.join(f"{100*summary[k]['std']:8.2f}" for k in keys))
+    if any(k.startswith('best_test_') for k in keys): rows.append('* best test epoch: ' + BEST_TEST_NOTE)
     return '\n'.join(rows)

@@ -23,10 +23,11 @@ from safetensors.torch import save as st_save
 from ..utils import atomic_save_json, atomic_write, load_json
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'dist_info', 'is_main_process', 'barrier', 'init_distributed', 'all_gather_objects',
-           'cached_frame_indices', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform', 'clip_key',
-           'dataset_hash', 'CacheShardError', 'FeatureCache', 'shard_path', 'autocast_dtype', 'cache_key',
-           'build_cache', 'check_cache', 'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
+__all__ = ['CACHE_FORMAT', 'dist_info', 'is_main_process', 'barrier', 'init_distributed', 'all_gather_objects', 'protocol_frames',
+           'cached_frame_indices', 'cache_positions', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform',
+           'clip_key', 'file_stamp', 'describe_decoder', 'dataset_hash', 'CacheShardError', 'FeatureCache',
+           'shard_path', 'check_frame_count', 'autocast_dtype', 'weights_dtype', 'cache_key', 'build_cache',
+           'check_cache', 'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
 
 # %% ../../nbs/30_train.cache.ipynb #6d689213
 def dist_info() -> tuple[int, int]:
@@ -64,13 +65,39 @@ def all_gather_objects(obj) -> list:
     return out
 
 # %% ../../nbs/30_train.cache.ipynb #6ab15be3
+def protocol_frames(num_frames: int, # frames in the clip
+                    protocol: str = 'tsn', # a frame-sampling protocol of `sample_indices`
+                    num_segments: int = 16, # T
+                   ) -> np.ndarray: # `[F]` sorted int64: every frame a training or test draw of `protocol` can pick
+    "The frames a protocol can ever pick from a clip of `num_frames` frames."
+    from a3lign_nb.data.video import sample_indices, SAMPLINGS
+    n, S = int(num_frames), int(num_segments)
+    if n < 1: raise ValueError(f'a clip needs at least one frame, got num_frames={n}')
+    if protocol not in SAMPLINGS: raise ValueError(f'unknown protocol {protocol!r}; use one of {SAMPLINGS}')
+    if protocol == 'tsn' or n <= S: return np.arange(n, dtype=np.int64)
+    a = n // S  # 'dfer-clip': training reaches 0 .. S*a-1; testing adds its S frames
+    return np.union1d(np.arange(S * a), sample_indices(n, S, protocol=protocol)).astype(np.int64)
+
 def cached_frame_indices(num_frames: int, # frames in the clip
-                         max_frames: int | None = 64, # cap (our choice); None keeps every frame
-                        ) -> np.ndarray: # `[F]` int64 frame indices, F = min(num_frames, max_frames)
-    "Frame indices the cache keeps for a clip: all, or `max_frames` spread evenly."
-    if num_frames < 1: raise ValueError(f'a clip needs at least one frame, got num_frames={num_frames}')
-    if max_frames is None or num_frames <= max_frames: return np.arange(num_frames, dtype=np.int64)
-    return np.floor((np.arange(max_frames) + 0.5) * num_frames / max_frames).astype(np.int64)
+                         max_frames: int | None = None, # None: every frame the protocol can pick (default); M: a cap (our choice)
+                         protocol: str = 'tsn', # the run's protocol
+                         num_segments: int = 16, # T
+                        ) -> np.ndarray: # `[F]` sorted int64 frame indices
+    "Frame indices the cache keeps for a clip: the protocol's pickable frames, or `max_frames` of them plus the test frames."
+    from a3lign_nb.data.video import sample_indices
+    pick = protocol_frames(num_frames, protocol, num_segments)
+    if max_frames is None or len(pick) <= max_frames: return pick
+    grid = pick[np.arange(max_frames) * len(pick) // max_frames]  # spread over the pickable frames
+    return np.union1d(grid, sample_indices(num_frames, num_segments, protocol=protocol)).astype(np.int64)  # + exact test frames
+
+def cache_positions(frames, # wanted frame numbers `[T]` (from `sample_indices`)
+                    cached, # the cached frame numbers `[F]`, sorted
+                   ) -> np.ndarray: # `[T]` positions into `cached`: the frame itself, else the nearest cached one
+    "Where the wanted frames are in a clip's cached frames (exact when cached; the nearest otherwise)."
+    frames, cached = np.asarray(frames, dtype=np.int64), np.asarray(cached, dtype=np.int64)
+    hi = np.clip(np.searchsorted(cached, frames), 0, len(cached) - 1)
+    lo = np.clip(hi - 1, 0, len(cached) - 1)
+    return np.where(np.abs(cached[lo] - frames) <= np.abs(cached[hi] - frames), lo, hi)
 
 # %% ../../nbs/30_train.cache.ipynb #b4252dd4
 CACHE_FORMAT = 1  # bump when the on-disk layout changes
@@ -108,6 +135,22 @@ def clip_key(path, root=None) -> str:
     if root is not None:
         with contextlib.suppress(ValueError): p = p.resolve().relative_to(Path(root).resolve())
     return p.as_posix()
+
+def file_stamp(path) -> list[int]:
+    "`[size, mtime_ns]` of a clip's file (or frame folder entry): a file replaced after a cache build changes it."
+    st = os.stat(path)
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+def describe_decoder(records, backend: str = 'auto') -> str:
+    "The decoder a cache build reads `records` with: 'PIL <version>' for frame folders, else decord/PyAV and its version."
+    from a3lign_nb.data import video as V
+    if records and all(Path(r.path).is_dir() for r in records):
+        import PIL
+        return f'PIL {PIL.__version__}'
+    name = 'decord' if backend == 'decord' or (backend == 'auto' and V.HAS_DECORD) else 'pyav'
+    try: version = V.decord.__version__ if name == 'decord' else __import__('av').__version__
+    except Exception: version = '?'
+    return f'{name} {version}'
 
 def dataset_hash(clips: list[tuple[str, int]]) -> str:
     "Content hash of a clip list `[(key, num_frames), ...]`."
@@ -181,11 +224,19 @@ class FeatureCache:
 def shard_path(root, s: int) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
 
 # %% ../../nbs/30_train.cache.ipynb #8cb40754
+def check_frame_count(r):
+    "Raise `VideoReadError` when a frame folder holds fewer frames than its list line says (else the reader would repeat the last one)."
+    from a3lign_nb.data.video import VideoReadError, list_frames
+    if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
+        raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
+
 class _ExtractClips(torch.utils.data.Dataset):
     "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,S,S], frame idx [F])."
-    def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False):
+    def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False,
+                 protocol='tsn', num_segments=16):
         self.records, self.order, self.t_eval, self.t_train = records, order, t_eval, t_train
         self.views, self.view_seed, self.max_frames, self.backend, self.skip_bad = views, view_seed, max_frames, backend, skip_bad
+        self.protocol, self.num_segments = protocol, num_segments
     def __len__(self): return len(self.order)
     def __getitem__(self, j):
         from a3lign_nb.data.datasets import ClipLoadError
@@ -197,7 +248,8 @@ class _ExtractClips(torch.utils.data.Dataset):
             return i, None, str(err)  # skipped: the build warns and records it
     def _load(self, i, r):
         from a3lign_nb.data.video import read_frames
-        idx = cached_frame_indices(r.num_frames, self.max_frames)
+        check_frame_count(r)  # a short folder is an error (counted and listed with skip_bad), never silent
+        idx = cached_frame_indices(r.num_frames, self.max_frames, self.protocol, self.num_segments)
         raw = read_frames(r.path, idx, backend=self.backend)  # uint8 [F,H,W,3]
         if len(raw) != len(idx): raise RuntimeError(f'asked for {len(idx)} frames, the reader returned {len(raw)}')
         out = [torch.as_tensor(self.t_eval(raw))]
@@ -214,16 +266,26 @@ def autocast_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | Non
     if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
 
+def weights_dtype(clip) -> str:
+    "The dtype of the image tower's weights ('float32', 'float16', ...)."
+    visual = getattr(clip.model, 'visual', clip.model)
+    p = next(iter(visual.parameters()), None)
+    return str(p.dtype).replace('torch.', '') if p is not None else 'none'
+
 def cache_key(clip, t_eval, t_train, views: int, max_frames, view_seed: int,
               cast: torch.dtype | None = None, # the autocast dtype of the extraction (`autocast_dtype`; None: fp32)
+              protocol: str = 'tsn', # the frame-sampling protocol (decides which frames are cached)
+              num_segments: int = 16, # T (decides the protocol's frames)
+              decoder: str | None = None, # `describe_decoder(...)` of the build
              ) -> dict:
     "The manifest fields that must match for a cache to be reused."
     return _jsonable(dict(
         model=dict(name=clip.name, pretrained=str(clip.pretrained), fingerprint=weights_fingerprint(clip),
-                   embed_dim=int(clip.embed_dim)),
+                   embed_dim=int(clip.embed_dim), weights_dtype=weights_dtype(clip)),
         transform=dict(eval=describe_transform(t_eval), train=describe_transform(t_train) if views > 1 else None),
         views=int(views), view_seed=int(view_seed) if views > 1 else None, max_frames=max_frames, dtype='float16',
-        autocast=str(cast).replace('torch.', '') if cast is not None else 'none'))
+        autocast=str(cast).replace('torch.', '') if cast is not None else 'none',
+        protocol=protocol, num_segments=int(num_segments), decoder=decoder))
 
 def _stored_key(manifest) -> dict:
     "A manifest's key; caches written before the key held `autocast` get it from `built.amp` (what they ran under)."
@@ -255,7 +317,7 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                 clip, # a `FrozenCLIP`
                 cache_dir: str | os.PathLike, # where the cache lives (created)
                 root: str | os.PathLike | None = None, # data root: clip keys are paths relative to it
-                max_frames: int | None = 64, # frames cached per clip, spread evenly (our choice); None: all
+                max_frames: int | None = None, # None: every frame the protocol can pick; M: a cap (+ the test frames)
                 views: int = 1, # spatial views: 1 = test-time transform only; more add seeded training augmentations
                 view_seed: int = 0, # seed of the augmented views
                 batch_frames: int = 256, # frames per `encode_images` call
@@ -267,29 +329,35 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                 lists: list[str] | None = None, # annotation list names, for the manifest's information only
                 progress: bool = True, # show a tqdm bar
                 skip_bad: bool = False, # skip clips that fail to decode (warned, listed in the manifest's `skipped`)
+                protocol: str = 'tsn', # the data protocol (`PROTOCOLS`): frames cached and transforms
+                num_segments: int = 16, # T
+                transform_kw: dict | None = None, # more `clip_transform_for` options (per-dataset `augment`, `resize_to`, ...)
                ) -> FeatureCache:
     "Extract per-frame features of `records` into `cache_dir`, resuming finished shards. Under torchrun, shards are split across ranks."
     from tqdm.auto import tqdm
     from a3lign_nb.data.video import clip_transform_for
     root_dir, device = Path(cache_dir), torch.device(device)
     rank, world = dist_info()
-    t_eval, t_train = clip_transform_for(clip, train=False), clip_transform_for(clip, train=True)
+    tkw = dict(transform_kw or {})
+    t_eval, t_train = clip_transform_for(clip, False, protocol, **tkw), clip_transform_for(clip, True, protocol, **tkw)
     cast = autocast_dtype(device, amp)
-    key = cache_key(clip, t_eval, t_train, views, max_frames, view_seed, cast)
     keys = [clip_key(r.path, root) for r in records]
     uniq = dict(zip(keys, range(len(keys))))  # a clip listed twice (train and test lists) is cached once
     recs = [records[i] for i in uniq.values()]
+    key = cache_key(clip, t_eval, t_train, views, max_frames, view_seed, cast, protocol, num_segments,
+                    describe_decoder(recs, backend))
     clips = [[k, int(r.num_frames)] for k, r in zip(uniq, recs)]
+    files = [file_stamp(r.path) if Path(r.path).exists() else None for r in recs]
     manifest = dict(format=CACHE_FORMAT, complete=False, key=key, key_hash=_key_hash(key),
                     dataset=dict(hash=dataset_hash(clips), num_clips=len(clips), lists=[str(l) for l in lists or []],
                                  root=str(root) if root is not None else None),
-                    shard_size=shard_size, num_shards=-(-len(clips) // shard_size), clips=clips,
+                    shard_size=shard_size, num_shards=-(-len(clips) // shard_size), clips=clips, files=files,
                     built=dict(torch=torch.__version__, amp=str(cast), world_size=world))
     mf = root_dir/'manifest.json'
     if rank == 0:
         if mf.exists():
             old = load_json(mf)
-            diff = _diff(_stored_key(old), key) + _diff(old.get('clips'), clips)[:1]
+            diff = _diff(_stored_key(old), key) + _diff(old.get('clips'), clips)[:1] + _diff(old.get('files'), files)[:1]
             if diff: raise CacheMismatchError(f'{root_dir}: an unfinished cache with other settings is here: '
                                               + '; '.join(diff) + '. Delete it or choose another cache directory.')
             shard_size = old['shard_size']; manifest['shard_size'], manifest['num_shards'] = shard_size, old['num_shards']
@@ -300,11 +368,11 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
     manifest = load_json(mf); shard_size, khash = manifest['shard_size'], manifest['key_hash']
     todo = [s for s in range(manifest['num_shards']) if s % world == rank and not _shard_done(root_dir, s, khash)]
     order = [i for s in todo for i in range(s * shard_size, min((s + 1) * shard_size, len(recs)))]
-    ds = _ExtractClips(recs, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad)
+    ds = _ExtractClips(recs, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad, protocol, num_segments)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=device.type == 'cuda',
                                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
     shard_of = lambda i: i // shard_size
-    pending, done_feats, bar = [], {}, tqdm(total=sum(r.num_frames if max_frames is None else min(r.num_frames, max_frames)
+    pending, done_feats, bar = [], {}, tqdm(total=sum(len(cached_frame_indices(r.num_frames, max_frames, protocol, num_segments))
                                                       for r in (recs[i] for i in order)),
                                             unit='frame', desc=f'extract[{rank}]' if world > 1 else 'extract',
                                             disable=not progress)
@@ -380,6 +448,12 @@ def check_cache(cache: FeatureCache, # an open cache
             if frames[k] != r.num_frames: raise CacheMismatchError(
                 f'{cache.root}: clip {k!r} ({r.source}) has {r.num_frames} frames in the list but {frames[k]} in the cache. '
                 'The list or the data changed: rebuild the cache.')
+        stamps = dict(zip((k for k, _ in cache.clips), cache.manifest.get('files') or [None] * len(cache.clips)))
+        for r in records:
+            k, old = clip_key(r.path, root), stamps.get(clip_key(r.path, root))
+            if old is not None and Path(r.path).exists() and file_stamp(r.path) != list(old): raise CacheMismatchError(
+                f'{cache.root}: clip {k!r} ({r.source}) changed on disk since the cache was built (size, mtime '
+                f'{list(old)} -> {file_stamp(r.path)}): rebuild the cache (--rebuild-cache).')
 
 def _rebuild_damaged(cache: FeatureCache) -> list[int]:
     "Delete the shards of a finished cache that do not read back (naming each), and mark it unfinished."
@@ -398,7 +472,7 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
                  clip, # a `FrozenCLIP`
                  cache_dir: str | os.PathLike, # the cache directory
                  root=None, # data root (clip keys are relative to it)
-                 max_frames: int | None = 64, # see `build_cache`
+                 max_frames: int | None = None, # see `build_cache`
                  views: int = 1, # see `build_cache`
                  view_seed: int = 0, # see `build_cache`
                  rebuild: bool = False, # delete a mismatched/complete cache and build again
@@ -409,8 +483,10 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
     from a3lign_nb.data.video import clip_transform_for
     cache_dir = Path(cache_dir)
     cast = autocast_dtype(torch.device(build_kw.get('device', 'cpu')), build_kw.get('amp', 'auto'))
-    key = cache_key(clip, clip_transform_for(clip, train=False), clip_transform_for(clip, train=True), views, max_frames,
-                    view_seed, cast)
+    protocol, T, tkw = build_kw.get('protocol', 'tsn'), build_kw.get('num_segments', 16), dict(build_kw.get('transform_kw') or {})
+    recs = list({clip_key(r.path, root): r for r in records}.values())
+    key = cache_key(clip, clip_transform_for(clip, False, protocol, **tkw), clip_transform_for(clip, True, protocol, **tkw),
+                    views, max_frames, view_seed, cast, protocol, T, describe_decoder(recs, build_kw.get('backend', 'auto')))
     mf = cache_dir/'manifest.json'
     if mf.exists() and load_json(mf).get('complete'):
         try:
@@ -438,9 +514,11 @@ class CachedClipDataset(torch.utils.data.Dataset):
                  train: bool = False, # random frame per segment + random view (else middle frame, view 0)
                  seed: int = 0, # seed of the draws
                  root=None, # data root of `records`
-                 skip_bad: bool = False): # leave out (with a warning) clips the cache build skipped, else raise `ClipLoadError`
+                 skip_bad: bool = False, # leave out (with a warning) clips the cache build skipped, else raise `ClipLoadError`
+                 protocol: str | None = None): # frame sampling (default: the cache's)
         from a3lign_nb.data.datasets import ClipLoadError
         self.cache, self.T, self.train, self.seed, self.epoch = cache, num_segments, train, seed, 0
+        self.protocol = protocol or cache.manifest['key'].get('protocol', 'tsn')
         self.records, self.rows = [], []
         self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), like `ClipDataset.skipped`
         for r in records:
@@ -457,9 +535,10 @@ class CachedClipDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.records)
     def __getitem__(self, i):
         from a3lign_nb.data.video import sample_indices
-        f, _ = self.cache.get(self.rows[i])  # [V, F, D] fp16
+        f, cached = self.cache.get(self.rows[i])  # [V, F, D] fp16, the cached frame numbers [F]
         rng = segment_rng(self.seed, self.epoch, i)
-        pos = sample_indices(f.shape[1], self.T, train=self.train, rng=rng)
+        want = sample_indices(self.records[i].num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
+        pos = cache_positions(want, cached)  # the frames themselves (the nearest cached one under a cap, training only)
         v = int(rng.integers(f.shape[0])) if self.train and f.shape[0] > 1 else 0
         return dict(feats=f[v, torch.as_tensor(pos)].float(), label=self.labels[i], index=i)
 
@@ -470,12 +549,14 @@ class VideoClipDataset(torch.utils.data.Dataset):
                  num_segments: int = 16, # T
                  train: bool = False, # random frame per segment
                  seed: int = 0, # seed of the draws
-                 max_frames: int | None = 64, # the cache's frame cap, so both paths draw from the same frames
+                 max_frames: int | None = None, # the cache's frame cap, so both paths draw from the same frames
                  train_transform=None, # spatial augmentation for training (None: none, like a 1-view cache)
                  backend: str = 'auto', # video reader backend
-                 skip_bad: bool = False): # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
+                 skip_bad: bool = False, # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
+                 protocol: str = 'tsn'): # frame sampling (`sample_indices`)
         self.records, self.transform, self.T, self.train, self.seed, self.epoch = list(records), transform, num_segments, train, seed, 0
         self.max_frames, self.train_transform, self.backend, self.skip_bad = max_frames, train_transform, backend, skip_bad
+        self.protocol = protocol
         self.labels = [int(r.label) for r in self.records]
         self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), in this process
     def set_epoch(self, epoch: int): self.epoch = epoch
@@ -486,10 +567,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
         from a3lign_nb.data.video import read_frames, sample_indices
         r = self.records[i]
         try:
-            idx = cached_frame_indices(r.num_frames, self.max_frames)
+            check_frame_count(r)
             rng = segment_rng(self.seed, self.epoch, i)
-            pos = sample_indices(len(idx), self.T, train=self.train, rng=rng)
-            raw = read_frames(r.path, idx[pos], backend=self.backend)  # uint8 [T,H,W,3]
+            want = sample_indices(r.num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
+            if self.max_frames is not None:  # under a cap: the nearest frame the cache holds, as `CachedClipDataset`
+                idx = cached_frame_indices(r.num_frames, self.max_frames, self.protocol, self.T)
+                want = idx[cache_positions(want, idx)]
+            raw = read_frames(r.path, want, backend=self.backend)  # uint8 [T,H,W,3]
             x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
         except Exception as e:
             raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e

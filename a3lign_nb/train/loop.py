@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load as st_load, save as st_save
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from ..eval.metrics import eval_report, uar as _uar, war as _war
+from ..eval.metrics import best_test_epoch, eval_report, uar as _uar, war as _war
 from .cache import (CachedClipDataset, VideoClipDataset, all_gather_objects, autocast_dtype, barrier,
                                    dist_info, ensure_cache, init_distributed, is_main_process, weights_fingerprint)
 from ..utils import atomic_save_json, atomic_write, get_device, load_json, seed_everything
@@ -34,8 +34,8 @@ from ..utils import atomic_save_json, atomic_write, get_device, load_json, seed_
 # %% auto #0
 __all__ = ['RUNTIME_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'config_diff', 'stratified_split', 'rng_state', 'set_rng_state',
            'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'ResumableSampler', 'predict',
-           'NonFiniteLoss', 'fit', 'make_clip', 'resolve_lists', 'read_lists', 'build_model', 'default_cache_dir',
-           'make_datasets', 'train', 'load_checkpoint', 'evaluate', 'extract']
+           'NonFiniteLoss', 'fit', 'make_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists',
+           'build_model', 'default_cache_dir', 'make_datasets', 'train', 'load_checkpoint', 'evaluate', 'extract']
 
 # %% ../../nbs/32_train.loop.ipynb #afb798f4
 @dataclass
@@ -50,6 +50,10 @@ class TrainConfig:
     val_fraction: float = 0.0 # our choice: seeded, stratified validation split carved from the training list (0 = none)
     select: str = 'last' # model selection: 'last' epoch (the paper's protocol), or 'val_uar' / 'val_war' (needs val_fraction > 0); never the test fold
     skip_bad: bool = False # skip unreadable annotation lines / clips with a warning instead of stopping
+    path_map: dict = field(default_factory=dict) # rewrite list path prefixes OLD=NEW (CLI: --path-map OLD=NEW, repeatable), e.g. a peer's absolute paths
+    protocol: str | None = None # data protocol: 'dfer-clip' (published pipeline) or 'tsn'; None: the dataset's default (dfer-clip for dfew/ferv39k/mafw)
+    resize_to: int | None = None # the paper's option: resize frames to this square (120) before cropping `crop_size`
+    crop_size: int | None = None # the paper's option: crop side (112), resized back to the backbone's input (None: the backbone's size)
     # --- model
     clip_name: str = 'ViT-L-14-quickgelu' # open_clip model name or a shipped config (a3lign-tiny); the paper's reported results use ViT-L/14
     clip_pretrained: str | None = 'openai' # weights: open_clip tag, checkpoint file, local-dir:, hf-hub:; 'none' = random weights
@@ -64,9 +68,10 @@ class TrainConfig:
     num_segments: int = 16 # frames per clip, T (the paper's 16)
     # --- features
     use_cache: bool = True # train from the frozen-feature cache (else straight from video: same frames, slower)
-    cache_dir: str | None = None # cache folder (default: <out_dir>/../cache/<dataset>-<model>-<weights>)
-    max_frames: int | None = 64 # our choice: frames kept per clip, spread evenly (None: all); applies to both paths
-    views: int = 1 # our choice: spatial views cached per clip (1: no spatial augmentation)
+    cache_dir: str | None = None # cache folder (default: <out_dir>/../cache/<dataset>-<protocol>-<model>-<weights>-<dtype>-f<max_frames>-v<views>)
+    max_frames: int | None = None # frames cached per clip: None = every frame the protocol can pick; M = a cap (our choice); both paths
+    views: int = 1 # our choice: spatial views cached per clip (1: no spatial augmentation; K > 1: view 0 + K-1 augmented)
+    augment: bool | None = None # spatial augmentation when training from video: None = as the cache (views > 1), True = every epoch
     rebuild_cache: bool = False # delete a mismatched cache and build it again instead of stopping
     extract_batch: int = 256 # frames per image-tower call when building the cache
     shard_size: int = 256 # clips per cache shard file (the unit of resuming, and of splitting extraction across ranks)
@@ -85,7 +90,8 @@ class TrainConfig:
 
 # fields that do not change the result: they may differ between a run and its resumption
 RUNTIME_FIELDS = ('device', 'allow_download', 'num_workers', 'out_dir', 'resume', 'overwrite', 'keep_checkpoints', 'stop_after',
-                  'progress', 'cache_dir', 'use_cache', 'rebuild_cache', 'extract_batch', 'shard_size', 'eval_every', 'skip_bad')
+                  'progress', 'cache_dir', 'use_cache', 'rebuild_cache', 'extract_batch', 'shard_size', 'eval_every', 'skip_bad',
+                  'path_map')
 
 def config_diff(a: dict, b: dict, ignore=RUNTIME_FIELDS) -> list[str]:
     "Fields whose values differ between two config dicts (ignoring runtime-only fields)."
@@ -532,6 +538,40 @@ def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
         out.append(Path(p))
     return out[0], out[1]
 
+def _read_mapped(list_file, cfg: TrainConfig, spec):
+    "`read_annotations`, with `cfg.path_map` applied to the parsed records (then each clip is checked to exist)."
+    from a3lign_nb.data.datasets import AnnotationError, ClipList, map_paths, read_annotations
+    if not cfg.path_map: return read_annotations(list_file, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad)
+    recs = map_paths(read_annotations(list_file, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad, check_files=False),
+                     cfg.path_map, cfg.data_root)
+    out = ClipList(skipped=recs.skipped)
+    for r in recs:
+        if Path(r.path).exists(): out.append(r); continue
+        msg = f'{r.source}: {r.path} not found after --path-map {cfg.path_map}'
+        if not cfg.skip_bad: raise AnnotationError(msg)
+        out.skipped.append((r.source, msg))
+    return out
+
+def run_protocol(cfg: TrainConfig, spec=None) -> tuple[str, dict]:
+    "The run's (protocol name, `clip_transform_for` options): `cfg.protocol` or the dataset's, its per-dataset augmentation, the crop options."
+    from a3lign_nb.data.datasets import get_spec
+    from a3lign_nb.data.video import get_protocol
+    spec = get_spec(spec or cfg.dataset)
+    name = get_protocol(cfg.protocol or spec.protocol).name
+    kw = dict(spec.augment) if name == spec.protocol else {}  # DFEW's brightness, FERV39k's rotation belong to 'dfer-clip'
+    if cfg.resize_to is not None: kw['resize_to'] = int(cfg.resize_to)
+    if cfg.crop_size is not None: kw['image_size'] = int(cfg.crop_size)
+    return name, kw
+
+def cache_options(cfg: TrainConfig, device, lists=None) -> dict:
+    "The `ensure_cache` options of a run (shared by `make_datasets`, `extract` and `a3lign folds`)."
+    protocol, tkw = run_protocol(cfg)
+    return dict(max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
+                batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers, device=device,
+                amp=cfg.amp, progress=cfg.progress and is_main_process(), skip_bad=cfg.skip_bad, protocol=protocol,
+                num_segments=cfg.num_segments, transform_kw=tkw,
+                lists=lists if lists is not None else [str(p) for p in resolve_lists(cfg)])
+
 def read_lists(cfg: TrainConfig):
     "(spec, train records, test records, data root) of a run, with clear errors for a missing root or list."
     from a3lign_nb.data.datasets import get_spec, read_annotations
@@ -540,8 +580,7 @@ def read_lists(cfg: TrainConfig):
         raise FileNotFoundError(f'data root {cfg.data_root} does not exist (--data-root). It should be the folder '
                                 'the paths in the annotation lists are relative to.')
     tl, te = resolve_lists(cfg)
-    tr = read_annotations(tl, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad)
-    ts = read_annotations(te, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad)
+    tr, ts = (_read_mapped(p, cfg, spec) for p in (tl, te))
     for name, recs, p in (('training', tr, tl), ('test', ts, te)):
         if not recs: raise ValueError(f'{p}: the {name} list has no usable clips')
     return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
@@ -557,26 +596,31 @@ def build_model(cfg: TrainConfig, classes, clip):
     return A3lignDFER(mc, clip)
 
 def default_cache_dir(cfg: TrainConfig, clip) -> Path:
-    "`<out_dir>/../cache/<dataset>-<model>-<weights fingerprint>-f<max_frames>-v<views>` (shared by the runs beside it)."
-    tag = f"{cfg.dataset}-{clip.name.replace('/', '_')}-{weights_fingerprint(clip)[:8]}-f{cfg.max_frames or 'all'}-v{cfg.views}"
+    "`<out_dir>/../cache/<dataset>-<protocol>-<model>-<weights fingerprint>-<dtype>-f<max_frames>-v<views>` (shared by the runs beside it)."
+    from a3lign_nb.train.cache import weights_dtype
+    tag = (f"{cfg.dataset}-{run_protocol(cfg)[0]}-{clip.name.replace('/', '_')}-{weights_fingerprint(clip)[:8]}-"
+           f"{weights_dtype(clip)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
     return Path(cfg.out_dir).resolve().parent/'cache'/tag
 
 def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
     "(train, test) datasets: from the feature cache (built/reused over both lists) or straight from video."
     from a3lign_nb.data.video import clip_transform_for
+    protocol, tkw = run_protocol(cfg)
     if cfg.use_cache:
         cache = ensure_cache(list(train_recs) + list(test_recs), clip, cfg.cache_dir or default_cache_dir(cfg, clip),
-                             root=root, max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed,
-                             rebuild=cfg.rebuild_cache, batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers,
-                             device=device, amp=cfg.amp, progress=cfg.progress and is_main_process(),
-                             lists=[str(p) for p in resolve_lists(cfg)], skip_bad=cfg.skip_bad)
+                             root=root, **cache_options(cfg, device))
         mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root,
-                                                skip_bad=cfg.skip_bad)
+                                                skip_bad=cfg.skip_bad, protocol=protocol)
     else:
-        te, ttr = clip_transform_for(clip, train=False), (clip_transform_for(clip, train=True) if cfg.views > 1 else None)
-        mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.num_segments, train=tr, seed=cfg.seed,
-                                               max_frames=cfg.max_frames, train_transform=ttr, skip_bad=cfg.skip_bad)
+        aug = cfg.views > 1 if cfg.augment is None else cfg.augment
+        te, ttr = clip_transform_for(clip, False, protocol, **tkw), (clip_transform_for(clip, True, protocol, **tkw) if aug else None)
+        mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
+                                               train_transform=ttr, skip_bad=cfg.skip_bad, protocol=protocol)
     return mk(train_recs, True), mk(test_recs, False), mk
+
+def _log_rows(run_dir) -> list[dict]:
+    p = Path(run_dir)/'log.jsonl'
+    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
 def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainConfig()`)
           batch_hook=None, # passed to `fit` (tests inject faults with it)
@@ -616,7 +660,8 @@ def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainCo
     p, t = predict(model, test_ds, device, temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp,
                    num_workers=cfg.num_workers, progress=cfg.progress)
     rep = eval_report(t, p, spec.classes, split='test', epoch=sel, selected_by=cfg.select, dataset=spec.name,
-                      fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]))
+                      fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]), protocol=run_protocol(cfg)[0],
+                      best_test_epoch=best_test_epoch(_log_rows(run_dir)))
     if is_main_process():
         atomic_save_json(rep, run_dir/'eval.json')
         write_run_report(run_dir)
@@ -685,7 +730,8 @@ def evaluate(run_dir, # a finished (or stopped) run folder
     stage_name = read_checkpoint(model.checkpoint)['stage']  # the checkpoint `load_checkpoint` used
     temporal = next((s.temporal for s in _make_schedule(cfg).stages if s.name == stage_name), True)
     p, t = predict(model, test_ds, dev, temporal=temporal, batch_size=cfg.batch_size, amp=cfg.amp, progress=progress)
-    rep = eval_report(t, p, spec.classes, split='test', dataset=spec.name, fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]))
+    rep = eval_report(t, p, spec.classes, split='test', dataset=spec.name, fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]),
+                      best_test_epoch=best_test_epoch(_log_rows(run_dir)) if test_list is None else None)
     if is_main_process(): atomic_save_json(rep, Path(out) if out else run_dir/'eval.json')
     return rep
 
@@ -696,7 +742,4 @@ def extract(cfg: TrainConfig | None = None, **overrides) -> 'FeatureCache':
     spec, tr, ts, root = read_lists(cfg)
     clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
     return ensure_cache(list(tr) + list(ts), clip, cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
-                        max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
-                        batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers, device=device, amp=cfg.amp,
-                        progress=cfg.progress and is_main_process(), lists=[str(p) for p in resolve_lists(cfg)],
-                        skip_bad=cfg.skip_bad)
+                        **cache_options(cfg, device))
