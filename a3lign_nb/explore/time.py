@@ -289,7 +289,7 @@ def run_temporal(run_dir) -> bool:
         from a3lign_nb.train.loop import TrainConfig, _make_schedule
         run_dir = Path(run_dir)
         stage = checkpoint_info(run_dir/'last.json')['stage']
-        cfg = TrainConfig(**load_json(run_dir/'config.json')['train'])
+        cfg = TrainConfig.from_run(load_json(run_dir/'config.json')['train'])
         return next((s.temporal for s in _make_schedule(cfg).stages if s.name == stage), True)
     except Exception: return True
 

@@ -442,7 +442,7 @@ def run_test_list(run_dir) -> Path | None:
     try:
         from a3lign_nb.train.loop import TrainConfig, resolve_lists
         conf = load_json(Path(run_dir)/'config.json')
-        return resolve_lists(TrainConfig(**conf['train']))[1]
+        return resolve_lists(TrainConfig.from_run(conf['train']))[1]
     except Exception: return None
 
 @torch.no_grad()

@@ -88,6 +88,12 @@ class TrainConfig:
     stop_after: int | None = None # stop (checkpointed) after this many epochs in this call; rerun to continue
     progress: bool = True # show progress bars
 
+    @classmethod
+    def from_run(cls, d: dict) -> 'TrainConfig':
+        "The options a run folder's `config.json['train']` holds; fields of older versions (e.g. `grad_clip`, now a model option) are left out."
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
 # fields that do not change the result: they may differ between a run and its resumption
 RUNTIME_FIELDS = ('device', 'allow_download', 'num_workers', 'out_dir', 'resume', 'overwrite', 'keep_checkpoints', 'stop_after',
                   'progress', 'cache_dir', 'use_cache', 'rebuild_cache', 'extract_batch', 'shard_size', 'eval_every', 'skip_bad',
@@ -719,8 +725,7 @@ def evaluate(run_dir, # a finished (or stopped) run folder
     run_dir = Path(run_dir)
     if not (run_dir/'config.json').exists(): raise FileNotFoundError(f'{run_dir}: not a run folder (no config.json)')
     conf = load_json(run_dir/'config.json')
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in conf['train'].items() if k in known})
+    cfg = TrainConfig.from_run(conf['train'])
     cfg = dataclasses.replace(cfg, device=device, progress=progress, use_cache=cfg.use_cache if use_cache is None else use_cache,
                               test_list=test_list or cfg.test_list, data_root=data_root or cfg.data_root)
     dev = init_distributed(cfg.device)
