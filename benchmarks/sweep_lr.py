@@ -2,7 +2,7 @@
 
     python benchmarks/sweep_lr.py --set synthetic-time --seeds 0 --out benchmarks/results/sweep_synthetic-time.json
 
-Each row: one (lr, mat_lr_mult, grad_clip) setting; test UAR/WAR at the end of each BAP stage and the
+Each row: one (lr, mat_lr_mult, grad_clip, seed) run (rows already in OUT are kept); test UAR/WAR at the end of each BAP stage and the
 mean gradient norm per role. The BAP lesson (nbs/23_train.bap.ipynb) reads the JSON this writes."""
 import argparse, itertools, time
 
@@ -13,7 +13,8 @@ from a3lign_nb.eval.ablate import load_feature_set, SHIPPED_SETS
 from a3lign_nb.eval.metrics import uar, war
 from a3lign_nb.models.a3lign import A3lignDFER
 from a3lign_nb.train.bap import BAPSchedule, train_bap
-from a3lign_nb.utils import atomic_save_json
+from a3lign_nb.utils import atomic_save_json, load_json
+from pathlib import Path
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument('--set', default='synthetic-time', choices=sorted(SHIPPED_SETS))
@@ -26,7 +27,10 @@ p.add_argument('--out', required=True)
 a = p.parse_args()
 torch.set_num_threads(1)
 fs = load_feature_set(a.set)
+key = lambda r: (r['lr'], r['mat_lr_mult'], r['grad_clip'], r['seed'])
 rows = []
+if Path(a.out).exists():  # runs of other seeds/settings already there are kept (same key: replaced)
+    rows = [r for r in load_json(a.out)['rows']]
 for lr, mm, gc, seed in itertools.product(a.lr, a.mat_lr_mult, a.grad_clip, a.seeds):
     t0 = time.time()
     model = A3lignDFER(fs.model_config(seed=seed, lr=lr, mat_lr_mult=mm, grad_clip=gc or None), fs.clip)
@@ -41,5 +45,5 @@ for lr, mm, gc, seed in itertools.product(a.lr, a.mat_lr_mult, a.grad_clip, a.se
     with torch.no_grad(): pred = model(fs.test_feats).argmax(1).numpy()
     y = fs.test_labels.numpy()
     row.update(uar=uar(y, pred, len(fs.classes)), war=war(y, pred))
-    rows.append(row); print(row, flush=True)
+    rows = [r for r in rows if key(r) != key(row)] + [row]; print(row, flush=True)
     atomic_save_json(dict(set=a.set, epochs=a.epochs, rows=rows), a.out)
