@@ -285,3 +285,20 @@ def test_logits_stay_fp32_under_autocast():
         got = j.logits(v, c)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, j.logits(v, c), rtol=0, atol=0)
+
+
+
+def test_encoders_see_time_at_the_features_scale():
+    "On real frame features (shipped tiny CLIP), permuting the frames moves the image encoder's output at init by a few %;"
+    " the first build (raw features + a std-0.02 table, kept as LEGACY_DEFAULTS) moved it by ~1e-4: time was invisible."
+    from a3lign_nb.eval.ablate import load_feature_set
+    from a3lign_nb.models.a3lign import LEGACY_DEFAULTS, shuffle_frames
+    fs = load_feature_set('synthetic')
+    x = fs.test_feats  # [M, 16, D]
+    xp = shuffle_frames(x, torch.Generator().manual_seed(0))
+    def sensitivity(**kw):
+        m = A3lignDFER(fs.model_config(**kw), fs.clip)
+        with torch.no_grad(): v, vp = m.video_features(x), m.video_features(xp)
+        return ((v - vp).norm(dim=-1) / v.norm(dim=-1)).mean().item()
+    new, old = sensitivity(), sensitivity(**LEGACY_DEFAULTS)
+    assert new > 0.02 and old < 1e-3 and new > 100 * old, (new, old)
