@@ -92,8 +92,9 @@ class A3lignConfig:
         for f in fields(self):  # a switch given as the string 'False' would read as True
             v = getattr(self, f.name)
             if isinstance(f.default, bool) and not isinstance(v, bool): bad(f.name, 'must be true or false (a bool)')
+            if v is None and 'None' in str(f.type): continue  # an optional number (e.g. grad_clip: None = off)
             if type(f.default) in (int, float) and (isinstance(v, (bool, str)) or not isinstance(v, (int, float))):
-                bad(f.name, f'must be a number')
+                bad(f.name, f'must be a number' + (' or None' if 'None' in str(f.type) else ''))
         if len(self.classes) < 2: bad('classes', 'need at least 2 class names')
         if len(set(self.classes)) != len(self.classes): bad('classes', 'class names must be unique')
         for k in ('num_frames', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
