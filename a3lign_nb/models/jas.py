@@ -204,7 +204,7 @@ class JAS(nn.Module):
                       ) -> torch.Tensor: # [depth, N, H, L', L']
         enc = {'image': self.image_encoder, 'text': self.text_encoder}.get(side, 'bad')
         if enc == 'bad': raise ValueError(f"JAS.attention_maps: side must be 'image' or 'text', got {side!r}")
-        if enc is None: raise ValueError('JAS.attention_maps: this JAS has no encoders (encoders=False)')
+        if enc is None: raise ValueError(f'JAS.attention_maps: this JAS has no {side} encoder (encoders=False or text_encoder=False)')
         return enc.attention_maps(x, self.time_embed)
 
     def no_weight_decay(self) -> set[int]:
