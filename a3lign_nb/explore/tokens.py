@@ -5,6 +5,7 @@
 # %% ../../nbs/41_explore.tokens.ipynb #3647ef1f
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -172,10 +173,9 @@ def _state_dict_of(src, model) -> dict:
     if hasattr(src, 'trainable_state_dict'): return src.trainable_state_dict()
     path = Path(src)
     if not path.exists(): raise FileNotFoundError(f'checkpoint {path} not found')
-    try: from a3lign_nb.train.loop import read_checkpoint
-    except ImportError: read_checkpoint = None
-    if read_checkpoint is not None and path.with_suffix('.json').exists():
-        return read_checkpoint(path)['model']  # a checkpoint pair of the training loop
+    if path.with_suffix('.json').exists():  # a checkpoint pair of the training loop
+        from a3lign_nb.train.loop import read_checkpoint
+        return read_checkpoint(path)['model']
     from safetensors.torch import load_file
     return load_file(str(path))  # a bare safetensors state dict
 
@@ -441,8 +441,9 @@ def run_test_list(run_dir) -> Path | None:
     from a3lign_nb.utils import load_json
     try:
         from a3lign_nb.train.loop import TrainConfig, resolve_lists
-        conf = load_json(Path(run_dir)/'config.json')
-        return resolve_lists(TrainConfig(**conf['train']))[1]
+        conf = load_json(Path(run_dir)/'config.json')['train']
+        known = {f.name for f in dataclasses.fields(TrainConfig)}  # a run saved before a field moved still has its lists
+        return resolve_lists(TrainConfig(**{k: v for k, v in conf.items() if k in known}))[1]
     except Exception: return None
 
 @torch.no_grad()
