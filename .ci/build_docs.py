@@ -166,21 +166,41 @@ def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, 
 
 def _frontmatter(nb: dict) -> dict:
     "The YAML front matter nbdev's processing puts in a raw cell (title, description, output-file)."
+    import yaml
     for c in nb['cells']:
         src = _src(c)
         if c['cell_type'] == 'raw' and src.lstrip().startswith('---'):
-            out = {}
-            for line in src.strip().strip('-').splitlines():
-                if ':' in line:
-                    k, v = line.split(':', 1)
-                    out[k.strip()] = v.strip().strip('"\'')
-            return out
+            try: return yaml.safe_load(src.strip().strip('-')) or {}
+            except yaml.YAMLError: return {}
     return {}
 
 
 def _page_name(nb_path: Path, fm: dict) -> str:
     if nb_path.stem == 'index': return 'index.html'
     return fm.get('output-file') or re.sub(r'^\d+[a-z]?_', '', nb_path.stem) + '.html'
+
+
+def _as_quarto_would(nb) -> None:
+    """What quarto does with nbdev's cell options, for the plain site: `#| include: false` drops the cell,
+    `#| echo: false` its code, `#| output: false` its outputs; the `#|` lines themselves are not shown; the
+    quarto-only `{target=...}` attributes of show_doc's markdown are removed."""
+    cells = []
+    for c in nb.cells:
+        if c.cell_type == 'code':
+            d = _directives(c.source)
+            if (d.get('include:') or [''])[0].lower() == 'false': continue
+            lines = c.source.splitlines()
+            while lines and re.match(r'\s*#\|', lines[0]): lines.pop(0)
+            c.source = '\n'.join(lines)
+            if (d.get('output:') or [''])[0].lower() == 'false': c.outputs = []
+            if (d.get('echo:') or [''])[0].lower() == 'false' or not c.source.strip():
+                c.metadata.setdefault('tags', []).append('a3-hide-input')
+            if not c.source.strip() and not c.outputs: continue
+            for o in c.outputs:
+                md = o.get('data', {}).get('text/markdown')
+                if md: o['data']['text/markdown'] = re.sub(r'\{target="_blank"[^{}\n]*\}', '', md)
+        cells.append(c)
+    nb.cells = cells
 
 
 def _offline_outputs(nb) -> int:
@@ -246,8 +266,10 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
     pages.sort(key=lambda t: (t[1] != 'index.html', str(t[0])))
     name_of = {p.name: page for p, page, _, _ in pages}
     out.mkdir(parents=True, exist_ok=True)
+    from nbconvert.preprocessors import TagRemovePreprocessor
     exporter = HTMLExporter(template_file='a3_offline.html.j2', exclude_input_prompt=True, exclude_output_prompt=True,
                             extra_loaders=[jinja2.DictLoader({'a3_offline.html.j2': OFFLINE_TEMPLATE})])
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'a3-hide-input'}), enabled=True)
     n_figs, shared_css = 0, {}
     for p, page, title, desc in pages:
         nb = nbformat.read(p, as_version=4)
@@ -255,6 +277,7 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
         nb.metadata.pop('widgets', None)
         head = f'# {title}\n' + (f'\n> {desc}\n' if desc else '')
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(head))
+        _as_quarto_would(nb)
         figs = _offline_outputs(nb)
         n_figs += figs
         body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})

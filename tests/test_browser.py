@@ -3,9 +3,10 @@
 Starts JupyterLab on loopback (free port, token, temp root; always stopped), drives Debian's headless
 Chromium with Playwright, runs a small notebook that opens both explorers on the shipped samples,
 and checks that they render, raise nothing (kernel or browser console), and that moving the frame
-slider moves the marker. Then builds the docs site (running one lesson, the BAP notebook) and checks
-that its index shows the notebook map and that the lesson's plotly figures render with the network off
-(plotly.js from the site itself, no console errors).
+slider moves the marker. Then builds the docs site (running two lessons: BAP and video) and checks that
+its index shows the notebook map, that the BAP lesson's plotly figures render with the network off
+(plotly.js from the site itself, no requests, no console errors), and that the video lesson's outputs
+hold no decord log lines.
 Screenshots go to `test-output/browser/` (printed). Needs: apt `chromium`, pip `playwright`.
 """
 from __future__ import annotations
@@ -248,16 +249,18 @@ def test_explorers_render_in_jupyterlab(lab, browser):
         page.close()
 
 
-DOCS_LESSON = ('23_train.bap.ipynb', 'train.bap.html')  # the lesson the docs test runs and looks at
+DOCS_LESSON = ('23_train.bap.ipynb', 'train.bap.html')  # the lesson whose figures the docs test looks at
+DOCS_VIDEO = ('10_data.video.ipynb', 'data.video.html')  # the lesson that reads broken files on purpose
+DECORD_LOG = ('moov atom not found', 'ERROR opening', 'video_reader.cc')  # decord's C++ log lines
 
 
 @pytest.fixture(scope='module')
 def docs_site(tmp_path_factory):
-    "The docs site, built once for this module, with one lesson run (the full build runs them all)."
+    "The docs site, built once for this module, with two lessons run (the full build runs them all)."
     out = tmp_path_factory.mktemp('docs')/'site'
     t0 = time.time()
     r = subprocess.run([sys.executable, str(ROOT/'.ci'/'build_docs.py'), '--out', str(out), '--fallback',
-                        '--run', DOCS_LESSON[0]], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                        '--run', DOCS_LESSON[0], '--run', DOCS_VIDEO[0]], cwd=ROOT, capture_output=True, text=True, timeout=900)
     print(r.stdout[-2000:], r.stderr[-2000:])
     assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
     print(f'docs built in {time.time() - t0:.1f} s')
@@ -299,8 +302,6 @@ def test_docs_lesson_figures_offline(browser, docs_site):
     text = lesson.read_text(encoding='utf-8')
     remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', text)
     assert not remote, f'the lesson page loads from the network: {remote}'
-    for bad in ('moov atom not found', 'ERROR opening'):
-        assert bad not in text, f'decord log line {bad!r} in the lesson page'
     ctx = browser.new_context(viewport={'width': 1300, 'height': 1000}, offline=True)
     page = ctx.new_page()
     console, requests = [], []
@@ -324,3 +325,16 @@ def test_docs_lesson_figures_offline(browser, docs_site):
         assert not console, f'browser console errors on the lesson page: {console}'
     finally:
         ctx.close()
+
+
+def test_docs_video_lesson_has_no_decord_log(browser, docs_site):
+    "The video lesson reads a truncated and a non-video file on purpose: its outputs show no decord log lines."
+    page = browser.new_page()
+    try:
+        page.goto((docs_site/DOCS_VIDEO[1]).as_uri())
+        outputs = page.eval_on_selector_all('.jp-OutputArea-output', 'els => els.map(e => e.innerText)')
+        assert outputs, f'{DOCS_VIDEO[1]} shows no outputs: was the notebook run?'
+        leaked = [o for o in outputs if any(n in o for n in DECORD_LOG)]
+        assert not leaked, f'decord log lines in the outputs of {DOCS_VIDEO[1]}: {leaked}'
+    finally:
+        page.close()
