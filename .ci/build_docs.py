@@ -37,6 +37,7 @@ import concurrent.futures as cf
 import fnmatch
 import html
 import json
+import math
 import os
 import re
 import shutil
@@ -104,18 +105,18 @@ def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float) -> tuple
     "Run `src` in a fresh kernel (working directory: its folder), write it with outputs to `dst`."
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
     nb = nbformat.read(src, as_version=4)
     for c in nb.cells:
         if _skip(c, flags): c.metadata.setdefault('tags', []).append('skip-execution')
     deadline = time.monotonic() + timeout
     client = NotebookClient(nb, kernel_name='python3', resources={'metadata': {'path': str(src.parent)}},
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                            timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
                             store_widget_state=False, record_timing=False)
     t0, err = time.perf_counter(), ''
     try: client.execute()
-    except Exception as e:  # a failing cell (CellExecutionError names it) or the time limit
-        err = (f'ran past its {timeout:.0f} s limit (--timeout)' if time.monotonic() >= deadline
-               else f'{type(e).__name__}: {e}')
+    except CellTimeoutError: err = f'ran past its {timeout:.0f} s limit (--timeout)'
+    except Exception as e: err = f'{type(e).__name__}: {e}'  # a failing cell: CellExecutionError shows it
     for c in nb.cells:
         tags = c.metadata.get('tags', [])
         if 'skip-execution' in tags: tags.remove('skip-execution')
