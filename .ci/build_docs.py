@@ -204,8 +204,10 @@ def _as_quarto_would(nb) -> None:
     nb.cells = cells
 
 
-def _offline_outputs(nb) -> int:
-    "Plotly JSON outputs -> HTML that draws them with the site's plotly.min.js; widget outputs -> a note. Returns #figures."
+def _offline_outputs(nb, load_js: bool = False) -> int:
+    """Plotly JSON outputs -> HTML that draws them with the site's plotly.min.js; widget outputs -> a note.
+    With `load_js` the first figure also loads plotly.min.js (for quarto, whose page head we do not write).
+    Returns the number of figures."""
     import plotly.io as pio
     n = 0
     for c in nb.cells:
@@ -216,6 +218,7 @@ def _offline_outputs(nb) -> int:
                 fig = data[PLOTLY_MIME]
                 div = pio.to_html(fig, include_plotlyjs=False, full_html=False, validate=False,
                                   div_id=f'a3-fig-{n}', config={'displaylogo': False})
+                if load_js and n == 0: div = f'<script src="{PLOTLY_JS}" charset="utf-8"></script>' + div
                 o['data'] = {'text/html': div}
                 n += 1
             elif WIDGET_MIME in data:
@@ -295,8 +298,9 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
         (out/page).write_text(body, encoding='utf-8')
     for css, name in shared_css.items(): (out/name).write_text(css, encoding='utf-8')
     # plotly.js once for the whole site, from the installed plotly (the version that wrote the figures)
-    (out/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
-    print(f'wrote {len(pages)} pages with {n_figs} plotly figures and {PLOTLY_JS} to {out}', flush=True)
+    if n_figs: (out/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
+    print(f'wrote {len(pages)} pages with {n_figs} plotly figures' + (f' and {PLOTLY_JS}' if n_figs else '') + f' to {out}',
+          flush=True)
     return out/'index.html'
 
 
@@ -323,7 +327,12 @@ def main(argv=None) -> Path:
     src = Path(a.path or get_config().nbs_path).resolve()
     path = src if a.no_run else run_notebooks(src, RUN_DIR, a.run, a.jobs, a.timeout)
     if shutil.which('quarto') and not a.fallback:
+        import nbformat, plotly.offline
+        for p in (path.rglob('*.ipynb') if path != src else []):  # the run copies (never nbs/ itself): figures and
+            nb = nbformat.read(p, as_version=4)  # widgets as on the plain site, plotly.min.js from the site itself
+            if _offline_outputs(nb, load_js=True): nbformat.write(nb, p)
         _run([str(Path(sys.executable).with_name('nbdev_docs')), '--path', str(path)])
+        (docs/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
         if out != docs.resolve():
             shutil.rmtree(out, ignore_errors=True); shutil.copytree(docs, out)
         index = out/'index.html'
