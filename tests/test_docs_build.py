@@ -69,3 +69,22 @@ def test_runner_names_a_notebook_past_its_time_limit(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         bd.run_notebooks(src, tmp_path/'run', None, jobs=1, timeout=20)
     assert '30_slow.ipynb' in str(e.value) and 'limit' in str(e.value), str(e.value)
+
+
+def test_module_docstrings_are_the_whole_summaries():
+    "nbdev keeps only the first line of a notebook's `> summary` as the module docstring: one line each, then prose."
+    import ast
+    import re
+    bad = []
+    for nb_path in sorted((ROOT/'nbs').glob('[0-9]*.ipynb')):
+        cells = json.loads(nb_path.read_text(encoding='utf-8'))['cells']
+        src = [''.join(c['source']) for c in cells]
+        exp = next((re.search(r'#\|\s*default_exp\s+(\S+)', s) for s in src if 'default_exp' in s), None)
+        title = next((s for c, s in zip(cells, src) if c['cell_type'] == 'markdown' and s.lstrip().startswith('# ')), '')
+        summary = [l for l in title.splitlines() if l.startswith('>')]
+        if len(summary) != 1: bad.append(f'{nb_path.name}: the summary spans {len(summary)} lines'); continue
+        if exp is None: continue
+        mod = ROOT/'a3lign_nb'/(exp.group(1).replace('.', '/') + '.py')
+        doc = ast.get_docstring(ast.parse(mod.read_text(encoding='utf-8')))
+        if doc != summary[0][1:].strip(): bad.append(f'{mod.relative_to(ROOT)}: docstring {doc!r} is not the summary')
+    assert not bad, '\n'.join(bad)
