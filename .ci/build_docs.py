@@ -101,8 +101,8 @@ def _skip(cell, flags: set[str]) -> bool:
     return bool(flags & d.keys())
 
 
-def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float) -> tuple[bool, float, str]:
-    "Run `src` in a fresh kernel (working directory: its folder), write it with outputs to `dst`."
+def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float, log: Path) -> tuple[bool, float, str]:
+    "Run `src` in a fresh kernel (working directory: its folder), write it with outputs to `dst`; the kernel's own log to `log`."
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError
@@ -114,9 +114,12 @@ def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float) -> tuple
                             timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
                             store_widget_state=False, record_timing=False)
     t0, err = time.perf_counter(), ''
-    try: client.execute()
-    except CellTimeoutError: err = f'ran past its {timeout:.0f} s limit (--timeout)'
-    except Exception as e: err = f'{type(e).__name__}: {e}'  # a failing cell: CellExecutionError shows it
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, 'w', encoding='utf-8') as fh:  # the kernel process's own output (cell outputs go to the notebook)
+        try: client.execute(stdout=fh, stderr=fh)
+        except CellTimeoutError: err = f'ran past its {timeout:.0f} s limit (--timeout)'
+        except Exception as e: err = f'{type(e).__name__}: {e}'  # a failing cell: CellExecutionError shows it
+    if err: err += f'\n(the kernel\'s log: {log})'
     for c in nb.cells:
         tags = c.metadata.get('tags', [])
         if 'skip-execution' in tags: tags.remove('skip-execution')
@@ -146,7 +149,8 @@ def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, 
     t0, failed = time.perf_counter(), []
     try:
         with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
-            futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout): p for p in todo}
+            futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout,
+                              dest/'_kernel_logs'/f'{p.stem}.log'): p for p in todo}
             for f in cf.as_completed(futs):
                 p = futs[f]
                 try: ok, dt, err = f.result()
