@@ -1,25 +1,43 @@
 #!/usr/bin/env python
-"""Build the docs site from the notebooks.
+"""Build the docs site from the notebooks, with their outputs.
 
-With quarto on PATH this is exactly `nbdev_docs` (the nbdev/quarto site in `_docs/`).
-Without quarto it says so and builds a plain fallback site instead: nbdev's own notebook processing
-(`_proc/`, the same step `nbdev_docs` runs before quarto), then one HTML page per notebook with
-nbconvert, a sidebar of all pages, and `index.html` from `nbs/index.ipynb` (the notebook map).
+The notebooks are committed without outputs (small repository, clean diffs), so the build runs them
+first: each notebook in its own Jupyter kernel (nbclient), in `nbs/` as the working directory, cells
+marked with a test flag (`#| slow`, `#| cuda`, ...) or `#| eval: false` skipped as `nbdev_test` skips
+them, several notebooks at once (`--jobs`), each within a time limit (`--timeout`). A notebook that
+fails or runs out of time is named with its error and the build fails; nothing is skipped silently.
+
+With quarto on PATH the run notebooks go to `nbdev_docs` (the nbdev/quarto site in `_docs/`). Without
+quarto it says so and builds a plain fallback site instead: nbdev's own notebook processing (`_proc/`,
+the same step `nbdev_docs` runs before quarto), then one HTML page per notebook with nbconvert, a
+sidebar of all pages, and `index.html` from `nbs/index.ipynb` (the notebook map).
+
+Plotly figures render offline: the pages never fetch anything from a CDN. Figures are stored as
+plotly JSON while the notebooks run and written into the pages as `Plotly.newPlot` calls against one
+`plotly.min.js` copied into the site once (from the installed plotly); require.js and MathJax, which
+nbconvert would load from a CDN, are left out. Interactive widgets (the explorers) need a live kernel,
+so a page shows a note in their place; each explorer lesson also draws its figures as plain plotly.
 
 Why a fallback: quarto is a binary. PyPI's `quarto-cli` is an sdist whose build downloads that binary
 from GitHub, so it cannot install where only package registries are reachable; Debian has no quarto
 package. Install quarto (https://quarto.org/docs/get-started/, or `pip install quarto-cli` where
 GitHub is reachable) and rerun for the full site with search and the quarto theme.
 
-    python .ci/build_docs.py            # -> _docs/index.html
-    python .ci/build_docs.py --out DIR  # -> DIR/index.html
-    python .ci/build_docs.py --fallback # the plain site even if quarto is installed
+    python .ci/build_docs.py                   # -> _docs/index.html, every notebook run
+    python .ci/build_docs.py --out DIR         # -> DIR/index.html
+    python .ci/build_docs.py --jobs 4          # run 4 notebooks at a time (default: the CPU count, at most 4)
+    python .ci/build_docs.py --run '23_*'      # run only the notebooks matching a glob (repeatable); others show no outputs
+    python .ci/build_docs.py --no-run          # no outputs at all (seconds; for checking links and layout)
+    python .ci/build_docs.py --fallback        # the plain site even if quarto is installed
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import fnmatch
 import html
 import json
+import math
 import os
 import re
 import shutil
@@ -29,6 +47,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT/'_docs_run'  # the run notebooks (git-ignored); `nbs/` itself is never written to
 NAV_CSS = """<style>
 #a3-nav{position:fixed;top:0;left:0;bottom:0;width:240px;overflow-y:auto;padding:12px;
  background:#f6f7f9;border-right:1px solid #ddd;font:14px/1.4 system-ui,sans-serif;z-index:10}
@@ -37,7 +56,18 @@ NAV_CSS = """<style>
 #a3-nav .a3-title{font-weight:bold;font-size:16px;margin-bottom:8px}
 body{margin-left:260px !important}
 .a3-note{font:12px system-ui,sans-serif;color:#777;margin-top:12px}
+.a3-widget-note{font:13px system-ui,sans-serif;color:#555;border:1px dashed #bbb;padding:8px 12px;margin:4px 0}
 </style>"""
+PLOTLY_JS = 'plotly.min.js'
+PLOTLY_MIME = 'application/vnd.plotly.v1+json'
+WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
+WIDGET_NOTE = ('<div class="a3-widget-note">An interactive widget is shown here when the notebook runs in Jupyter '
+               '(it needs a live kernel, so a static page cannot show it). Open the notebook in JupyterLab to use it.</div>')
+# nbconvert's lab template, less the two scripts it would fetch from a CDN (require.js, MathJax)
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
 
 
 def _run(cmd: list[str]) -> None:
@@ -45,17 +75,108 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
+def _src(cell) -> str:
+    return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
+
+
+def _directives(src: str) -> dict[str, list[str]]:
+    "The `#| name args` lines at the top of a cell (nbdev's directives)."
+    out = {}
+    for line in src.splitlines():
+        m = re.match(r'\s*#\|\s*([\w\-]+:?)\s*(.*)', line)
+        if not m:
+            if line.strip(): break
+            continue
+        out[m.group(1)] = m.group(2).split()
+    return out
+
+
+def _skip(cell, flags: set[str]) -> bool:
+    "Cells `nbdev_test` would not run: a test flag not asked for, `#| eval: false`, `nbdev_export()`."
+    if cell['cell_type'] != 'code': return False
+    src = _src(cell)
+    if 'nbdev_export' + '(' in src: return True
+    d = _directives(src)
+    if (d.get('eval:') or [''])[0].lower() == 'false': return True
+    return bool(flags & d.keys())
+
+
+def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float, log: Path) -> tuple[bool, float, str]:
+    "Run `src` in a fresh kernel (working directory: its folder), write it with outputs to `dst`; the kernel's own log to `log`."
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+    nb = nbformat.read(src, as_version=4)
+    for c in nb.cells:
+        if _skip(c, flags): c.metadata.setdefault('tags', []).append('skip-execution')
+    deadline = time.monotonic() + timeout
+    client = NotebookClient(nb, kernel_name='python3', resources={'metadata': {'path': str(src.parent)}},
+                            timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
+                            store_widget_state=False, record_timing=False)
+    t0, err = time.perf_counter(), ''
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, 'w', encoding='utf-8') as fh:  # the kernel process's own output (cell outputs go to the notebook)
+        try: client.execute(stdout=fh, stderr=fh)
+        except CellTimeoutError: err = f'ran past its {timeout:.0f} s limit (--timeout)'
+        except Exception as e: err = f'{type(e).__name__}: {e}'  # a failing cell: CellExecutionError shows it
+    if err: err += f'\n(the kernel\'s log: {log})'
+    for c in nb.cells:
+        tags = c.metadata.get('tags', [])
+        if 'skip-execution' in tags: tags.remove('skip-execution')
+        if not tags: c.metadata.pop('tags', None)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dst)
+    return not err, time.perf_counter() - t0, err
+
+
+def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, timeout: float) -> Path:
+    """Copy `nbs` to `dest` and run the notebooks matching one of `patterns` (all if None) in place there.
+
+    Raises SystemExit naming every notebook that failed, with the end of its error."""
+    from nbdev.config import get_config
+    flags = set(get_config().get('tst_flags', '').split())
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(nbs, dest, ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_*.ipynb', 'runs', '_tmp*'))
+    todo = sorted(p for p in nbs.rglob('*.ipynb') if not any(s.startswith(('_', '.')) for s in p.relative_to(nbs).parts)
+                  and p.stem != 'index' and (not patterns or any(fnmatch.fnmatch(p.name, g) for g in patterns)))
+    env_before = {k: os.environ.get(k) for k in ('PLOTLY_RENDERER', 'PYTHONPATH', 'OMP_NUM_THREADS')}
+    # every kernel: plotly figures as JSON (turned into offline figures below), this checkout's package first
+    os.environ['PLOTLY_RENDERER'] = 'plotly_mimetype'
+    os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in [env_before['PYTHONPATH']] if p])
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    print(f'running {len(todo)} notebooks, {jobs} at a time, {timeout:.0f} s each at most '
+          f'(skipping cells flagged {" ".join(sorted(flags))})', flush=True)
+    t0, failed = time.perf_counter(), []
+    try:
+        with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+            futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout,
+                              dest/'_kernel_logs'/f'{p.stem}.log'): p for p in todo}
+            for f in cf.as_completed(futs):
+                p = futs[f]
+                try: ok, dt, err = f.result()
+                except Exception as e: ok, dt, err = False, 0.0, f'{type(e).__name__}: {e}'
+                print(f'  {"ok  " if ok else "FAIL"} {dt:6.1f} s  {p.name}', flush=True)
+                if not ok: failed.append((p.name, err))
+    finally:
+        for k, v in env_before.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+    print(f'ran {len(todo)} notebooks in {time.perf_counter() - t0:.1f} s', flush=True)
+    if failed:
+        msg = '\n\n'.join(f'--- {name}\n{err[-3000:]}' for name, err in sorted(failed))
+        raise SystemExit(f'{len(failed)} notebook(s) failed while building the docs: '
+                         f'{", ".join(n for n, _ in sorted(failed))}\n\n{msg}')
+    return dest
+
+
 def _frontmatter(nb: dict) -> dict:
     "The YAML front matter nbdev's processing puts in a raw cell (title, description, output-file)."
+    import yaml
     for c in nb['cells']:
-        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        src = _src(c)
         if c['cell_type'] == 'raw' and src.lstrip().startswith('---'):
-            out = {}
-            for line in src.strip().strip('-').splitlines():
-                if ':' in line:
-                    k, v = line.split(':', 1)
-                    out[k.strip()] = v.strip().strip('"\'')
-            return out
+            try: return yaml.safe_load(src.strip().strip('-')) or {}
+            except yaml.YAMLError: return {}
     return {}
 
 
@@ -64,10 +185,66 @@ def _page_name(nb_path: Path, fm: dict) -> str:
     return fm.get('output-file') or re.sub(r'^\d+[a-z]?_', '', nb_path.stem) + '.html'
 
 
+def _as_quarto_would(nb) -> None:
+    """What quarto does with nbdev's cell options, for the plain site: `#| include: false` drops the cell,
+    `#| echo: false` its code, `#| output: false` its outputs; the `#|` lines themselves are not shown; the
+    quarto-only `{target=...}` attributes of show_doc's markdown are removed."""
+    cells = []
+    for c in nb.cells:
+        if c.cell_type == 'code':
+            d = _directives(c.source)
+            if (d.get('include:') or [''])[0].lower() == 'false': continue
+            lines = c.source.splitlines()
+            while lines and re.match(r'\s*#\|', lines[0]): lines.pop(0)
+            c.source = '\n'.join(lines)
+            if (d.get('output:') or [''])[0].lower() == 'false': c.outputs = []
+            if (d.get('echo:') or [''])[0].lower() == 'false' or not c.source.strip():
+                c.metadata.setdefault('tags', []).append('a3-hide-input')
+            if not c.source.strip() and not c.outputs: continue
+            for o in c.outputs:
+                md = o.get('data', {}).get('text/markdown')
+                if md: o['data']['text/markdown'] = re.sub(r'\{target="_blank"[^{}\n]*\}', '', md)
+        cells.append(c)
+    nb.cells = cells
+
+
+def _offline_outputs(nb, load_js: bool = False) -> int:
+    """Plotly JSON outputs -> HTML that draws them with the site's plotly.min.js; widget outputs -> a note.
+    With `load_js` the first figure also loads plotly.min.js (for quarto, whose page head we do not write).
+    Returns the number of figures."""
+    import plotly.io as pio
+    n = 0
+    for c in nb.cells:
+        for o in c.get('outputs', []):
+            data = o.get('data') if o.get('output_type') in ('display_data', 'execute_result') else None
+            if not data: continue
+            if PLOTLY_MIME in data:
+                fig = data[PLOTLY_MIME]
+                div = pio.to_html(fig, include_plotlyjs=False, full_html=False, validate=False,
+                                  div_id=f'a3-fig-{n}', config={'displaylogo': False})
+                if load_js and n == 0: div = f'<script src="{PLOTLY_JS}" charset="utf-8"></script>' + div
+                o['data'] = {'text/html': div}
+                n += 1
+            elif WIDGET_MIME in data:
+                o['data'] = {'text/html': WIDGET_NOTE}
+    return n
+
+
+def _share_css(body: str, shared: dict[str, str]) -> str:
+    "nbconvert inlines its theme (~250 KB) in every page: keep each large style block once, as a file of the site."
+    def sub(m):
+        css = m.group(1)
+        if len(css) < 10_000: return m.group(0)
+        return f'<link rel="stylesheet" href="{shared.setdefault(css, f"lab-{len(shared)}.css")}">'
+    return re.sub(r'<style type="text/css">(.*?)</style>', sub, body, flags=re.S)
+
+
 def build_fallback(out: Path, path: Path | None = None) -> Path:
     "Plain HTML site (no quarto): nbdev processing, then nbconvert, with a sidebar of all pages."
+    import jinja2
     from nbconvert import HTMLExporter
     import nbformat
+    import plotly.offline
     from nbdev.config import get_config
     from nbdev.quarto import refresh_quarto_yml
     from nbdev.serve import proc_nbs
@@ -78,7 +255,7 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
     path = Path(path or cfg.nbs_path).resolve()
-    try: cache = proc_nbs(path, n_workers=0)
+    try: cache = proc_nbs(path, n_workers=0, force=True)
     except Exception as e:
         raise SystemExit(f'{e}\n\nnbdev could not process a notebook for the docs (nbdev_docs fails the same way). '
                          'nbdev runs every cell that contains an import while it renders docs, without the cells before it; '
@@ -97,24 +274,43 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
     pages.sort(key=lambda t: (t[1] != 'index.html', str(t[0])))
     name_of = {p.name: page for p, page, _, _ in pages}
     out.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    exporter = HTMLExporter(template_file='a3_offline.html.j2', exclude_input_prompt=True, exclude_output_prompt=True,
+                            extra_loaders=[jinja2.DictLoader({'a3_offline.html.j2': OFFLINE_TEMPLATE})])
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'a3-hide-input'}), enabled=True)
+    n_figs, shared_css = 0, {}
     for p, page, title, desc in pages:
         nb = nbformat.read(p, as_version=4)
         nb.cells = [c for c in nb.cells if c.cell_type != 'raw']
+        nb.metadata.pop('widgets', None)
         head = f'# {title}\n' + (f'\n> {desc}\n' if desc else '')
         nb.cells.insert(0, nbformat.v4.new_markdown_cell(head))
+        _as_quarto_would(nb)
+        figs = _offline_outputs(nb)
+        n_figs += figs
         body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})
         # links between notebooks point at their pages
         body = re.sub(r'href="(?:\./)?([\w.\-]+)\.ipynb(#[^"]*)?"',
                       lambda m: f'href="{name_of.get(m.group(1) + ".ipynb", m.group(1) + ".html")}{m.group(2) or ""}"', body)
         nav = ''.join(f'<a href="{pg}"{" class=current" if pg == page else ""}>{html.escape(t)}</a>' for _, pg, t, _ in pages)
         nav = (f'<nav id="a3-nav"><div class="a3-title">{html.escape(cfg.title)}</div>{nav}'
-               '<div class="a3-note">plain build (quarto not installed): see tools/build_docs.py</div></nav>')
-        body = body.replace('</head>', NAV_CSS + '</head>', 1)
+               '<div class="a3-note">plain build (quarto not installed): see .ci/build_docs.py</div></nav>')
+        js = f'<script src="{PLOTLY_JS}" charset="utf-8"></script>' if figs else ''
+        body = _share_css(body, shared_css)
+        body = body.replace('</head>', NAV_CSS + js + '</head>', 1)
         body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
         (out/page).write_text(body, encoding='utf-8')
-    print(f'wrote {len(pages)} pages to {out}', flush=True)
+    for css, name in shared_css.items(): (out/name).write_text(css, encoding='utf-8')
+    # plotly.js once for the whole site, from the installed plotly (the version that wrote the figures)
+    if n_figs: (out/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
+    print(f'wrote {len(pages)} pages with {n_figs} plotly figures' + (f' and {PLOTLY_JS}' if n_figs else '') + f' to {out}',
+          flush=True)
     return out/'index.html'
+
+
+def _size(p: Path) -> str:
+    n = sum(f.stat().st_size for f in p.rglob('*') if f.is_file())
+    return f'{n / 2**20:.1f} MiB'
 
 
 def main(argv=None) -> Path:
@@ -122,12 +318,25 @@ def main(argv=None) -> Path:
     ap.add_argument('--out', type=Path, default=None, help='output folder (default: doc_path of settings.ini, _docs)')
     ap.add_argument('--path', type=Path, default=None, help='notebook folder (default: nbs_path of settings.ini)')
     ap.add_argument('--fallback', action='store_true', help='build the plain site even if quarto is installed')
+    ap.add_argument('--run', action='append', metavar='GLOB',
+                    help='run only the notebooks whose file name matches (repeatable; default: all)')
+    ap.add_argument('--no-run', action='store_true', help='do not run the notebooks: pages without outputs')
+    ap.add_argument('--jobs', type=int, default=min(4, os.cpu_count() or 1), help='notebooks run at the same time')
+    ap.add_argument('--timeout', type=float, default=600, help='seconds one notebook may run')
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     docs = ROOT/'_docs'
     out = (a.out or docs).resolve()
+    from nbdev.config import get_config
+    src = Path(a.path or get_config().nbs_path).resolve()
+    path = src if a.no_run else run_notebooks(src, RUN_DIR, a.run, a.jobs, a.timeout)
     if shutil.which('quarto') and not a.fallback:
-        _run([str(Path(sys.executable).with_name('nbdev_docs'))] + (['--path', str(a.path)] if a.path else []))
+        import nbformat, plotly.offline
+        for p in (path.rglob('*.ipynb') if path != src else []):  # the run copies (never nbs/ itself): figures and
+            nb = nbformat.read(p, as_version=4)  # widgets as on the plain site, plotly.min.js from the site itself
+            if _offline_outputs(nb, load_js=True): nbformat.write(nb, p)
+        _run([str(Path(sys.executable).with_name('nbdev_docs')), '--path', str(path)])
+        (docs/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
         if out != docs.resolve():
             shutil.rmtree(out, ignore_errors=True); shutil.copytree(docs, out)
         index = out/'index.html'
@@ -137,8 +346,8 @@ def main(argv=None) -> Path:
                   'quarto-cli downloads the quarto binary from GitHub while it installs, and Debian has no quarto '
                   'package. Building the plain fallback site instead (same notebooks and notebook map; no search, '
                   'no quarto theme). Install quarto from quarto.org and rerun for the full site.', file=sys.stderr, flush=True)
-        index = build_fallback(out, a.path)
-    print(f'docs built in {time.perf_counter() - t0:.1f} s: {index}', flush=True)
+        index = build_fallback(out, path)
+    print(f'docs built in {time.perf_counter() - t0:.1f} s: {index} ({_size(out)})', flush=True)
     return index
 
 

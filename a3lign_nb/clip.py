@@ -225,7 +225,9 @@ def load_weights_file(path: str | os.PathLike # a .safetensors, a `torch.save` f
             with zipfile.ZipFile(p) as zf:
                 prefix = _is_torchscript(zf)
                 if prefix is not None: return _torchscript_tensors(zf, prefix)
-        return torch.load(p, map_location='cpu', weights_only=True)  # the package's own call: never open_clip's
+        with warnings.catch_warnings():  # torch's note on any pickle protocol but 2: noise beside our own one-line error
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
+            return torch.load(p, map_location='cpu', weights_only=True)  # the package's own call: never open_clip's
     except Exception as e:
         msg = str(e)
         unsafe = isinstance(e, pickle.UnpicklingError) or 'weights only' in msg.lower()

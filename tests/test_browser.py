@@ -3,7 +3,10 @@
 Starts JupyterLab on loopback (free port, token, temp root; always stopped), drives Debian's headless
 Chromium with Playwright, runs a small notebook that opens both explorers on the shipped samples,
 and checks that they render, raise nothing (kernel or browser console), and that moving the frame
-slider moves the marker. Then builds the docs site and checks its index shows the notebook map.
+slider moves the marker. Then builds the docs site (running two lessons: BAP and video) and checks that
+its index shows the notebook map, that the BAP lesson's plotly figures render with the network off
+(plotly.js from the site itself, no requests, no console errors), and that the video lesson's outputs
+hold no decord log lines.
 Screenshots go to `test-output/browser/` (printed). Needs: apt `chromium`, pip `playwright`.
 """
 from __future__ import annotations
@@ -246,15 +249,27 @@ def test_explorers_render_in_jupyterlab(lab, browser):
         page.close()
 
 
-def test_docs_site_index(browser, tmp_path):
-    OUT.mkdir(parents=True, exist_ok=True)
-    out = tmp_path/'docs'
+DOCS_LESSON = ('23_train.bap.ipynb', 'train.bap.html')  # the lesson whose figures the docs test looks at
+DOCS_VIDEO = ('10_data.video.ipynb', 'data.video.html')  # the lesson that reads broken files on purpose
+DECORD_LOG = ('moov atom not found', 'ERROR opening', 'video_reader.cc')  # decord's C++ log lines
+
+
+@pytest.fixture(scope='module')
+def docs_site(tmp_path_factory):
+    "The docs site, built once for this module, with two lessons run (the full build runs them all)."
+    out = tmp_path_factory.mktemp('docs')/'site'
     t0 = time.time()
-    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'build_docs.py'), '--out', str(out)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'build_docs.py'), '--out', str(out), '--fallback',
+                        '--run', DOCS_LESSON[0], '--run', DOCS_VIDEO[0]], cwd=ROOT, capture_output=True, text=True, timeout=900)
     print(r.stdout[-2000:], r.stderr[-2000:])
     assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
     print(f'docs built in {time.time() - t0:.1f} s')
+    return out
+
+
+def test_docs_site_index(browser, docs_site):
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = docs_site
     index = out/'index.html'
     assert index.exists()
     page = browser.new_page(viewport={'width': 1300, 'height': 1000})
@@ -266,6 +281,7 @@ def test_docs_site_index(browser, tmp_path):
         pages = sorted({h.split('#')[0] for h in links if h.split('#')[0].endswith('.html')})
         assert len(pages) >= 10, f'the index has no notebook map (links in its tables: {links})'
         assert any('explore' in h for h in pages), f'the notebook map does not link the explorers: {pages}'
+        assert 'tutorial.html' in pages, f'the notebook map does not link the end-to-end tutorial: {pages}'
         missing = [h for h in pages if not (out/h).exists()]
         assert not missing, f'linked from the notebook map but not built: {missing}'
         assert page.locator('table').first.is_visible()
@@ -273,5 +289,52 @@ def test_docs_site_index(browser, tmp_path):
         shot = OUT/'docs_index.png'
         page.screenshot(path=str(shot), full_page=True)
         print(f'screenshot: {shot}')
+    finally:
+        page.close()
+
+
+def test_docs_lesson_figures_offline(browser, docs_site):
+    "A lesson page shows its plotly figures with the network off: plotly.js comes from the site, not a CDN."
+    OUT.mkdir(parents=True, exist_ok=True)
+    lesson = docs_site/DOCS_LESSON[1]
+    assert lesson.exists(), f'{DOCS_LESSON[1]} not built'
+    assert (docs_site/'plotly.min.js').exists(), 'plotly.js is not bundled in the site'
+    text = lesson.read_text(encoding='utf-8')
+    remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', text)
+    assert not remote, f'the lesson page loads from the network: {remote}'
+    ctx = browser.new_context(viewport={'width': 1300, 'height': 1000}, offline=True)
+    page = ctx.new_page()
+    console, requests = [], []
+    page.on('console', lambda m: console.append(f'{m.type}: {m.text}') if m.type == 'error' else None)
+    page.on('pageerror', lambda e: console.append(f'pageerror: {e}'))
+    page.on('request', lambda r: requests.append(r.url) if not r.url.startswith(('file:', 'data:', 'blob:')) else None)
+    try:
+        t0 = time.time()
+        page.goto(lesson.as_uri(), wait_until='load')
+        page.wait_for_selector('.js-plotly-plot .main-svg', timeout=30_000)
+        figs = page.eval_on_selector_all('.js-plotly-plot', """els => els.map(el => ({
+            traces: (el.data || []).length,
+            drawn: el.querySelectorAll('.main-svg .trace, .main-svg .scatterlayer path, .main-svg .heatmaplayer image').length}))""")
+        print(f'docs lesson {DOCS_LESSON[1]}: {len(figs)} plotly figures rendered offline in {time.time() - t0:.1f} s: {figs}')
+        assert len(figs) >= 2, f'expected the lesson\'s figures, found {len(figs)}'
+        assert all(f['traces'] > 0 and f['drawn'] > 0 for f in figs), f'a figure without drawn traces: {figs}'
+        shot = OUT/'docs_lesson.png'
+        page.screenshot(path=str(shot), full_page=False)
+        print(f'screenshot: {shot}')
+        assert not requests, f'the lesson page asked the network for: {requests}'
+        assert not console, f'browser console errors on the lesson page: {console}'
+    finally:
+        ctx.close()
+
+
+def test_docs_video_lesson_has_no_decord_log(browser, docs_site):
+    "The video lesson reads a truncated and a non-video file on purpose: its outputs show no decord log lines."
+    page = browser.new_page()
+    try:
+        page.goto((docs_site/DOCS_VIDEO[1]).as_uri())
+        outputs = page.eval_on_selector_all('.jp-OutputArea-output', 'els => els.map(e => e.innerText)')
+        assert outputs, f'{DOCS_VIDEO[1]} shows no outputs: was the notebook run?'
+        leaked = [o for o in outputs if any(n in o for n in DECORD_LOG)]
+        assert not leaked, f'decord log lines in the outputs of {DOCS_VIDEO[1]}: {leaked}'
     finally:
         page.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +89,31 @@ def _check_file(path: Path):
     if not path.exists(): raise VideoReadError(path, 'file not found (check the annotation path and the data root)')
     if path.stat().st_size == 0: raise VideoReadError(path, 'zero-byte video file')
 
+def _decord_call(path: Path, what: str, fn, *args, **kwargs):
+    """`fn(*args, **kwargs)`, a call into decord, with what its C++ code logs to file descriptor 2 held back:
+    on failure that log ("moov atom not found", "ERROR opening: ...") goes into the `VideoReadError`, not the
+    terminal or the notebook; on success it is written to stderr as it would have been."""
+    try: sys.stderr.flush(); saved = os.dup(2)
+    except (OSError, ValueError): saved = None  # no file descriptor 2 (some embedded interpreters): call as is
+    if saved is None:
+        try: return fn(*args, **kwargs)
+        except Exception as e: raise VideoReadError(path, f'decord cannot {what} it: {e}') from None
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try: out, err = fn(*args, **kwargs), None
+        except Exception as e: out, err = None, e
+        finally: os.dup2(saved, 2); os.close(saved)
+        log.seek(0); text = log.read().decode('utf-8', 'replace')
+    if err is None:
+        if text: os.write(2, text.encode())
+        return out
+    said = [re.sub(r'^\[[^\]]*\]\s*(\S+:\d+:\s*)?', '', l).strip() for l in text.splitlines()]
+    said = '; '.join(dict.fromkeys(l for l in said if l))
+    raise VideoReadError(path, f'decord cannot {what} it: {err}' + (f' (decord: {said[:300]})' if said else '')) from None
+
 def _decord_reader(path: Path):
     if not HAS_DECORD: raise VideoReadError(path, 'decord is not installed (pip install decord, or use backend="pyav")')
-    try: return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-    except Exception as e: raise VideoReadError(path, f'decord cannot open it: {e}') from None
+    return _decord_call(path, 'open', decord.VideoReader, str(path), ctx=decord.cpu(0), num_threads=1)
 
 def _pyav_count(path: Path, decode: bool = False) -> int:
     "The header's frame count; with `decode` (or no count in the header), the frames that actually decode."
@@ -151,8 +174,7 @@ def _decord_read(path: Path, indices: np.ndarray) -> np.ndarray:
     n = len(vr)
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     if indices.max() >= n: raise VideoReadError(path, _short(n, 0, int(indices.max())))
-    try: return vr.get_batch(indices.tolist()).asnumpy()
-    except Exception as e: raise VideoReadError(path, f'decord cannot decode it: {e}') from None
+    return _decord_call(path, 'decode', lambda: vr.get_batch(indices.tolist()).asnumpy())
 
 def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
     files = list_frames(path)

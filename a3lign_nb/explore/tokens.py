@@ -172,10 +172,9 @@ def _state_dict_of(src, model) -> dict:
     if hasattr(src, 'trainable_state_dict'): return src.trainable_state_dict()
     path = Path(src)
     if not path.exists(): raise FileNotFoundError(f'checkpoint {path} not found')
-    try: from a3lign_nb.train.loop import read_checkpoint
-    except ImportError: read_checkpoint = None
-    if read_checkpoint is not None and path.with_suffix('.json').exists():
-        return read_checkpoint(path)['model']  # a checkpoint pair of the training loop
+    if path.with_suffix('.json').exists():  # a checkpoint pair of the training loop
+        from a3lign_nb.train.loop import read_checkpoint
+        return read_checkpoint(path)['model']
     from safetensors.torch import load_file
     return load_file(str(path))  # a bare safetensors state dict
 

@@ -1,0 +1,90 @@
+"""The docs build runs notebooks the way `nbdev_test` does, and names every notebook that fails.
+
+Runs `.ci/build_docs.py`'s notebook runner on three tiny notebooks in a temp folder (a kernel each, about
+as long as a kernel takes to start); the whole site is built and checked in a browser by test_browser.py.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest.importorskip('nbclient')
+
+
+def _build_docs():
+    spec = importlib.util.spec_from_file_location('build_docs', ROOT/'.ci'/'build_docs.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _nb(path: Path, *sources: str) -> Path:
+    cells = [{'cell_type': 'code', 'id': f'c{i}', 'metadata': {}, 'outputs': [], 'execution_count': None, 'source': s}
+             for i, s in enumerate(sources)]
+    path.write_text(json.dumps({'cells': cells, 'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3',
+                    'language': 'python'}}, 'nbformat': 4, 'nbformat_minor': 5}))
+    return path
+
+
+def test_runner_skips_flagged_cells_keeps_figures_and_names_failures(tmp_path, monkeypatch):
+    bd = _build_docs()
+    monkeypatch.chdir(ROOT)  # nbdev's settings.ini (the test flags)
+    src, dest = tmp_path/'nbs', tmp_path/'run'
+    src.mkdir()
+    _nb(src/'10_good.ipynb', 'print("hello")',
+        '#| slow\nraise RuntimeError("a slow cell must not run")',
+        '#| eval: false\nraise RuntimeError("eval: false must not run")',
+        'import plotly.graph_objects as go\ngo.Figure(go.Scatter(y=[1, 3, 2])).show()')
+    _nb(src/'20_bad.ipynb', 'x = 1', 'raise ValueError("boom in the lesson")')
+    with pytest.raises(SystemExit) as e:
+        bd.run_notebooks(src, dest, None, jobs=2, timeout=120)
+    msg = str(e.value)
+    assert '1 notebook(s) failed' in msg and '20_bad.ipynb' in msg and 'boom in the lesson' in msg, msg
+    assert '10_good.ipynb' not in msg.split('\n')[0], msg
+    good = json.loads((dest/'10_good.ipynb').read_text())
+    outs = [c['outputs'] for c in good['cells']]
+    assert outs[0][0]['text'] == ['hello\n'] or ''.join(outs[0][0]['text']) == 'hello\n', outs[0]
+    assert outs[1] == [] and outs[2] == [], 'a flagged or eval: false cell ran'
+    assert bd.PLOTLY_MIME in outs[3][0]['data'], outs[3]
+    # the page writer turns the figure JSON into a Plotly.newPlot call against the site's plotly.js
+    import nbformat
+    nb = nbformat.read(dest/'10_good.ipynb', as_version=4)
+    assert bd._offline_outputs(nb) == 1
+    html = nb.cells[3].outputs[0]['data']['text/html']
+    assert 'Plotly.newPlot' in html and 'cdn' not in html.lower()
+    assert not list(src.glob('*.ipynb.*')) and json.loads((src/'10_good.ipynb').read_text())['cells'][0]['outputs'] == [], \
+        'the source notebooks were written to'
+
+
+def test_runner_names_a_notebook_past_its_time_limit(tmp_path, monkeypatch):
+    bd = _build_docs()
+    monkeypatch.chdir(ROOT)
+    src = tmp_path/'nbs'
+    src.mkdir()
+    _nb(src/'30_slow.ipynb', 'import time\ntime.sleep(300)')
+    with pytest.raises(SystemExit) as e:
+        bd.run_notebooks(src, tmp_path/'run', None, jobs=1, timeout=20)
+    assert '30_slow.ipynb' in str(e.value) and 'limit' in str(e.value), str(e.value)
+
+
+def test_module_docstrings_are_the_whole_summaries():
+    "nbdev keeps only the first line of a notebook's `> summary` as the module docstring: one line each, then prose."
+    import ast
+    import re
+    bad = []
+    for nb_path in sorted((ROOT/'nbs').glob('[0-9]*.ipynb')):
+        cells = json.loads(nb_path.read_text(encoding='utf-8'))['cells']
+        src = [''.join(c['source']) for c in cells]
+        exp = next((re.search(r'#\|\s*default_exp\s+(\S+)', s) for s in src if 'default_exp' in s), None)
+        title = next((s for c, s in zip(cells, src) if c['cell_type'] == 'markdown' and s.lstrip().startswith('# ')), '')
+        summary = [l for l in title.splitlines() if l.startswith('>')]
+        if len(summary) != 1: bad.append(f'{nb_path.name}: the summary spans {len(summary)} lines'); continue
+        if exp is None: continue
+        mod = ROOT/'a3lign_nb'/(exp.group(1).replace('.', '/') + '.py')
+        doc = ast.get_docstring(ast.parse(mod.read_text(encoding='utf-8')))
+        if doc != summary[0][1:].strip(): bad.append(f'{mod.relative_to(ROOT)}: docstring {doc!r} is not the summary')
+    assert not bad, '\n'.join(bad)
