@@ -15,14 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .video import (VideoReadError, count_frames, list_frames, read_frames, sample_indices,
-                                  ClipTransform)
+from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames,
+                                  sample_indices)
 from ..utils import atomic_write
 
 # %% auto #0
 __all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError',
            'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'map_paths',
-           'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'seed_worker', 'make_loader']
+           'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count', 'segment_rng', 'VideoClipDataset',
+           'seed_worker', 'make_loader']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -299,7 +300,7 @@ class ClipDataset(Dataset):
         r = self.records[index]
         rng = self._rng(index)
         try:
-            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
+            idx = frame_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
             frames = read_frames(r.path, idx, backend=self.backend)  # uint8 [T, H, W, 3]
             try: x = self.transform(frames, rng)
             except TypeError: x = self.transform(frames)
@@ -329,6 +330,57 @@ class ClipDataset(Dataset):
         lines = [f'{len(self)} clips, {len(self.skipped)} skipped']
         lines += [f'  {reason}' for _, reason in self.skipped]
         return '\n'.join(lines)
+
+# %% ../../nbs/11_data.datasets.ipynb #804c871f
+def check_frame_count(r):
+    "Raise `VideoReadError` when a frame folder holds fewer frames than its list line says (else the reader would repeat the last one)."
+    if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
+        raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
+
+def segment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    "The generator that draws clip `index`'s frames in `epoch` (same in the cache and video paths)."
+    return np.random.default_rng([seed, epoch, index])
+
+class VideoClipDataset(torch.utils.data.Dataset):
+    "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,S,S], label, index)."
+    def __init__(self, records, # `ClipRecord`s
+                 transform, # test-time transform (`clip_transform_for(clip, train=False)`); training uses `train_transform` if given
+                 num_segments: int = 16, # T
+                 train: bool = False, # random frame per segment
+                 seed: int = 0, # seed of the draws
+                 max_frames: int | None = None, # the cache's frame cap, so both paths draw from the same frames
+                 train_transform=None, # spatial augmentation for training (None: none, like a 1-view cache)
+                 backend: str = 'auto', # video reader backend
+                 skip_bad: bool = False, # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
+                 protocol: str = 'tsn'): # frame sampling (`sample_indices`)
+        self.records, self.transform, self.T, self.train, self.seed, self.epoch = list(records), transform, num_segments, train, seed, 0
+        self.max_frames, self.train_transform, self.backend, self.skip_bad = max_frames, train_transform, backend, skip_bad
+        self.protocol = protocol
+        self.labels = [int(r.label) for r in self.records]
+        self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), in this process
+    def set_epoch(self, epoch: int): self.epoch = epoch
+    def __len__(self): return len(self.records)
+    def load(self, i):
+        "Clip `i`; raises `ClipLoadError` naming its annotation line and path."
+        r = self.records[i]
+        try:
+            check_frame_count(r)
+            rng = segment_rng(self.seed, self.epoch, i)
+            want = frame_indices(r.num_frames, self.T, self.train, rng, self.protocol, self.max_frames)  # as the cache's
+            raw = read_frames(r.path, want, backend=self.backend)  # uint8 [T,H,W,3]
+            x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
+        except Exception as e:
+            raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e
+        return dict(frames=torch.as_tensor(x), label=self.labels[i], index=i)
+    def __getitem__(self, i):
+        if not self.skip_bad: return self.load(i)
+        for k in range(min(len(self), 20)):  # as `ClipDataset(skip_bad=True)`: the next clip stands in
+            j = (i + k) % len(self)
+            try: return self.load(j)
+            except ClipLoadError as e:
+                warnings.warn(f'skipping: {e}'); self.skipped.append((self.records[j].source, str(e)))
+        raise ClipLoadError(f'{min(len(self), 20)} clips in a row failed to load, starting at {self.records[i].source}')
+
 
 # %% ../../nbs/11_data.datasets.ipynb #f1856020
 def seed_worker(worker_id: int): # given by the DataLoader

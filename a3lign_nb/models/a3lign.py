@@ -20,12 +20,16 @@ from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptF
 from ..utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['LEGACY_DEFAULTS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
+__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
 
 # %% ../../nbs/22_models.a3lign.ipynb #e834feef
 # Architecture switches added after configs were first saved, with the value that reproduces such an older config's
 # model (its checkpoint then still loads): older JAS encoders read raw features and had no per-side time offsets.
 LEGACY_DEFAULTS = dict(jas_input_norm=False, jas_time_offsets=False, jas_text_encoder=True)
+# Fields older saved configs hold that are not architecture: the optimiser options moved to the run's
+# `OptimConfig` (train.bap; `TrainConfig` is one). `from_dict` drops them: they never changed the model's weights' meaning.
+MOVED_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
+                'grad_clip', 'grad_clip_mode')
 
 @dataclass
 class A3lignConfig:
@@ -67,17 +71,6 @@ class A3lignConfig:
     logit_scale: float = 100.0 # our choice (DFER-CLIP: fixed 1/0.01)
     learn_logit_scale: bool = False # our choice (DFER-CLIP: fixed)
     cache_class_features: bool = True # our choice: reuse class features while the text side cannot change
-    # --- optimiser (read by train.bap; paper: SGD, batch 64, rest not stated)
-    optimizer: str = 'sgd' # paper: SGD; 'adamw' as an alternative
-    lr: float = 1e-2 # our choice, from the sweep in nbs/23 (DFER-CLIP's rate for its temporal model): peak lr of the encoders
-    momentum: float = 0.9 # our choice (SGD)
-    weight_decay: float = 1e-4 # our choice (not applied to biases, norms, gates, class tokens)
-    nesterov: bool = False # our choice (SGD)
-    mat_lr_mult: float = 0.1 # our choice, from the sweep: MAT's lr = lr * this (1e-3, DFER-CLIP's prompt rate)
-    warmup_epochs: float = 1.0 # our choice: linear warm-up at the start of each stage
-    min_lr_ratio: float = 0.0 # our choice: cosine decays to lr * this by the end of each stage
-    grad_clip: float | None = 1.0 # our choice, from the sweep: largest gradient norm per role (None: no clipping, only measured)
-    grad_clip_mode: str = 'group' # our choice: 'group' clips each role (MAT, text/image encoder, head) alone; 'global' one norm
 
     def __post_init__(self):
         for k in ('classes', 'prompt_templates', 'mat_init_texts'):  # JSON gives lists
@@ -104,12 +97,8 @@ class A3lignConfig:
             bad('mat_init_texts', f'need one text per class ({len(self.classes)})')
         if self.jas_pooling not in ('cls', 'mean'): bad('jas_pooling', "use 'cls' or 'mean'")
         if self.jas_time_embedding not in ('learned', 'none'): bad('jas_time_embedding', "use 'learned' or 'none'")
-        if self.optimizer not in ('sgd', 'adamw'): bad('optimizer', "use 'sgd' or 'adamw'")
-        if self.grad_clip_mode not in ('group', 'global'): bad('grad_clip_mode', "use 'group' or 'global'")
-        if self.grad_clip is not None and self.grad_clip < 0: bad('grad_clip', 'must be > 0, or None for no clipping')
         if self.clip_precision not in ('fp32', 'fp16', 'bf16'): bad('clip_precision', "use 'fp32', 'fp16' or 'bf16'")
         if self.logit_scale <= 0: bad('logit_scale', 'must be > 0')
-        if self.lr <= 0: bad('lr', 'must be > 0')
         if self.text_chunk_size is not None and self.text_chunk_size < 1: bad('text_chunk_size', 'must be >= 1 or None')
 
     @property
@@ -123,6 +112,7 @@ class A3lignConfig:
     def from_dict(cls, d: dict) -> 'A3lignConfig':
         "Inverse of `to_dict`; unknown keys are an error (a config from another version, or a typo)."
         known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config's optimiser options (now OptimConfig's)
         extra = sorted(set(d) - known)
         if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
         if 'jas_depth' in d:  # a saved config: switches added later keep the behaviour it was trained with
