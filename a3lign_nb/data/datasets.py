@@ -86,6 +86,8 @@ class ClipList(list):
         super().__init__(records)
         self.skipped = list(skipped)
 
+
+# %% ../../nbs/11_data.datasets.ipynb #964940ab
 LIST_FORMATS = {3: '<path> <num_frames> <label>', 2: '<path> <label>'}  # the two list formats, by number of fields
 
 def _int(s):
@@ -128,6 +130,8 @@ def _parse_line(line: str, source: str, root: Path, spec: DatasetSpec | None, ch
     if nf <= 0: raise AnnotationError(f'{source}: {path} has {nf} frames (the clip is empty)')
     return ClipRecord(path, int(nf), int(lab), source)
 
+
+# %% ../../nbs/11_data.datasets.ipynb #14c02204
 def read_annotations(list_file: str | os.PathLike, # an annotation list
                      data_root: str | os.PathLike | None = None, # where relative paths start (default: the list's folder)
                      spec=None, # a `DatasetSpec` or its name: labels are checked against its classes
@@ -159,6 +163,8 @@ def read_annotations(list_file: str | os.PathLike, # an annotation list
     if out.skipped: warnings.warn(f'{list_file}: skipped {len(out.skipped)} bad line(s), kept {len(out)}')
     return out
 
+
+# %% ../../nbs/11_data.datasets.ipynb #e6c7d814
 def write_annotations(records, # `ClipRecord`s (or (path, num_frames, label) tuples)
                       list_file: str | os.PathLike, # where to write (atomically)
                       data_root: str | os.PathLike | None = None, # write paths relative to this folder (default: the list's folder)
@@ -175,6 +181,7 @@ def write_annotations(records, # `ClipRecord`s (or (path, num_frames, label) tup
         lines.append(f'{p.as_posix()} {int(nf)} {int(lab)}\n')
     with atomic_write(list_file) as f: f.writelines(lines)
     return list_file
+
 
 # %% ../../nbs/11_data.datasets.ipynb #3d726f61
 def dfew_csv_to_list(csv_file: str | os.PathLike, # e.g. `EmoLabel_DataSplit/train(single-labeled)/set_1.csv`

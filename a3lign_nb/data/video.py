@@ -158,6 +158,8 @@ def _pyav_count(path: Path, decode: bool = False) -> int:
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     return n
 
+
+# %% ../../nbs/10_data.video.ipynb #52991ca1
 def _short(n, header, asked, err=None) -> str:
     "Why a decode that ran out early is an error, in words."
     got = f'only {n} frame{"" if n == 1 else "s"} decode' + (f' of the {header} its header promises' if header > n else '')
@@ -215,6 +217,7 @@ def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
     shapes = {a.shape for a in cache.values()}
     if len(shapes) > 1: raise VideoReadError(path, f'frames of different sizes in one folder: {sorted(shapes)}')
     return np.stack([cache[i] for i in idx])
+
 
 # %% ../../nbs/10_data.video.ipynb #e5fb65ed
 def count_frames(path: str | os.PathLike, # a video file or a frame folder

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..clip import FrozenCLIP, load_clip
@@ -209,50 +210,60 @@ class A3lignDFER(nn.Module):
         self._cache = (key, out) if cacheable else None
         return out
 
-    def _check_feats(self, feats):
-        D = self.clip.embed_dim
-        if feats.ndim != 3 or feats.shape[-1] != D:
-            raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.clip.name}); got shape '
-                             f'{tuple(feats.shape)}. Raw clips [B, T, 3, H, W] go to forward_frames.')
-        return feats.to(self.device)
 
-    def video_features(self, feats: torch.Tensor, # [B, T, D] frame features
-                       temporal: bool = True # False: mean over time (BAP stage 1)
-                      ) -> torch.Tensor: # [B, D]
-        return self.jas.video_features(self._check_feats(feats), temporal and self.cfg.use_jas)
+# %% ../../nbs/22_models.a3lign.ipynb #6caeb2b4
+@patch
+def _check_feats(self: A3lignDFER, feats):
+    D = self.clip.embed_dim
+    if feats.ndim != 3 or feats.shape[-1] != D:
+        raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.clip.name}); got shape '
+                         f'{tuple(feats.shape)}. Raw clips [B, T, 3, H, W] go to forward_frames.')
+    return feats.to(self.device)
 
-    def forward(self, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
-                temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
-               ) -> torch.Tensor: # logits [B, C]
-        return self.jas.logits(self.video_features(feats, temporal), self.class_features())
+@patch
+def video_features(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features
+                   temporal: bool = True # False: mean over time (BAP stage 1)
+                  ) -> torch.Tensor: # [B, D]
+    return self.jas.video_features(self._check_feats(feats), temporal and self.cfg.use_jas)
 
-    def forward_frames(self, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
-                       temporal: bool = True) -> torch.Tensor: # logits [B, C]
-        return self(self.clip.encode_frames(frames.to(self.device)), temporal)
+@patch
+def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
+            temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
+           ) -> torch.Tensor: # logits [B, C]
+    return self.jas.logits(self.video_features(feats, temporal), self.class_features())
 
-    def frame_sentence_similarity(self, feats: torch.Tensor # [B, T, D]
-                                 ) -> torch.Tensor: # [B, C, T, S] cosine of frame t and sentence s of each class
-        return self.jas.frame_sentence_similarity(self._check_feats(feats), self.sentence_features())
+@patch
+def forward_frames(self: A3lignDFER, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
+                   temporal: bool = True) -> torch.Tensor: # logits [B, C]
+    return self(self.clip.encode_frames(frames.to(self.device)), temporal)
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        "MAT + JAS tensors (copies), keys 'mat.*' / 'jas.*'; never CLIP."
-        sd = {f'mat.{k}': v for k, v in self.mat.state_dict().items()}
-        sd.update({f'jas.{k}': v for k, v in self.jas.state_dict().items()})
-        return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+@patch
+def frame_sentence_similarity(self: A3lignDFER, feats: torch.Tensor # [B, T, D]
+                             ) -> torch.Tensor: # [B, C, T, S] cosine of frame t and sentence s of each class
+    return self.jas.frame_sentence_similarity(self._check_feats(feats), self.sentence_features())
 
-    def load_trainable_state_dict(self, sd: dict[str, torch.Tensor]):
-        "Load what `trainable_state_dict` gave; keys and shapes must match exactly."
-        want = self.trainable_state_dict()
-        missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
-        if missing or extra:
-            raise KeyError(f'trainable state does not match this model: missing {missing[:5]}, unexpected {extra[:5]} '
-                           '(was it saved from a model with another config?)')
-        bad = [f'{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}' for k, v in want.items() if tuple(sd[k].shape) != tuple(v.shape)]
-        if bad: raise RuntimeError(f'trainable state has other shapes than this model: {bad[:5]}')
-        for name, mod in (('mat', self.mat), ('jas', self.jas)):
-            mod.load_state_dict({k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + '.')})
-        self._cache = None
-        return self
+@patch
+def trainable_state_dict(self: A3lignDFER) -> dict[str, torch.Tensor]:
+    "MAT + JAS tensors (copies), keys 'mat.*' / 'jas.*'; never CLIP."
+    sd = {f'mat.{k}': v for k, v in self.mat.state_dict().items()}
+    sd.update({f'jas.{k}': v for k, v in self.jas.state_dict().items()})
+    return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+
+@patch
+def load_trainable_state_dict(self: A3lignDFER, sd: dict[str, torch.Tensor]):
+    "Load what `trainable_state_dict` gave; keys and shapes must match exactly."
+    want = self.trainable_state_dict()
+    missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
+    if missing or extra:
+        raise KeyError(f'trainable state does not match this model: missing {missing[:5]}, unexpected {extra[:5]} '
+                       '(was it saved from a model with another config?)')
+    bad = [f'{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}' for k, v in want.items() if tuple(sd[k].shape) != tuple(v.shape)]
+    if bad: raise RuntimeError(f'trainable state has other shapes than this model: {bad[:5]}')
+    for name, mod in (('mat', self.mat), ('jas', self.jas)):
+        mod.load_state_dict({k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + '.')})
+    self._cache = None
+    return self
+
 
 # %% ../../nbs/22_models.a3lign.ipynb #7fe5f3c1
 def shuffle_frames(feats: torch.Tensor, # [B, T, ...] frame features (or frames)

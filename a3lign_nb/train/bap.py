@@ -148,6 +148,8 @@ class OptimConfig:
         if self.schedule == 'joint-only': return BAPSchedule.joint_only(self.text_epochs + self.image_epochs + self.joint_epochs)
         return BAPSchedule(self.text_epochs, self.image_epochs, self.joint_epochs)
 
+
+# %% ../../nbs/23_train.bap.ipynb #dcf6c786
 OPTIM_FIELDS = tuple(f.name for f in fields(OptimConfig))
 ROLES = ('mat', 'text_encoder', 'image_encoder', 'head')  # the parameter groups of `A3lignDFER.parameter_groups`
 
@@ -199,6 +201,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, # from `make_optimizer`
     total = stage.epochs * steps_per_epoch
     warm = min(int(round(warm_ep * steps_per_epoch)), total // 2)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, floor))
+
 
 # %% ../../nbs/23_train.bap.ipynb #b2f856dc
 def clip_gradients(optimizer: torch.optim.Optimizer, # from `make_optimizer` (its param groups carry a 'role')
