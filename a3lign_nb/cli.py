@@ -63,7 +63,7 @@ def _parse_kv(s: str):
     return k.strip(), v
 
 # the `--model key=value` keys: A3lignConfig's fields that a run does not set itself (CLIP, classes, frames, seed come from the run)
-MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in ('clip_name', 'clip_pretrained', 'classes', 'num_frames', 'seed')]
+MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in ('clip_name', 'clip_pretrained', 'classes', 'num_segments', 'seed')]
 ALIASES = dict(clip_name=['--clip'], clip_pretrained=['--pretrained'])  # names the README uses
 
 def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defaults=None):

@@ -117,14 +117,14 @@ def read_lists(cfg: TrainConfig):
 
 def build_model(cfg: TrainConfig, classes, clip):
     "The `A3lignDFER` of a run: `A3lignConfig` from the run's CLIP, classes and `cfg.model` overrides."
-    known = {f.name for f in fields(A3lignConfig)} - {'num_frames'}
-    moved = sorted(k for k in cfg.model if k in MOVED_FIELDS or k == 'num_frames')
+    known = {f.name for f in fields(A3lignConfig)} - {'num_segments'}
+    moved = sorted(k for k in cfg.model if k in MOVED_FIELDS or k in ('num_segments', 'num_frames'))
     if moved: raise ValueError(f'{moved} are run options, not model options: use --{moved[0].replace("_", "-").replace("num-frames", "num-segments")} '
                                '(TrainConfig), not --model')
     bad = sorted(set(cfg.model) - known)
     if bad: raise ValueError(f'unknown model option(s) {bad}; A3lignConfig has: {sorted(known)}')
     mc = A3lignConfig(**{**dict(clip_name=cfg.clip_name, clip_pretrained=_none(cfg.clip_pretrained),
-                                classes=tuple(classes), num_frames=cfg.num_segments, seed=cfg.seed), **cfg.model})
+                                classes=tuple(classes), num_segments=cfg.num_segments, seed=cfg.seed), **cfg.model})
     return A3lignDFER(mc, clip)
 
 def default_cache_dir(cfg: TrainConfig, clip) -> Path:

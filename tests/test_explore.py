@@ -22,7 +22,7 @@ def model():
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
     torch.manual_seed(0)
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
                        num_sentences=4, tokens_per_sentence=8)
     return A3lignDFER(cfg, tiny_clip()).eval()
 
@@ -249,14 +249,14 @@ def test_nearest_words_finds_the_init_text():
     from a3lign_nb.explore.tokens import nearest_words
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
                        num_sentences=2, tokens_per_sentence=4, mat_init='class_name')
     w = nearest_words(A3lignDFER(cfg, tiny_clip()), k=2)
     first = w[w.position == 0]
     assert first.word.tolist() == [c for c in CLASSES for _ in range(2)]
     assert first.score.abs().max() < 1e-4 and (w[w.position > 0].score > .1).all()
     # the no-MAT ablation has fixed prompts, nothing learned to read
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T, use_mat=False)
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T, use_mat=False)
     with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_clip()))
 
 

@@ -171,21 +171,21 @@ def test_make_optimizer_requires_apply_stage_and_groups():
     assert isinstance(opt, torch.optim.SGD)
     names = [g['name'] for g in opt.param_groups]
     assert names == ['mat', 'decay', 'no_decay']
-    assert opt.param_groups[2]['weight_decay'] == 0.0 and opt.param_groups[1]['weight_decay'] == m.cfg.weight_decay
+    assert opt.param_groups[2]['weight_decay'] == 0.0 and opt.param_groups[1]['weight_decay'] == bap.OptimConfig().weight_decay
     n_opt = sum(p.numel() for g in opt.param_groups for p in g['params'])
     assert n_opt == sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 
 def test_scheduler_warmup_cosine():
-    m = A3lignDFER(A3lignConfig.tiny(warmup_epochs=1, min_lr_ratio=0.1), tiny_clip())
+    m, oc = A3lignDFER(A3lignConfig.tiny(), tiny_clip()), bap.OptimConfig(warmup_epochs=1, min_lr_ratio=0.1)
     st = bap.BAPSchedule(2, 0, 0).stages[0]
     bap.apply_stage(m, st)
-    opt = bap.make_optimizer(m, st)
-    sch = bap.make_scheduler(opt, st, 5, m.cfg)
+    opt = bap.make_optimizer(m, st, oc)
+    sch = bap.make_scheduler(opt, st, 5, oc)
     lrs = []
     for _ in range(10):
         lrs.append(opt.param_groups[1]['lr']); opt.step(); sch.step()
-    lr = m.cfg.lr
+    lr = oc.lr
     assert math.isclose(lrs[0], lr / 5) and math.isclose(lrs[4], lr)  # linear warm-up over 5 steps
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] >= 0.1 * lr - 1e-12
 
@@ -208,9 +208,10 @@ def test_learning_through_bap():
     clip = tiny_clip()
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.05, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
-    m = A3lignDFER(A3lignConfig.tiny(optimizer='adamw', lr=3e-3), clip)
+    m = A3lignDFER(A3lignConfig.tiny(), clip)
     with torch.no_grad(): acc0 = (m(Xt).argmax(1) == Yt).float().mean().item()
-    log = bap.train_bap(m, X, Y, bap.BAPSchedule(4, 8, 4), batch_size=64, eval_feats=Xt, eval_labels=Yt)
+    log = bap.train_bap(m, X, Y, bap.BAPSchedule(4, 8, 4), batch_size=64, eval_feats=Xt, eval_labels=Yt,
+                        optim=bap.OptimConfig(optimizer='adamw', lr=3e-3))
     by = {s: [r for r in log if r['stage'] == s] for s in ('text', 'image', 'joint')}
     assert log[-1]['loss'] < 0.1 * log[0]['loss']
     assert log[-1]['eval_acc'] > 0.85 > acc0 + 0.5
@@ -223,8 +224,9 @@ def test_learning_uses_frame_order():
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     # MAT held still (lr x 0): on the random tiny CLIP, moving MAT at this rate destabilises the logits
-    m = A3lignDFER(A3lignConfig.tiny(optimizer='adamw', lr=3e-3, mat_lr_mult=0.0), clip)
-    log = bap.train_bap(m, X, Y, bap.BAPSchedule.joint_only(20), batch_size=64)
+    m = A3lignDFER(A3lignConfig.tiny(), clip)
+    log = bap.train_bap(m, X, Y, bap.BAPSchedule.joint_only(20), batch_size=64,
+                        optim=bap.OptimConfig(optimizer='adamw', lr=3e-3, mat_lr_mult=0.0))
     m.eval()
     with torch.no_grad():
         acc = (m(Xt).argmax(1) == Yt).float().mean().item()

@@ -53,7 +53,7 @@ class FeatureSet:
     def model_config(self, **kw) -> A3lignConfig:
         "An `A3lignConfig` for this set's classes and CLIP (paper defaults otherwise), with `kw` overrides."
         return A3lignConfig(**{**dict(clip_name=self.clip.name, clip_pretrained=ABLATION_CLIP[1],
-                                      classes=self.classes, num_frames=self.test_feats.shape[1]), **kw})
+                                      classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
 
 def _stack(ds): return torch.stack([ds[i]['feats'] for i in range(len(ds))])
 

@@ -93,7 +93,7 @@ class TimeExplorer:
     def __init__(self,
                  model, # an `A3lignDFER`
                  clips=(), # `ClipRecord`s, or paths, or (path, label) pairs
-                 num_segments: int | None = None, # frames per clip T (default: `frames['num_segments']`, else the model's `cfg.num_frames`)
+                 num_segments: int | None = None, # frames per clip T (default: `frames['num_segments']`, else the model's `cfg.num_segments`)
                  temporal: bool = True, # predict with the image dynamic encoder (False: mean over time)
                  seed: int = 0, # the shuffle's seed
                  thumb: int = 48, # thumbnail size in the strip (pixels)
@@ -103,7 +103,7 @@ class TimeExplorer:
         self.model, self.temporal, self.seed, self.thumb = model, temporal, seed, thumb
         self.classes = tuple(model.cfg.classes)
         self.frames_kw = {k: v for k, v in (frames or {}).items() if k != 'num_segments'}
-        self.T = int(num_segments or (frames or {}).get('num_segments') or getattr(model.cfg, 'num_frames', 16))
+        self.T = int(num_segments or (frames or {}).get('num_segments') or getattr(model.cfg, 'num_segments', 16))
         self.clips = []  # dicts: path, label, num_frames
         for c in clips: self._add(c)
         self._cache, self.fig, self._controls, self.timings = {}, None, {}, {}

@@ -21,7 +21,7 @@ from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptF
 from ..utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
+__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'RENAMED_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
 
 # %% ../../nbs/22_models.a3lign.ipynb #e834feef
 # Architecture switches added after configs were first saved, with the value that reproduces such an older config's
@@ -31,6 +31,8 @@ LEGACY_DEFAULTS = dict(jas_input_norm=False, jas_time_offsets=False, jas_text_en
 # `OptimConfig` (train.bap; `TrainConfig` is one). `from_dict` drops them: they never changed the model's weights' meaning.
 MOVED_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
                 'grad_clip', 'grad_clip_mode')
+# Fields renamed since configs were first saved (old name -> new name): one name per quantity, data to models.
+RENAMED_FIELDS = dict(num_frames='num_segments')  # T, the frames sampled per clip (`ClipRecord.num_frames` is a clip's length)
 
 @dataclass
 class A3lignConfig:
@@ -40,7 +42,7 @@ class A3lignConfig:
     clip_pretrained: str | None = 'openai' # CLIP weights (None: random, for tests)
     clip_precision: str = 'fp32' # our choice: precision of the frozen towers (fp32, fp16, bf16)
     classes: tuple[str, ...] = DFEW_CLASSES # class names in label order (default: DFEW's 7)
-    num_frames: int = 16 # T, frames per clip (paper: 16)
+    num_segments: int = 16 # T, frames sampled per clip (paper: 16); a run sets it from its --num-segments
     num_sentences: int = 16 # S, MAT sentences per class (paper: 16)
     tokens_per_sentence: int = 64 # MAT tokens per sentence (paper: 64)
     seed: int = 0 # our choice: seed of MAT's and JAS's initialisation (independent of the global RNG)
@@ -90,7 +92,7 @@ class A3lignConfig:
                 bad(f.name, f'must be a number')
         if len(self.classes) < 2: bad('classes', 'need at least 2 class names')
         if len(set(self.classes)) != len(self.classes): bad('classes', 'class names must be unique')
-        for k in ('num_frames', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
+        for k in ('num_segments', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
             if int(getattr(self, k)) < 1: bad(k, 'must be >= 1')
         if self.mat_init not in MAT_INITS: bad('mat_init', f'use one of {MAT_INITS}')
         if self.mat_init_fill not in ('random', 'tile'): bad('mat_init_fill', "use 'random' or 'tile'")
@@ -113,7 +115,7 @@ class A3lignConfig:
     def from_dict(cls, d: dict) -> 'A3lignConfig':
         "Inverse of `to_dict`; unknown keys are an error (a config from another version, or a typo)."
         known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config's optimiser options (now OptimConfig's)
+        d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config: see above
         extra = sorted(set(d) - known)
         if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
         if 'jas_depth' in d:  # a saved config: switches added later keep the behaviour it was trained with
@@ -162,7 +164,7 @@ class A3lignDFER(nn.Module):
             else:
                 self.mat = PromptFeatures(clip, cfg.classes, cfg.prompt_templates)
                 S = len(cfg.prompt_templates)
-            self.jas = JAS(clip.embed_dim, cfg.num_frames, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
+            self.jas = JAS(clip.embed_dim, cfg.num_segments, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
                            mlp_ratio=cfg.jas_mlp_ratio, pooling=cfg.jas_pooling, time_embedding=cfg.jas_time_embedding,
                            share_time_embedding=cfg.jas_share_time_embedding, share_encoders=cfg.jas_share_encoders,
                            residual=cfg.jas_residual, gate_init=cfg.jas_gate_init, dropout=cfg.jas_dropout,

@@ -96,7 +96,8 @@ def resume_point(run_dir, cfg, m, scaler, run: dict, main: bool) -> dict | None:
     ck_path = find_checkpoint(run_dir) if cfg.resume else None
     if ck_path is None: return None
     ck = read_checkpoint(ck_path)
-    diff = config_diff(ck['config'], run['config']) + config_diff(ck['model_config'], run['model_config'], ignore=())
+    old = type(m.cfg).from_dict(ck['model_config']).to_dict()  # a config saved by an older version: its fields renamed or moved
+    diff = config_diff(ck['config'], run['config']) + config_diff(old, run['model_config'], ignore=())
     if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
                                    'Use another --out-dir, or --overwrite to start this run afresh there.')
     if ck['clip_fingerprint'] != run['clip_fingerprint']: raise CheckpointError(
