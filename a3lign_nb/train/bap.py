@@ -125,7 +125,7 @@ class OptimConfig:
     batch_size: int = 64 # clips per step (the paper's 64; per process under torchrun)
     # --- optimiser (paper: SGD, rest not stated)
     optimizer: str = 'sgd' # paper: SGD; 'adamw' as an alternative
-    lr: float = 1e-2 # our choice, from the sweep below (DFER-CLIP's rate for its temporal model): peak lr of the encoders
+    lr: float = 1e-2 # our choice, from the sweep in nbs/23_train.bap (DFER-CLIP's rate for its temporal model): peak lr of the encoders
     momentum: float = 0.9 # our choice (SGD)
     weight_decay: float = 1e-4 # our choice (not applied to biases, norms, gates, class tokens)
     nesterov: bool = False # our choice (SGD)
