@@ -20,10 +20,10 @@ from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, 
 from ..utils import atomic_write
 
 # %% auto #0
-__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError',
-           'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'map_paths',
-           'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count', 'segment_rng', 'VideoClipDataset',
-           'seed_worker', 'make_loader']
+__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'CHECK_KINDS', 'DatasetSpec', 'get_spec', 'ClipRecord',
+           'AnnotationError', 'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list',
+           'map_paths', 'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count', 'segment_rng',
+           'VideoClipDataset', 'seed_worker', 'make_loader', 'check_list', 'check_summary']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -411,3 +411,71 @@ def make_loader(dataset, # a `ClipDataset` (or any map-style dataset)
                       sampler=sampler, num_workers=num_workers, drop_last=drop_last,
                       pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
                       worker_init_fn=seed_worker, generator=g, persistent_workers=False)
+
+# %% ../../nbs/11_data.datasets.ipynb #0078523e
+CHECK_KINDS = ('malformed', 'label', 'missing', 'count', 'unreadable')
+
+def _kind(msg: str) -> str:
+    if 'label' in msg and ('outside' in msg or 'negative' in msg): return 'label'
+    if 'not found' in msg or 'not a folder' in msg: return 'missing'
+    if 'malformed' in msg: return 'malformed'
+    return 'unreadable'
+
+def check_list(list_file: str, # an annotation list
+               data_root: str | None = None, # where relative paths start (default: the list's folder)
+               dataset: str | None = None, # dataset name: labels are checked against its classes (else only >= 0)
+               path_map=None, # prefix rewrites, `['OLD=NEW', ...]` or `{OLD: NEW}`
+               fix: str | None = None, # write a corrected list here (atomically)
+               decode: bool = True, # decode each clip's first and last frame
+               backend: str = 'auto', # video decoder
+              ) -> dict: # {lines, ok, problems: [(source, kind, message)], counts: {kind: n}, hint, fixed}
+    "Check every line of an annotation list against its data; optionally write a corrected list."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        recs = read_annotations(list_file, data_root, spec=dataset, skip_bad=True, check_files=False)
+    problems = [(src, _kind(msg), msg) for src, msg in recs.skipped]
+    hint = None
+    if path_map: recs = map_paths(recs, path_map, data_root)
+    elif any(Path(r.path).is_absolute() and not Path(r.path).exists() for r in recs) and data_root is not None:
+        hint = suggest_path_map(recs, data_root)
+    good = []
+    for r in recs:
+        p = Path(r.path)
+        if not p.exists():
+            problems.append((r.source, 'missing', f'{r.source}: {p} not found' + (f' (try --path-map {hint})' if hint else '')))
+            continue
+        try: n = len(list_frames(p)) if p.is_dir() else count_frames(p, backend=backend)
+        except VideoReadError as e: problems.append((r.source, 'unreadable', f'{r.source}: {e}')); continue
+        ok = True
+        if n != r.num_frames:
+            problems.append((r.source, 'count', f'{r.source}: {p} has {n} frames, the list says {r.num_frames}')); ok = n > 0
+        if decode and n > 0:
+            for i in sorted({0, n - 1}):
+                try: read_frames(p, np.array([i]), backend=backend)
+                except Exception as e:
+                    problems.append((r.source, 'unreadable', f'{r.source}: frame {i} of {p} does not decode: {e}')); ok = False; break
+        if ok: good.append(ClipRecord(p, n, r.label, r.source))
+    counts = {k: sum(1 for _, kind, _ in problems if kind == k) for k in CHECK_KINDS}
+    out = dict(list=str(list_file), lines=len(recs) + len(recs.skipped), ok=len(good), problems=sorted(problems, key=lambda t: _line_no(t[0])),
+               counts=counts, hint=hint, fixed=None)
+    if fix is not None:
+        write_annotations(good, fix, data_root if data_root is not None else Path(list_file).parent)
+        out['fixed'] = str(fix)
+    return out
+
+def _line_no(source: str) -> int:
+    try: return int(str(source).rsplit(':', 1)[1])
+    except (IndexError, ValueError): return 0
+
+def check_summary(rep: dict, # from `check_list`
+                  max_lines: int = 20, # problem lines printed
+                 ) -> str:
+    "`check_list`'s result as the lines `a3lign check` prints."
+    bad = {k: v for k, v in rep['counts'].items() if v}
+    lines = [f"{rep['list']}: {rep['lines']} lines, {rep['ok']} usable" +
+             (', problems: ' + ', '.join(f'{v} {k}' for k, v in bad.items()) if bad else ', no problems')]
+    lines += ['  ' + msg for _, _, msg in rep['problems'][:max_lines]]
+    if len(rep['problems']) > max_lines: lines.append(f"  ... and {len(rep['problems']) - max_lines} more")
+    if rep['hint']: lines.append(f"hint: the absolute paths exist under the data root with --path-map {rep['hint']}")
+    if rep['fixed']: lines.append(f"wrote the corrected list ({rep['ok']} lines) to {rep['fixed']}")
+    return '\n'.join(lines)
