@@ -24,7 +24,7 @@ from .data.datasets import check_list, check_summary
 from .data.synth import KINDS
 from .eval.ablate import METHODS, SHIPPED_SETS, ablate
 from .models.a3lign import A3lignConfig
-from .runs import TrainConfig, demo, evaluate, extract, run_folds, synth, train
+from .runs import RUN_MODEL_FIELDS, TrainConfig, demo, evaluate, extract, run_folds, synth, train
 from .train.dist import is_main_process
 
 # %% auto #0
@@ -60,8 +60,8 @@ def _parse_kv(s: str):
     except json.JSONDecodeError: pass
     return k.strip(), v
 
-# the `--model key=value` keys: A3lignConfig's fields that a run does not set itself (CLIP, classes, frames, seed come from the run)
-MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in ('clip_name', 'clip_pretrained', 'classes', 'num_segments', 'seed')]
+# the `--model key=value` keys: A3lignConfig's fields that a run does not set itself (`runs.RUN_MODEL_FIELDS`)
+MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in RUN_MODEL_FIELDS]
 ALIASES = dict(clip_name=['--clip'], clip_pretrained=['--pretrained'])  # names the README uses
 
 def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defaults=None):

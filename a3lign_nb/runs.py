@@ -22,7 +22,7 @@ from .data.synth import SYNTH_DEFAULTS, write_synthetic_dataset
 from .data.video import clip_transform_for, get_protocol
 from .eval.metrics import best_test_epoch, eval_report, fold_summary, summary_table
 from .explore.figures import write_run_report
-from .models.a3lign import MOVED_FIELDS, A3lignConfig, A3lignDFER
+from .models.a3lign import MOVED_FIELDS, RENAMED_FIELDS, A3lignConfig, A3lignDFER
 from .train.cache import CachedClipDataset, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.dist import barrier, init_distributed, is_main_process
@@ -30,9 +30,9 @@ from .train.loop import TrainConfig, fit, predict
 from .utils import REPO_SAMPLES, atomic_save_json, load_json, seed_everything
 
 # %% auto #0
-__all__ = ['DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'make_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists',
-           'build_model', 'default_cache_dir', 'make_datasets', 'stratified_split', 'train', 'load_checkpoint',
-           'run_config', 'run_frames', 'evaluate', 'extract', 'run_folds', 'synth', 'demo']
+__all__ = ['RUN_MODEL_FIELDS', 'DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'make_clip', 'resolve_lists', 'run_protocol',
+           'cache_options', 'read_lists', 'build_model', 'default_cache_dir', 'make_datasets', 'stratified_split',
+           'train', 'load_checkpoint', 'run_config', 'run_frames', 'evaluate', 'extract', 'run_folds', 'synth', 'demo']
 
 # %% ../nbs/45_runs.ipynb #ec9f8608
 def _none(v): return None if v is None or str(v).lower() in ('', 'none', 'random', 'null') else v
@@ -115,12 +115,17 @@ def read_lists(cfg: TrainConfig):
         if not recs: raise ValueError(f'{p}: the {name} list has no usable clips')
     return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
 
+# `A3lignConfig` fields a run sets itself (from --clip, --pretrained, --dataset, --num-segments, --seed), never through --model
+RUN_MODEL_FIELDS = dict(clip_name='--clip', clip_pretrained='--pretrained', classes='--dataset', num_segments='--num-segments',
+                        seed='--seed')
+
 def build_model(cfg: TrainConfig, classes, clip):
-    "The `A3lignDFER` of a run: `A3lignConfig` from the run's CLIP, classes and `cfg.model` overrides."
-    known = {f.name for f in fields(A3lignConfig)} - {'num_segments'}
-    moved = sorted(k for k in cfg.model if k in MOVED_FIELDS or k in ('num_segments', 'num_frames'))
-    if moved: raise ValueError(f'{moved} are run options, not model options: use --{moved[0].replace("_", "-").replace("num-frames", "num-segments")} '
-                               '(TrainConfig), not --model')
+    "The `A3lignDFER` of a run: `A3lignConfig` from the run's CLIP, classes, frames and seed, and the `cfg.model` overrides."
+    known = {f.name for f in fields(A3lignConfig)}
+    run_opts = {k: RUN_MODEL_FIELDS.get(k) or '--' + RENAMED_FIELDS.get(k, k).replace('_', '-')
+                for k in cfg.model if k in MOVED_FIELDS or k in RUN_MODEL_FIELDS or k in RENAMED_FIELDS}
+    if run_opts: raise ValueError(f'{sorted(run_opts)} are run options, not model options: use {", ".join(sorted(set(run_opts.values())))}'
+                                  ' instead of --model')
     bad = sorted(set(cfg.model) - known)
     if bad: raise ValueError(f'unknown model option(s) {bad}; A3lignConfig has: {sorted(known)}')
     mc = A3lignConfig(**{**dict(clip_name=cfg.clip_name, clip_pretrained=_none(cfg.clip_pretrained),
