@@ -30,9 +30,10 @@ from .train.loop import TrainConfig, fit, predict
 from .utils import REPO_SAMPLES, atomic_save_json, load_json, seed_everything
 
 # %% auto #0
-__all__ = ['RUN_MODEL_FIELDS', 'DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'make_clip', 'resolve_lists', 'run_protocol',
-           'cache_options', 'read_lists', 'build_model', 'default_cache_dir', 'make_datasets', 'stratified_split',
-           'train', 'load_checkpoint', 'run_config', 'run_frames', 'evaluate', 'extract', 'run_folds', 'synth', 'demo']
+__all__ = ['RUN_MODEL_FIELDS', 'DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'make_clip', 'run_clip', 'resolve_lists', 'run_protocol',
+           'cache_options', 'read_lists', 'build_model', 'default_cache_dir', 'run_cache', 'make_datasets',
+           'stratified_split', 'train', 'load_checkpoint', 'run_config', 'run_frames', 'evaluate', 'extract',
+           'run_folds', 'synth', 'demo']
 
 # %% ../nbs/45_runs.ipynb #ec9f8608
 def _none(v): return None if v is None or str(v).lower() in ('', 'none', 'random', 'null') else v
@@ -49,9 +50,10 @@ def make_clip(name: str, # open_clip model name / shipped config
         torch.manual_seed(seed)
         return load_clip(name, _none(pretrained), device=device, precision=precision, allow_download=allow_download or None)
 
-def _clip_precision(cfg: TrainConfig) -> str:
-    "The run's `clip_precision` (a `--model` override, else `A3lignConfig`'s default, fp32)."
-    return cfg.model.get('clip_precision', A3lignConfig.clip_precision)
+def run_clip(cfg: TrainConfig, device):
+    "The frozen CLIP of a run: its name, weights, seed and precision (a `--model clip_precision=` override, else fp32)."
+    return make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download,
+                     cfg.model.get('clip_precision', A3lignConfig.clip_precision))
 
 def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
     "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
@@ -138,12 +140,16 @@ def default_cache_dir(cfg: TrainConfig, clip) -> Path:
            f"{weights_dtype(clip)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
     return Path(cfg.out_dir).resolve().parent/'cache'/tag
 
+def run_cache(cfg: TrainConfig, clip, records, root, device, cache_dir=None, lists=None) -> 'FeatureCache':
+    "`ensure_cache` of `records` with the run's options (`cache_options`), in `cache_dir` (default: the run's, `default_cache_dir`)."
+    return ensure_cache(list(records), clip, cache_dir or cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
+                        **cache_options(cfg, device, lists))
+
 def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
     "(train, test) datasets: from the feature cache (built/reused over both lists) or straight from video."
     protocol, tkw = run_protocol(cfg)
     if cfg.use_cache:
-        cache = ensure_cache(list(train_recs) + list(test_recs), clip, cfg.cache_dir or default_cache_dir(cfg, clip),
-                             root=root, **cache_options(cfg, device))
+        cache = run_cache(cfg, clip, list(train_recs) + list(test_recs), root, device)
         mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root,
                                                 skip_bad=cfg.skip_bad, protocol=protocol)
     else:
@@ -196,7 +202,7 @@ def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainCo
     barrier()
     spec, tr, ts, root = read_lists(cfg)
     seed_everything(cfg.seed)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
+    clip = run_clip(cfg, device)
     model = build_model(cfg, spec.classes, clip).to(device)
     train_ds, test_ds, mk = make_datasets(cfg, clip, tr, ts, root, device)
     val_ds = None
@@ -302,9 +308,7 @@ def extract(cfg: TrainConfig | None = None, **overrides) -> 'FeatureCache':
     cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
     device = init_distributed(cfg.device)
     spec, tr, ts, root = read_lists(cfg)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
-    return ensure_cache(list(tr) + list(ts), clip, cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
-                        **cache_options(cfg, device))
+    return run_cache(cfg, run_clip(cfg, device), list(tr) + list(ts), root, device)
 
 # %% ../nbs/45_runs.ipynb #d799d49e
 def run_folds(cfg: TrainConfig | None = None, # the options of each fold's run (`out_dir` is the parent folder)
@@ -326,10 +330,9 @@ def run_folds(cfg: TrainConfig | None = None, # the options of each fold's run (
             _, tr, ts, data_root = read_lists(dataclasses.replace(cfg, fold=k)); recs += list(tr) + list(ts)
         dev = init_distributed(cfg.device)
         # the run's CLIP precision: a cache built from fp32 weights is refused by (bf16) or wrongly reused by (fp16) the folds
-        clip = make_clip(cfg.clip_name, cfg.clip_pretrained, dev, cfg.seed, cfg.allow_download, _clip_precision(cfg))
+        clip = run_clip(cfg, dev)
         cache_dir = cfg.cache_dir or str(default_cache_dir(dataclasses.replace(cfg, out_dir=str(root/'fold')), clip))
-        ensure_cache(recs, clip, cache_dir, root=data_root,
-                     **cache_options(cfg, dev, lists=[f'{cfg.train_list} / {cfg.test_list} folds {folds}']))
+        run_cache(cfg, clip, recs, data_root, dev, cache_dir, lists=[f'{cfg.train_list} / {cfg.test_list} folds {folds}'])
         cfg = dataclasses.replace(cfg, cache_dir=cache_dir, rebuild_cache=False)
         del clip
     reports = []
