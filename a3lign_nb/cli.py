@@ -18,22 +18,29 @@ import time
 import zipfile
 from pathlib import Path
 
-from .train.loop import TrainConfig
+from . import __version__
+from . import clip as C
+from .data.datasets import check_list, check_summary
+from .data.synth import KINDS
+from .eval.ablate import METHODS, SHIPPED_SETS, ablate
+from .models.a3lign import A3lignConfig
+from .runs import RUN_MODEL_FIELDS, TrainConfig, demo, evaluate, extract, run_folds, synth, train
+from .train.dist import is_main_process
 
 # %% auto #0
-__all__ = ['ALIASES', 'DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'CHECK_KINDS', 'field_docs', 'add_config_args',
-           'config_from_args', 'info', 'run_folds', 'demo', 'check_list', 'check_summary', 'synth', 'build_parser',
-           'main']
+__all__ = ['MODEL_KEYS', 'ALIASES', 'field_docs', 'add_config_args', 'config_from_args', 'info', 'build_parser', 'main']
 
 # %% ../nbs/50_cli.ipynb #1833dce0
 def field_docs(cls) -> dict[str, str]:
     "The `# comment` after each field of a dataclass, by field name."
-    try: src = inspect.getsource(cls)
-    except (OSError, TypeError): return {}
     out = {}
-    for line in src.splitlines():
-        m = re.match(r'\s+(\w+)\s*:[^#]*#\s*(.*)$', line)
-        if m: out[m[1]] = m[2].strip()
+    for k in reversed(cls.__mro__):  # a subclass's comment wins (TrainConfig extends OptimConfig)
+        if not dataclasses.is_dataclass(k): continue
+        try: src = inspect.getsource(k)
+        except (OSError, TypeError): continue
+        for line in src.splitlines():
+            m = re.match(r'\s+(\w+)\s*:[^#]*#\s*(.*)$', line)
+            if m: out[m[1]] = m[2].strip()
     return out
 
 def _parse_optional(kind):
@@ -53,6 +60,8 @@ def _parse_kv(s: str):
     except json.JSONDecodeError: pass
     return k.strip(), v
 
+# the `--model key=value` keys: A3lignConfig's fields that a run does not set itself (`runs.RUN_MODEL_FIELDS`)
+MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in RUN_MODEL_FIELDS]
 ALIASES = dict(clip_name=['--clip'], clip_pretrained=['--pretrained'])  # names the README uses
 
 def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defaults=None):
@@ -64,6 +73,7 @@ def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defa
         default = defaults.get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
         t = str(f.type)
         h = docs.get(f.name, '') + f' (default: {default})'
+        if f.name == 'model': h += '. Keys: ' + '; '.join(f'{k}: {v}' for k, v in field_docs(A3lignConfig).items() if k in MODEL_KEYS)
         if t in ('bool', 'bool | None'): p.add_argument(*flag, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif t == 'dict':
             p.add_argument(*flag, type=_parse_kv, action='append', default=None, metavar='KEY=VALUE', dest=f.name, help=h)
@@ -91,8 +101,6 @@ def _version(mod):
 def info() -> dict:
     "Versions, devices, CLIP configs and weight locations, as a dict (`a3lign info` prints it)."
     import torch, open_clip
-    from a3lign_nb import clip as C
-    from a3lign_nb import __version__
     devs = ['cpu']
     if torch.cuda.is_available():
         devs += [f'cuda:{i} ({torch.cuda.get_device_name(i)})' for i in range(torch.cuda.device_count())]
@@ -117,163 +125,9 @@ def _print_info(d: dict, indent=0):
         if isinstance(v, dict): print(' ' * indent + f'{k}:'); _print_info(v, indent + 2)
         else: print(' ' * indent + f'{k}: ' + (', '.join(map(str, v)) if isinstance(v, list) else str(v)))
 
-# %% ../nbs/50_cli.ipynb #1704170e
-def run_folds(cfg: TrainConfig | None = None, # the options of each fold's run (`out_dir` is the parent folder)
-              folds: list[int] | None = None, # which folds (default: all of the dataset's)
-              **overrides, # any `TrainConfig` field
-             ) -> dict: # `fold_summary` of the folds' test reports
-    "Train and evaluate every fold of a dataset; write and print the summary table."
-    from a3lign_nb.data.datasets import get_spec
-    from a3lign_nb.eval.metrics import fold_summary, summary_table
-    from a3lign_nb.train import loop
-    from a3lign_nb.utils import atomic_save_json
-    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    spec = get_spec(cfg.dataset)
-    folds = list(folds or spec.folds or [])
-    if not folds: raise ValueError(f'dataset {spec.name!r} has a single split (no folds); use `a3lign train`, or pass --folds')
-    for p in (cfg.train_list, cfg.test_list):
-        if p is None or '{fold}' not in str(p):
-            raise ValueError(f'list path {p!r} has no {{fold}} placeholder; pass e.g. --train-list "lists/set_{{fold}}_train.txt"')
-    root = Path(cfg.out_dir)
-    if cfg.use_cache:  # one cache over every fold's clips, shared by the folds
-        from a3lign_nb.train.cache import ensure_cache
-        recs = []
-        for k in folds:
-            _, tr, ts, data_root = loop.read_lists(dataclasses.replace(cfg, fold=k)); recs += list(tr) + list(ts)
-        dev = loop.init_distributed(cfg.device)
-        # the run's CLIP precision: a cache built from fp32 weights is refused by (bf16) or wrongly reused by (fp16) the folds
-        clip = loop.make_clip(cfg.clip_name, cfg.clip_pretrained, dev, cfg.seed, cfg.allow_download, loop._clip_precision(cfg))
-        cache_dir = cfg.cache_dir or str(loop.default_cache_dir(dataclasses.replace(cfg, out_dir=str(root/'fold')), clip))
-        ensure_cache(recs, clip, cache_dir, root=data_root,
-                     **loop.cache_options(cfg, dev, lists=[f'{cfg.train_list} / {cfg.test_list} folds {folds}']))
-        cfg = dataclasses.replace(cfg, cache_dir=cache_dir, rebuild_cache=False)
-        del clip
-    reports = []
-    for k in folds:
-        print(f'=== fold {k} ===')
-        rep = loop.train(dataclasses.replace(cfg, fold=k, out_dir=str(root/f'fold_{k}')))
-        if 'uar' not in rep: raise RuntimeError(f'fold {k} stopped before the end ({rep}); rerun to resume')
-        reports.append(rep | dict(fold=k))
-    summary = fold_summary(reports)
-    summary |= dict(dataset=spec.name, folds=folds)
-    if loop.is_main_process():
-        atomic_save_json(summary, root/'folds.json')
-        print(summary_table(summary))
-    return summary
-
-# %% ../nbs/50_cli.ipynb #e9fe3be7
-DEMO_EPOCHS = (3, 2, 3)  # our choice for the demo: (text, image, joint) epochs; the paper's are (40, 30, 30)
-DEMO_MODEL = dict(num_sentences=4, tokens_per_sentence=8)  # our choice for the demo (A3lignConfig.tiny's); the paper's: 16, 64
-DEMO_CLIP = ('a3lign-tiny-rn', 'synthetic')  # shipped config + shipped image-tower weights (a random tower learns nothing here)
-
-def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
-         device: str = 'cpu', # the demo is sized for a CPU; 'auto' uses a GPU if there is one
-         seed: int = 0, # the run's seed
-         text_epochs: int = DEMO_EPOCHS[0], # BAP stage 1 epochs (our choice for the demo)
-         image_epochs: int = DEMO_EPOCHS[1], # BAP stage 2 epochs (our choice for the demo)
-         joint_epochs: int = DEMO_EPOCHS[2], # BAP stage 3 epochs (our choice for the demo)
-         batch_size: int = 32, # our choice for the demo's small training set
-         data_dir: str | None = None, # a synthetic set (train.txt/test.txt); default: data_samples/synthetic
-         progress: bool = True, # bars and per-epoch lines
-        ) -> dict: # the test report (`war`, `uar`, ...) + `seconds`
-    "The whole pipeline on the shipped synthetic clips with the tiny CLIP on a CPU; prints UAR and WAR."
-    from a3lign_nb.train import loop
-    from a3lign_nb.utils import REPO_SAMPLES
-    t0 = time.time()
-    data = Path(data_dir) if data_dir else (REPO_SAMPLES/'synthetic' if REPO_SAMPLES is not None else None)
-    if data is None or not (data/'train.txt').exists():
-        if data_dir: raise FileNotFoundError(f'{data_dir}: no train.txt here; make a set with `a3lign synth {data_dir}`')
-        data = Path(out_dir).parent/'demo_data'
-        if not (data/'train.txt').exists():
-            print(f'data_samples/ not found (not a source checkout): generating a synthetic set in {data}')
-            synth(str(data), seed=seed, progress=progress)
-    cfg = TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                      clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=text_epochs, image_epochs=image_epochs,
-                      joint_epochs=joint_epochs, batch_size=batch_size, device=device, seed=seed, out_dir=out_dir,
-                      overwrite=True, progress=progress, model=dict(DEMO_MODEL))
-    rep = loop.train(cfg)
-    rep['seconds'] = round(time.time() - t0, 1)
-    print(f"\nA3lign-DFER demo ({len(rep['classes'])} classes, {rep['num_clips']} test clips, tiny CLIP {DEMO_CLIP[0]}:{DEMO_CLIP[1]}, "
-          f"{device}): UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  in {rep['seconds']:.0f} s\n"
-          f"run folder: {out_dir} (eval.json, log.jsonl, curves.html, confusion.html, checkpoints/)")
-    return rep
-
-# %% ../nbs/50_cli.ipynb #0078523e
-CHECK_KINDS = ('malformed', 'label', 'missing', 'count', 'unreadable')
-
-def _kind(msg: str) -> str:
-    if 'label' in msg and ('outside' in msg or 'negative' in msg): return 'label'
-    if 'not found' in msg or 'not a folder' in msg: return 'missing'
-    if 'malformed' in msg: return 'malformed'
-    return 'unreadable'
-
-def check_list(list_file: str, # an annotation list
-               data_root: str | None = None, # where relative paths start (default: the list's folder)
-               dataset: str | None = None, # dataset name: labels are checked against its classes (else only >= 0)
-               path_map=None, # prefix rewrites, `['OLD=NEW', ...]` or `{OLD: NEW}`
-               fix: str | None = None, # write a corrected list here (atomically)
-               decode: bool = True, # decode each clip's first and last frame
-               backend: str = 'auto', # video decoder
-              ) -> dict: # {lines, ok, problems: [(source, kind, message)], counts: {kind: n}, hint, fixed}
-    "Check every line of an annotation list against its data; optionally write a corrected list."
-    import warnings
-    import numpy as np
-    from a3lign_nb.data.datasets import ClipRecord, map_paths, read_annotations, suggest_path_map, write_annotations
-    from a3lign_nb.data.video import VideoReadError, count_frames, list_frames, read_frames
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        recs = read_annotations(list_file, data_root, spec=dataset, skip_bad=True, check_files=False)
-    problems = [(src, _kind(msg), msg) for src, msg in recs.skipped]
-    hint = None
-    if path_map: recs = map_paths(recs, path_map, data_root)
-    elif any(Path(r.path).is_absolute() and not Path(r.path).exists() for r in recs) and data_root is not None:
-        hint = suggest_path_map(recs, data_root)
-    good = []
-    for r in recs:
-        p = Path(r.path)
-        if not p.exists():
-            problems.append((r.source, 'missing', f'{r.source}: {p} not found' + (f' (try --path-map {hint})' if hint else '')))
-            continue
-        try: n = len(list_frames(p)) if p.is_dir() else count_frames(p, backend=backend)
-        except VideoReadError as e: problems.append((r.source, 'unreadable', f'{r.source}: {e}')); continue
-        ok = True
-        if n != r.num_frames:
-            problems.append((r.source, 'count', f'{r.source}: {p} has {n} frames, the list says {r.num_frames}')); ok = n > 0
-        if decode and n > 0:
-            for i in sorted({0, n - 1}):
-                try: read_frames(p, np.array([i]), backend=backend)
-                except Exception as e:
-                    problems.append((r.source, 'unreadable', f'{r.source}: frame {i} of {p} does not decode: {e}')); ok = False; break
-        if ok: good.append(ClipRecord(p, n, r.label, r.source))
-    counts = {k: sum(1 for _, kind, _ in problems if kind == k) for k in CHECK_KINDS}
-    out = dict(list=str(list_file), lines=len(recs) + len(recs.skipped), ok=len(good), problems=sorted(problems, key=lambda t: _line_no(t[0])),
-               counts=counts, hint=hint, fixed=None)
-    if fix is not None:
-        write_annotations(good, fix, data_root if data_root is not None else Path(list_file).parent)
-        out['fixed'] = str(fix)
-    return out
-
-def _line_no(source: str) -> int:
-    try: return int(str(source).rsplit(':', 1)[1])
-    except (IndexError, ValueError): return 0
-
-def check_summary(rep: dict, # from `check_list`
-                  max_lines: int = 20, # problem lines printed
-                 ) -> str:
-    "`check_list`'s result as the lines `a3lign check` prints."
-    bad = {k: v for k, v in rep['counts'].items() if v}
-    lines = [f"{rep['list']}: {rep['lines']} lines, {rep['ok']} usable" +
-             (', problems: ' + ', '.join(f'{v} {k}' for k, v in bad.items()) if bad else ', no problems')]
-    lines += ['  ' + msg for _, _, msg in rep['problems'][:max_lines]]
-    if len(rep['problems']) > max_lines: lines.append(f"  ... and {len(rep['problems']) - max_lines} more")
-    if rep['hint']: lines.append(f"hint: the absolute paths exist under the data root with --path-map {rep['hint']}")
-    if rep['fixed']: lines.append(f"wrote the corrected list ({rep['ok']} lines) to {rep['fixed']}")
-    return '\n'.join(lines)
-
 # %% ../nbs/50_cli.ipynb #5161daa7
 def _ablate_args(p: argparse.ArgumentParser):
     "Options of `a3lign ablate` (see `a3lign_nb.eval.ablate`)."
-    from a3lign_nb.eval.ablate import METHODS, SHIPPED_SETS
     p.add_argument('--set', default='synthetic-time', help=f'a shipped set {sorted(SHIPPED_SETS)} or a dataset name with --train-list/--test-list')
     p.add_argument('--train-list', default=None, help="training annotation list (default: the shipped set's)")
     p.add_argument('--test-list', default=None, help="test annotation list (default: the shipped set's)")
@@ -286,7 +140,6 @@ def _ablate_args(p: argparse.ArgumentParser):
     p.add_argument('--out', default=None, help='path stem: writes OUT.json and OUT.md (default: print only)')
 
 def _run_ablate(a: argparse.Namespace):
-    from a3lign_nb.eval.ablate import ablate
     ablate(a.set, a.out, a.seeds, a.epochs, a.methods, a.train_list, a.test_list, **dict(a.model))
 
 # %% ../nbs/50_cli.ipynb #dbfe9454
@@ -297,7 +150,6 @@ def _counts(s: str):
 
 def _synth_args(p):
     "Options of `a3lign synth` (the command recorded in each shipped set's meta.json)."
-    from a3lign_nb.data.synth import KINDS
     p.add_argument('out_dir', help='folder to write clips/, train.txt, test.txt, classes.txt and meta.json into')
     p.add_argument('--kind', choices=KINDS, default='appearance',
                    help="'appearance': the 7 DFEW classes (data_samples/synthetic, the default); "
@@ -325,29 +177,8 @@ def _check_args(p):
     p.add_argument('--decode', action=argparse.BooleanOptionalAction, default=True, help='decode the first and last frame of each clip')
     p.add_argument('--backend', default='auto', help="video decoder: 'auto', 'decord' or 'pyav'")
 
-def synth(out_dir: str, # folder to write into
-          train_per_class=None, # clips per class in train.txt: an int, one count per class, or None (as shipped)
-          test_per_class=None, # clips per class in test.txt (None: as shipped)
-          size: int = 64, # frame side (even)
-          min_frames: int | None = None, # fewest frames per clip (None: the kind's default, 12 or 16)
-          max_frames: int | None = None, # most frames per clip (None: 32)
-          seed: int = 0, # the data set's seed
-          fps: int = 25, # frame rate
-          codec: str = 'auto', # video encoder
-          progress: bool = True, # bar
-          kind: str = 'appearance', # 'appearance' (7 DFEW classes) or 'time' (the order of beats decides)
-         ) -> dict:
-    "`a3lign synth`: write a synthetic DFER set with `write_synthetic_dataset`."
-    from a3lign_nb.data.synth import write_synthetic_dataset, SYNTH_DEFAULTS
-    d = SYNTH_DEFAULTS[kind]
-    train_per_class = d['n_per_class_train'] if train_per_class is None else train_per_class
-    test_per_class = d['n_per_class_test'] if test_per_class is None else test_per_class
-    min_frames = d['num_frames'][0] if min_frames is None else min_frames
-    max_frames = d['num_frames'][1] if max_frames is None else max_frames
-    if min_frames > max_frames: raise ValueError(f'--min-frames {min_frames} is more than --max-frames {max_frames}')
-    return write_synthetic_dataset(out_dir, train_per_class, test_per_class, size=size, num_frames=(min_frames, max_frames),
-                                   seed=seed, progress=progress, fps=fps, codec=codec, kind=kind)
 
+# %% ../nbs/50_cli.ipynb #8c659d26
 def build_parser() -> argparse.ArgumentParser:
     "The `a3lign` argument parser."
     P = argparse.ArgumentParser(prog='a3lign', description='A3lign-DFER on a frozen CLIP: data, features, training, evaluation.',
@@ -383,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help=f'(default: {prm.default})')
     return P
 
+
+# %% ../nbs/50_cli.ipynb #fde5c287
 def _report_line(rep: dict) -> str:
     return f"UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  ({rep['num_clips']} test clips)"
 
@@ -412,17 +245,13 @@ def main(argv: list[str] | None = None) -> int:
             print(check_summary(rep))
             if rep['problems']: return 1
         elif a.command == 'extract':
-            from a3lign_nb.train.loop import extract
             print(extract(config_from_args(a)))
         elif a.command == 'train':
-            from a3lign_nb.train.loop import train
-            from a3lign_nb.train.cache import is_main_process
             rep = train(config_from_args(a))
             if is_main_process(): print(_report_line(rep) if 'uar' in rep else f"stopped after epoch {rep['epochs_done']} of {rep['total_epochs']}; "
                   'rerun the same command to continue')
         elif a.command == 'folds': run_folds(config_from_args(a), folds=a.folds)
         elif a.command == 'eval':
-            from a3lign_nb.train.loop import evaluate
             print(_report_line(evaluate(a.run_dir, test_list=a.test_list, data_root=a.data_root, device=a.device, out=a.out,
                                         use_cache=a.use_cache, progress=a.progress)))
         elif a.command == 'ablate': _run_ablate(a)
@@ -440,3 +269,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())  # torchrun ... -m a3lign_nb.cli (not in a notebook)
+

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .utils import get_device
+
 # %% auto #0
 __all__ = ['MODEL_CONFIG_DIR', 'SHIPPED_CONFIGS', 'WEIGHTS_ENV', 'DOWNLOAD_ENV', 'WeightsNotFound', 'resolve_pretrained',
            'FrozenCLIP', 'WeightsFileError', 'load_weights_file', 'load_weights_into', 'partial_checkpoint_seed',
@@ -301,7 +303,6 @@ def load_clip(name: str = 'ViT-B-16-quickgelu', # open_clip model name, `local-d
               allow_download: bool | None = None, # let open_clip download missing weights (default: $A3LIGN_ALLOW_DOWNLOAD)
              ) -> FrozenCLIP:
     "Build a frozen CLIP from open_clip; fails fast when asked-for weights are not on disk."
-    from a3lign_nb.utils import get_device
     if precision not in _PRECISIONS: raise ValueError(f"precision {precision!r}: use one of {list(_PRECISIONS)}")
     if allow_download is None: allow_download = os.environ.get(DOWNLOAD_ENV, '') not in ('', '0', 'false', 'False')
     try: model_name, ckpt, pcfg = resolve_pretrained(name, pretrained, cache_dir)

@@ -48,7 +48,7 @@ def main(argv=None):
     clip = load_clip(a.clip, None, device=dev)
     classes = tuple(f'class{i}' for i in range(a.classes))
     cfg = A3lignConfig(clip_name=a.clip, clip_pretrained=None, classes=classes, num_sentences=a.sentences,
-                       tokens_per_sentence=a.tokens, num_frames=a.frames)
+                       tokens_per_sentence=a.tokens, num_segments=a.frames)
     model = A3lignDFER(cfg, clip).to(dev)
     feats = torch.randn(a.batch, a.frames, clip.embed_dim, device=dev)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)

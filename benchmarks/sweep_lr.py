@@ -12,7 +12,7 @@ import torch
 from a3lign_nb.eval.ablate import load_feature_set, SHIPPED_SETS
 from a3lign_nb.eval.metrics import uar, war
 from a3lign_nb.models.a3lign import A3lignDFER
-from a3lign_nb.train.bap import BAPSchedule, train_bap
+from a3lign_nb.train.bap import BAPSchedule, OptimConfig, train_bap
 from a3lign_nb.utils import atomic_save_json, load_json
 from pathlib import Path
 
@@ -33,9 +33,10 @@ if Path(a.out).exists():  # runs of other seeds/settings already there are kept 
     rows = [r for r in load_json(a.out)['rows']]
 for lr, mm, gc, seed in itertools.product(a.lr, a.mat_lr_mult, a.grad_clip, a.seeds):
     t0 = time.time()
-    model = A3lignDFER(fs.model_config(seed=seed, lr=lr, mat_lr_mult=mm, grad_clip=gc or None), fs.clip)
+    model = A3lignDFER(fs.model_config(seed=seed), fs.clip)
     log = train_bap(model, fs.train_feats, fs.train_labels, BAPSchedule(*a.epochs), seed=seed,
-                    eval_feats=fs.test_feats, eval_labels=fs.test_labels)
+                    eval_feats=fs.test_feats, eval_labels=fs.test_labels,
+                    optim=OptimConfig(lr=lr, mat_lr_mult=mm, grad_clip=gc or None))
     ends = {r['stage']: r for r in log}
     row = dict(lr=lr, mat_lr_mult=mm, grad_clip=gc or None, seed=seed, seconds=round(time.time() - t0, 1),
                **{f'acc_after_{s}': ends[s]['eval_acc'] for s in ends},

@@ -8,7 +8,7 @@ It trains the `a3lign demo` recipe (the shipped tiny CLIP `a3lign-tiny-rn` with 
 the demo's BAP epochs, the shipped synthetic clips) with one change: MAT has 8 tokens per sentence instead of the
 paper's 64 (our choice, for size: at the tiny config's width W = 64, the paper's 7 x 16 x 64 x 64 MAT
 is 1.8 MB per checkpoint in fp32). It keeps the checkpoint at the end of each BAP stage (the last one as `last.*` only), with only
-what `loop.load_checkpoint` needs (trainable weights stored as fp16, the model and run configs, the
+what `runs.load_checkpoint` needs (trainable weights stored as fp16, the model and run configs, the
 CLIP fingerprint, the stage), plus the run's `log.jsonl` and `eval.json`. Paths in the configs are
 reset to the defaults (the shipped samples), so the folder works from any checkout. These trimmed
 checkpoints cannot be resumed (no optimiser state); they are for looking at.
@@ -39,8 +39,8 @@ def main(argv=None):
     ap.add_argument('--work', type=Path, default=None, help='where to train (default: a temp folder, removed)')
     ap.add_argument('--out', type=Path, default=OUT, help=f'where to write the shipped run (default: {OUT.relative_to(ROOT)})')
     a = ap.parse_args(argv)
-    from a3lign_nb.cli import DEMO_CLIP, DEMO_EPOCHS
-    from a3lign_nb.train.loop import TrainConfig, read_checkpoint, save_checkpoint, train
+    from a3lign_nb.runs import DEMO_CLIP, DEMO_EPOCHS, TrainConfig, train
+    from a3lign_nb.train.checkpoint import read_checkpoint, save_checkpoint
     from a3lign_nb.utils import atomic_save_json, load_json
     work = a.work or Path(tempfile.mkdtemp(prefix='a3lign-demo-'))
     run = work/'demo'

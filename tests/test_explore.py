@@ -22,7 +22,7 @@ def model():
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
     torch.manual_seed(0)
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
                        num_sentences=4, tokens_per_sentence=8)
     return A3lignDFER(cfg, tiny_clip()).eval()
 
@@ -249,14 +249,14 @@ def test_nearest_words_finds_the_init_text():
     from a3lign_nb.explore.tokens import nearest_words
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T,
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
                        num_sentences=2, tokens_per_sentence=4, mat_init='class_name')
     w = nearest_words(A3lignDFER(cfg, tiny_clip()), k=2)
     first = w[w.position == 0]
     assert first.word.tolist() == [c for c in CLASSES for _ in range(2)]
     assert first.score.abs().max() < 1e-4 and (w[w.position > 0].score > .1).all()
     # the no-MAT ablation has fixed prompts, nothing learned to read
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_frames=T, use_mat=False)
+    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T, use_mat=False)
     with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_clip()))
 
 
@@ -275,3 +275,34 @@ def test_token_words_panel_follows_controls(model, checkpoints):
     c['checkpoint'].value = 'epoch_001'
     assert 'epoch_001' in c['words'].value and not np.allclose(ex.words().score.to_numpy(), d2)
     assert all(torch.equal(before[k], v) for k, v in model.trainable_state_dict().items())  # the model is restored
+
+
+def test_explorers_score_the_frames_evaluation_scores(tmp_path):
+    "The explorers read a run's clips as its evaluation does: its protocol, frames per clip, frame cap and transform."
+    import shutil
+    from a3lign_nb import runs
+    from a3lign_nb.data.video import frame_indices, sample_indices
+    from a3lign_nb.eval.metrics import batch_features
+    from a3lign_nb.explore.tokens import clip_features, shipped_run
+    run = tmp_path/'run'
+    shutil.copytree(shipped_run(), run)
+    conf = json.loads((run/'config.json').read_text())
+    conf['train'].update(protocol='dfer-clip', use_cache=False)  # not the explorers' old default ('tsn')
+    (run/'config.json').write_text(json.dumps(conf))
+    cfg = runs.run_config(run)
+    model = runs.load_checkpoint(run)
+    _, tr, ts, root = runs.read_lists(cfg)
+    _, test_ds, _ = runs.make_datasets(cfg, model.clip, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
+    tex = TimeExplorer.from_run(run, clip=model.clip)
+    assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
+    short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.num_segments]  # 'dfer-clip' pads these
+    assert short, 'the shipped test list should hold clips shorter than 16 frames'
+    i = short[0]; r = test_ds.records[i]
+    fi = frame_indices(r.num_frames, cfg.num_segments, protocol='dfer-clip', max_frames=cfg.max_frames)
+    assert not np.array_equal(fi, sample_indices(r.num_frames, cfg.num_segments))  # the test can tell the protocols apart
+    for k in (0, i):
+        item = test_ds[k]
+        want = batch_features(model, dict(frames=item['frames'][None]), torch.device('cpu'), None)[0]  # [T, D], fp16-rounded
+        torch.testing.assert_close(tex.clip_data(k)['feats'], want, atol=2e-2, rtol=1e-2)
+        got = clip_features(model.clip, [test_ds.records[k]], **runs.run_frames(run))[0]  # the token explorer's video points
+        torch.testing.assert_close(got, want, atol=2e-2, rtol=1e-2)

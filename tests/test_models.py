@@ -171,24 +171,25 @@ def test_make_optimizer_requires_apply_stage_and_groups():
     assert isinstance(opt, torch.optim.SGD)
     names = [g['name'] for g in opt.param_groups]  # one group per role, decayed and not
     assert names == ['mat', 'text_encoder', 'text_encoder.no_decay', 'image_encoder', 'image_encoder.no_decay']
+    oc = bap.OptimConfig()
     wd = {g['name']: g['weight_decay'] for g in opt.param_groups}
-    assert wd['image_encoder.no_decay'] == 0.0 and wd['image_encoder'] == m.cfg.weight_decay
+    assert wd['image_encoder.no_decay'] == 0.0 and wd['image_encoder'] == oc.weight_decay
     lr = {g['name']: g['lr'] for g in opt.param_groups}
-    assert lr['mat'] == m.cfg.lr * m.cfg.mat_lr_mult and lr['image_encoder'] == m.cfg.lr
+    assert lr['mat'] == oc.lr * oc.mat_lr_mult and lr['image_encoder'] == oc.lr
     n_opt = sum(p.numel() for g in opt.param_groups for p in g['params'])
     assert n_opt == sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 
 def test_scheduler_warmup_cosine():
-    m = A3lignDFER(A3lignConfig.tiny(warmup_epochs=1, min_lr_ratio=0.1), tiny_clip())
+    m, oc = A3lignDFER(A3lignConfig.tiny(), tiny_clip()), bap.OptimConfig(warmup_epochs=1, min_lr_ratio=0.1)
     st = bap.BAPSchedule(2, 0, 0).stages[0]
     bap.apply_stage(m, st)
-    opt = bap.make_optimizer(m, st)
-    sch = bap.make_scheduler(opt, st, 5, m.cfg)
+    opt = bap.make_optimizer(m, st, oc)
+    sch = bap.make_scheduler(opt, st, 5, oc)
     lrs = []
     for _ in range(10):
         lrs.append(opt.param_groups[1]['lr']); opt.step(); sch.step()
-    lr = m.cfg.lr
+    lr = oc.lr
     assert math.isclose(lrs[0], lr / 5) and math.isclose(lrs[4], lr)  # linear warm-up over 5 steps
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] >= 0.1 * lr - 1e-12
 
@@ -212,7 +213,7 @@ def test_learning_through_bap():
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     m = A3lignDFER(A3lignConfig.tiny(), clip)
-    assert m.cfg.optimizer == 'sgd'
+    assert bap.OptimConfig().optimizer == 'sgd'
     with torch.no_grad(): acc0 = (m(Xt).argmax(1) == Yt).float().mean().item()
     log = bap.train_bap(m, X, Y, bap.BAPSchedule(4, 8, 4), batch_size=64, eval_feats=Xt, eval_labels=Yt)
     by = {s: [r for r in log if r['stage'] == s] for s in ('text', 'image', 'joint')}
@@ -228,8 +229,9 @@ def test_learning_uses_frame_order():
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     # MAT held still (lr x 0): on the random tiny CLIP, moving MAT at this rate destabilises the logits
-    m = A3lignDFER(A3lignConfig.tiny(optimizer='adamw', lr=3e-3, mat_lr_mult=0.0), clip)
-    log = bap.train_bap(m, X, Y, bap.BAPSchedule.joint_only(20), batch_size=64)
+    m = A3lignDFER(A3lignConfig.tiny(), clip)
+    log = bap.train_bap(m, X, Y, bap.BAPSchedule.joint_only(20), batch_size=64,
+                        optim=bap.OptimConfig(optimizer='adamw', lr=3e-3, mat_lr_mult=0.0))
     m.eval()
     with torch.no_grad():
         acc = (m(Xt).argmax(1) == Yt).float().mean().item()

@@ -10,9 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 from a3lign_nb.eval.metrics import uar, war, per_class_recall, confusion_matrix, fold_summary
-from a3lign_nb.train import loop
-from a3lign_nb.train.cache import (CacheMismatchError, CachedClipDataset, FeatureCache, VideoClipDataset, ensure_cache,
-                                   shard_path)
+from a3lign_nb import runs
+from a3lign_nb.train import checkpoint, loop
+from a3lign_nb.data.datasets import VideoClipDataset
+from a3lign_nb.train.cache import CacheMismatchError, CachedClipDataset, FeatureCache, ensure_cache, shard_path
 
 
 def make_clips(out: Path, n_per_class: int = 3, classes: int = 2, frames=(10, 20, 70), size: int = 32) -> Path:
@@ -39,13 +40,13 @@ def make_clips(out: Path, n_per_class: int = 3, classes: int = 2, frames=(10, 20
     return out
 
 
-def tiny_cfg(data: Path, out: Path, **kw) -> loop.TrainConfig:
+def tiny_cfg(data: Path, out: Path, **kw) -> runs.TrainConfig:
     "A run of 1 + 1 + 2 epochs of the tiny CLIP (random weights) on the tiny clips."
     base = dict(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
                 clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=1, image_epochs=1, joint_epochs=2,
                 batch_size=2, device='cpu', progress=False, max_frames=16, out_dir=str(out),
                 model=dict(num_sentences=2, tokens_per_sentence=4))
-    return loop.TrainConfig(**{**base, **kw})
+    return runs.TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope='module')
@@ -71,14 +72,14 @@ def assert_same_run(a, b):
 
 # ---------------------------------------------------------------- resume
 def test_resume_equals_uninterrupted(data, tmp_path):
-    full = loop.train(tiny_cfg(data, tmp_path/'full'))
+    full = runs.train(tiny_cfg(data, tmp_path/'full'))
     assert 0 <= full['uar'] <= 1 and len(full['confusion']) == 7
     # stop at each stage boundary (text -> image after epoch 1, image -> joint after 2), then rerun the same command
     for stop in (1, 2):
-        r = loop.train(tiny_cfg(data, tmp_path/f'split{stop}', stop_after=stop))
+        r = runs.train(tiny_cfg(data, tmp_path/f'split{stop}', stop_after=stop))
         assert r['status'] == 'stopped' and r['epochs_done'] == stop
         assert not (tmp_path/f'split{stop}'/'eval.json').exists()
-        loop.train(tiny_cfg(data, tmp_path/f'split{stop}'))
+        runs.train(tiny_cfg(data, tmp_path/f'split{stop}'))
         assert_same_run(tmp_path/'full', tmp_path/f'split{stop}')
     # Ctrl-C in the middle of an epoch: checkpoint at the step boundary, exit; rerun resumes there
     def ctrl_c(epoch, step, batch):
@@ -86,10 +87,10 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C, even when the runner ignores SIGINT
     try:
         with pytest.raises(KeyboardInterrupt):
-            loop.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
+            runs.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
     finally: signal.signal(signal.SIGINT, before)
     assert (tmp_path/'int'/'checkpoints'/'epoch_003_step_000001.json').exists()
-    loop.train(tiny_cfg(data, tmp_path/'int'))
+    runs.train(tiny_cfg(data, tmp_path/'int'))
     assert_same_run(tmp_path/'full', tmp_path/'int')
     assert not list((tmp_path/'int'/'checkpoints').glob('*_step_*'))  # mid-epoch checkpoints are pruned
 
@@ -98,7 +99,7 @@ def test_resume_equals_uninterrupted(data, tmp_path):
 def test_cache_reuse_mismatch_resume(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'train.txt')) + list(read_annotations(data/'test.txt'))
-    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
     assert len(c) == len(recs) and c.views == 2
     f, idx = c.get(2)
@@ -113,7 +114,7 @@ def test_cache_reuse_mismatch_resume(data, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in shards} == stamp
     # mismatch: another model (other random weights), another frame cap
     with pytest.raises(CacheMismatchError, match='model.fingerprint'):
-        ensure_cache(recs, loop.make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
+        ensure_cache(recs, runs.make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
     with pytest.raises(CacheMismatchError, match='max_frames: cache has 16, this run needs 32'):
         ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=32, views=2)
     # resume: an interrupted build (manifest not complete, one shard missing) redoes only that shard
@@ -132,7 +133,7 @@ def test_cache_and_video_paths_agree(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for
     recs = list(read_annotations(data/'train.txt'))
-    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, progress=False)
     dc = CachedClipDataset(c, recs, 16, train=True, seed=3, root=data)
     dv = VideoClipDataset(recs, clip_transform_for(clip), 16, train=True, seed=3, max_frames=16)
@@ -141,8 +142,8 @@ def test_cache_and_video_paths_agree(data, tmp_path):
         for i in range(len(recs)):
             a, b = dc[i]['feats'], clip.encode_images(dv[i]['frames'])
             torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
-    a = loop.train(tiny_cfg(data, tmp_path/'cache'))
-    b = loop.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
+    a = runs.train(tiny_cfg(data, tmp_path/'cache'))
+    b = runs.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
     la = [json.loads(l) for l in open(tmp_path/'cache'/'log.jsonl')]
     lb = [json.loads(l) for l in open(tmp_path/'video'/'log.jsonl')]
     np.testing.assert_allclose([r['train_loss'] for r in la], [r['train_loss'] for r in lb], rtol=1e-3)
@@ -150,20 +151,20 @@ def test_cache_and_video_paths_agree(data, tmp_path):
 
 def test_validation_selection_never_uses_test(data, tmp_path):
     with pytest.raises(ValueError, match='val_fraction'):
-        loop.train(tiny_cfg(data, tmp_path/'x', select='val_uar'))
-    rep = loop.train(tiny_cfg(data, tmp_path/'v', val_fraction=0.34, select='val_uar'))
+        runs.train(tiny_cfg(data, tmp_path/'x', select='val_uar'))
+    rep = runs.train(tiny_cfg(data, tmp_path/'v', val_fraction=0.34, select='val_uar'))
     log = [json.loads(l) for l in open(tmp_path/'v'/'log.jsonl')]
     assert all('val_uar' in r for r in log)
     best = max(log, key=lambda r: r['val_uar'])  # first epoch with the top val UAR
     assert rep['selected_by'] == 'val_uar' and rep['epoch'] == best['epoch']
-    tr, va = loop.stratified_split([0, 0, 0, 1, 1, 1], 0.34, seed=0)
+    tr, va = runs.stratified_split([0, 0, 0, 1, 1, 1], 0.34, seed=0)
     assert len(va) == 2 and sorted(np.array([0, 0, 0, 1, 1, 1])[va]) == [0, 1]
 
 
 def test_load_checkpoint_round_trip(data, tmp_path):
-    rep = loop.train(tiny_cfg(data, tmp_path/'r'))
-    m = loop.load_checkpoint(tmp_path/'r')
-    again = loop.evaluate(tmp_path/'r', device='cpu', progress=False, out=str(tmp_path/'again.json'))
+    rep = runs.train(tiny_cfg(data, tmp_path/'r'))
+    m = runs.load_checkpoint(tmp_path/'r')
+    again = runs.evaluate(tmp_path/'r', device='cpu', progress=False, out=str(tmp_path/'again.json'))
     assert (again['war'], again['uar'], again['confusion']) == (rep['war'], rep['uar'], rep['confusion'])
     assert m.training is False
 
@@ -184,19 +185,19 @@ def test_metrics_hand_computed():
 
 # ---------------------------------------------------------------- precision and amp
 def test_clip_precision_used_in_training_and_loading(data, tmp_path):
-    assert next(loop.make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
-    loop.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
-    m = loop.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
+    assert next(runs.make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
+    runs.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
+    m = runs.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
     assert next(m.clip.model.parameters()).dtype == torch.bfloat16
 
 
 def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
     "One GradScaler lives through all stages: resuming at a stage start must restore it, not start a fresh one."
     cfg = lambda out, **kw: tiny_cfg(data, out, amp='fp16', **kw)
-    loop.train(cfg(tmp_path/'full', stop_after=3))              # text, image, first joint epoch, uninterrupted
-    loop.train(cfg(tmp_path/'split', stop_after=2))             # text + image ...
-    loop.train(cfg(tmp_path/'split', stop_after=1))             # ... resumed at the joint stage's first epoch
-    a, b = (loop.read_checkpoint(p/'last.json') for p in (tmp_path/'full', tmp_path/'split'))
+    runs.train(cfg(tmp_path/'full', stop_after=3))              # text, image, first joint epoch, uninterrupted
+    runs.train(cfg(tmp_path/'split', stop_after=2))             # text + image ...
+    runs.train(cfg(tmp_path/'split', stop_after=1))             # ... resumed at the joint stage's first epoch
+    a, b = (runs.read_checkpoint(p/'last.json') for p in (tmp_path/'full', tmp_path/'split'))
     assert a['scaler'] is not None and a['scaler'] == b['scaler']
     for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
 
@@ -204,7 +205,7 @@ def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
 def test_cache_key_records_autocast(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'test.txt'))[:2]
-    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
     assert c.manifest['key']['autocast'] == 'bfloat16'
     with pytest.raises(CacheMismatchError, match="autocast: cache has 'bfloat16', this run needs 'none'.*--amp"):
@@ -219,7 +220,7 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     d = tmp_path/'d'; shutil.copytree(data, d)
     (d/'clips'/'train_1_0.mp4').write_bytes(b'not a video at all' * 50)   # line 4 of train.txt
     recs = read_annotations(d/'train.txt')
-    clip = loop.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
     src = f"{d/'train.txt'}:4"
     with pytest.raises(ClipLoadError, match=f"{src}: cannot load clip .*train_1_0.mp4"):
         ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)
@@ -247,6 +248,6 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     with warnings.catch_warnings(record=True): item = v[3]
     assert item['index'] == 4 and v.skipped[0][0] == src
     # the whole run with --skip-bad
-    rep = loop.train(tiny_cfg(d, tmp_path/'run', cache_dir=str(tmp_path/'c2'), skip_bad=True, text_epochs=1,
+    rep = runs.train(tiny_cfg(d, tmp_path/'run', cache_dir=str(tmp_path/'c2'), skip_bad=True, text_epochs=1,
                               image_epochs=0, joint_epochs=0))
     assert 'uar' in rep and json.loads((tmp_path/'c2'/'manifest.json').read_text())['skipped'][0][1] == src

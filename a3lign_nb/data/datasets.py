@@ -15,14 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .video import (VideoReadError, count_frames, list_frames, read_frames, sample_indices,
-                                  ClipTransform)
+from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames,
+                                  sample_indices)
 from ..utils import atomic_write
 
 # %% auto #0
-__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'DatasetSpec', 'get_spec', 'ClipRecord', 'AnnotationError',
-           'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list', 'map_paths',
-           'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'seed_worker', 'make_loader']
+__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'CHECK_KINDS', 'DatasetSpec', 'get_spec', 'ClipRecord',
+           'AnnotationError', 'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list',
+           'map_paths', 'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count', 'segment_rng',
+           'VideoClipDataset', 'seed_worker', 'make_loader', 'check_list', 'check_summary']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -85,6 +86,8 @@ class ClipList(list):
         super().__init__(records)
         self.skipped = list(skipped)
 
+
+# %% ../../nbs/11_data.datasets.ipynb #964940ab
 LIST_FORMATS = {3: '<path> <num_frames> <label>', 2: '<path> <label>'}  # the two list formats, by number of fields
 
 def _int(s):
@@ -127,6 +130,8 @@ def _parse_line(line: str, source: str, root: Path, spec: DatasetSpec | None, ch
     if nf <= 0: raise AnnotationError(f'{source}: {path} has {nf} frames (the clip is empty)')
     return ClipRecord(path, int(nf), int(lab), source)
 
+
+# %% ../../nbs/11_data.datasets.ipynb #14c02204
 def read_annotations(list_file: str | os.PathLike, # an annotation list
                      data_root: str | os.PathLike | None = None, # where relative paths start (default: the list's folder)
                      spec=None, # a `DatasetSpec` or its name: labels are checked against its classes
@@ -158,6 +163,8 @@ def read_annotations(list_file: str | os.PathLike, # an annotation list
     if out.skipped: warnings.warn(f'{list_file}: skipped {len(out.skipped)} bad line(s), kept {len(out)}')
     return out
 
+
+# %% ../../nbs/11_data.datasets.ipynb #e6c7d814
 def write_annotations(records, # `ClipRecord`s (or (path, num_frames, label) tuples)
                       list_file: str | os.PathLike, # where to write (atomically)
                       data_root: str | os.PathLike | None = None, # write paths relative to this folder (default: the list's folder)
@@ -174,6 +181,7 @@ def write_annotations(records, # `ClipRecord`s (or (path, num_frames, label) tup
         lines.append(f'{p.as_posix()} {int(nf)} {int(lab)}\n')
     with atomic_write(list_file) as f: f.writelines(lines)
     return list_file
+
 
 # %% ../../nbs/11_data.datasets.ipynb #3d726f61
 def dfew_csv_to_list(csv_file: str | os.PathLike, # e.g. `EmoLabel_DataSplit/train(single-labeled)/set_1.csv`
@@ -299,7 +307,7 @@ class ClipDataset(Dataset):
         r = self.records[index]
         rng = self._rng(index)
         try:
-            idx = sample_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
+            idx = frame_indices(r.num_frames, self.num_segments, train=self.train, rng=rng, protocol=self.protocol)
             frames = read_frames(r.path, idx, backend=self.backend)  # uint8 [T, H, W, 3]
             try: x = self.transform(frames, rng)
             except TypeError: x = self.transform(frames)
@@ -330,6 +338,57 @@ class ClipDataset(Dataset):
         lines += [f'  {reason}' for _, reason in self.skipped]
         return '\n'.join(lines)
 
+# %% ../../nbs/11_data.datasets.ipynb #804c871f
+def check_frame_count(r):
+    "Raise `VideoReadError` when a frame folder holds fewer frames than its list line says (else the reader would repeat the last one)."
+    if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
+        raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
+
+def segment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    "The generator that draws clip `index`'s frames in `epoch` (same in the cache and video paths)."
+    return np.random.default_rng([seed, epoch, index])
+
+class VideoClipDataset(torch.utils.data.Dataset):
+    "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,S,S], label, index)."
+    def __init__(self, records, # `ClipRecord`s
+                 transform, # test-time transform (`clip_transform_for(clip, train=False)`); training uses `train_transform` if given
+                 num_segments: int = 16, # T
+                 train: bool = False, # random frame per segment
+                 seed: int = 0, # seed of the draws
+                 max_frames: int | None = None, # the cache's frame cap, so both paths draw from the same frames
+                 train_transform=None, # spatial augmentation for training (None: none, like a 1-view cache)
+                 backend: str = 'auto', # video reader backend
+                 skip_bad: bool = False, # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
+                 protocol: str = 'tsn'): # frame sampling (`sample_indices`)
+        self.records, self.transform, self.T, self.train, self.seed, self.epoch = list(records), transform, num_segments, train, seed, 0
+        self.max_frames, self.train_transform, self.backend, self.skip_bad = max_frames, train_transform, backend, skip_bad
+        self.protocol = protocol
+        self.labels = [int(r.label) for r in self.records]
+        self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), in this process
+    def set_epoch(self, epoch: int): self.epoch = epoch
+    def __len__(self): return len(self.records)
+    def load(self, i):
+        "Clip `i`; raises `ClipLoadError` naming its annotation line and path."
+        r = self.records[i]
+        try:
+            check_frame_count(r)
+            rng = segment_rng(self.seed, self.epoch, i)
+            want = frame_indices(r.num_frames, self.T, self.train, rng, self.protocol, self.max_frames)  # as the cache's
+            raw = read_frames(r.path, want, backend=self.backend)  # uint8 [T,H,W,3]
+            x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
+        except Exception as e:
+            raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e
+        return dict(frames=torch.as_tensor(x), label=self.labels[i], index=i)
+    def __getitem__(self, i):
+        if not self.skip_bad: return self.load(i)
+        for k in range(min(len(self), 20)):  # as `ClipDataset(skip_bad=True)`: the next clip stands in
+            j = (i + k) % len(self)
+            try: return self.load(j)
+            except ClipLoadError as e:
+                warnings.warn(f'skipping: {e}'); self.skipped.append((self.records[j].source, str(e)))
+        raise ClipLoadError(f'{min(len(self), 20)} clips in a row failed to load, starting at {self.records[i].source}')
+
+
 # %% ../../nbs/11_data.datasets.ipynb #f1856020
 def seed_worker(worker_id: int): # given by the DataLoader
     "Seed NumPy and `random` in a DataLoader worker from torch's per-worker seed."
@@ -352,3 +411,71 @@ def make_loader(dataset, # a `ClipDataset` (or any map-style dataset)
                       sampler=sampler, num_workers=num_workers, drop_last=drop_last,
                       pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
                       worker_init_fn=seed_worker, generator=g, persistent_workers=False)
+
+# %% ../../nbs/11_data.datasets.ipynb #0078523e
+CHECK_KINDS = ('malformed', 'label', 'missing', 'count', 'unreadable')
+
+def _kind(msg: str) -> str:
+    if 'label' in msg and ('outside' in msg or 'negative' in msg): return 'label'
+    if 'not found' in msg or 'not a folder' in msg: return 'missing'
+    if 'malformed' in msg: return 'malformed'
+    return 'unreadable'
+
+def check_list(list_file: str, # an annotation list
+               data_root: str | None = None, # where relative paths start (default: the list's folder)
+               dataset: str | None = None, # dataset name: labels are checked against its classes (else only >= 0)
+               path_map=None, # prefix rewrites, `['OLD=NEW', ...]` or `{OLD: NEW}`
+               fix: str | None = None, # write a corrected list here (atomically)
+               decode: bool = True, # decode each clip's first and last frame
+               backend: str = 'auto', # video decoder
+              ) -> dict: # {lines, ok, problems: [(source, kind, message)], counts: {kind: n}, hint, fixed}
+    "Check every line of an annotation list against its data; optionally write a corrected list."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        recs = read_annotations(list_file, data_root, spec=dataset, skip_bad=True, check_files=False)
+    problems = [(src, _kind(msg), msg) for src, msg in recs.skipped]
+    hint = None
+    if path_map: recs = map_paths(recs, path_map, data_root)
+    elif any(Path(r.path).is_absolute() and not Path(r.path).exists() for r in recs) and data_root is not None:
+        hint = suggest_path_map(recs, data_root)
+    good = []
+    for r in recs:
+        p = Path(r.path)
+        if not p.exists():
+            problems.append((r.source, 'missing', f'{r.source}: {p} not found' + (f' (try --path-map {hint})' if hint else '')))
+            continue
+        try: n = len(list_frames(p)) if p.is_dir() else count_frames(p, backend=backend)
+        except VideoReadError as e: problems.append((r.source, 'unreadable', f'{r.source}: {e}')); continue
+        ok = True
+        if n != r.num_frames:
+            problems.append((r.source, 'count', f'{r.source}: {p} has {n} frames, the list says {r.num_frames}')); ok = n > 0
+        if decode and n > 0:
+            for i in sorted({0, n - 1}):
+                try: read_frames(p, np.array([i]), backend=backend)
+                except Exception as e:
+                    problems.append((r.source, 'unreadable', f'{r.source}: frame {i} of {p} does not decode: {e}')); ok = False; break
+        if ok: good.append(ClipRecord(p, n, r.label, r.source))
+    counts = {k: sum(1 for _, kind, _ in problems if kind == k) for k in CHECK_KINDS}
+    out = dict(list=str(list_file), lines=len(recs) + len(recs.skipped), ok=len(good), problems=sorted(problems, key=lambda t: _line_no(t[0])),
+               counts=counts, hint=hint, fixed=None)
+    if fix is not None:
+        write_annotations(good, fix, data_root if data_root is not None else Path(list_file).parent)
+        out['fixed'] = str(fix)
+    return out
+
+def _line_no(source: str) -> int:
+    try: return int(str(source).rsplit(':', 1)[1])
+    except (IndexError, ValueError): return 0
+
+def check_summary(rep: dict, # from `check_list`
+                  max_lines: int = 20, # problem lines printed
+                 ) -> str:
+    "`check_list`'s result as the lines `a3lign check` prints."
+    bad = {k: v for k, v in rep['counts'].items() if v}
+    lines = [f"{rep['list']}: {rep['lines']} lines, {rep['ok']} usable" +
+             (', problems: ' + ', '.join(f'{v} {k}' for k, v in bad.items()) if bad else ', no problems')]
+    lines += ['  ' + msg for _, _, msg in rep['problems'][:max_lines]]
+    if len(rep['problems']) > max_lines: lines.append(f"  ... and {len(rep['problems']) - max_lines} more")
+    if rep['hint']: lines.append(f"hint: the absolute paths exist under the data root with --path-map {rep['hint']}")
+    if rep['fixed']: lines.append(f"wrote the corrected list ({rep['ok']} lines) to {rep['fixed']}")
+    return '\n'.join(lines)

@@ -19,8 +19,9 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
-__all__ = ['SAMPLINGS', 'IMAGE_EXTS', 'BACKENDS', 'PROTOCOLS', 'sample_indices', 'VideoReadError', 'natural_key', 'list_frames',
-           'count_frames', 'read_frames', 'ClipTransform', 'Protocol', 'get_protocol', 'clip_transform_for']
+__all__ = ['SAMPLINGS', 'IMAGE_EXTS', 'BACKENDS', 'PROTOCOLS', 'sample_indices', 'protocol_frames', 'cached_frame_indices',
+           'cache_positions', 'frame_indices', 'VideoReadError', 'natural_key', 'list_frames', 'count_frames',
+           'read_frames', 'ClipTransform', 'Protocol', 'get_protocol', 'clip_transform_for']
 
 # %% ../../nbs/10_data.video.ipynb #87c0195d
 SAMPLINGS = ('tsn', 'dfer-clip')  # the frame-sampling protocols `sample_indices` knows
@@ -51,6 +52,52 @@ def sample_indices(num_frames: int, # frames in the clip (> 0)
         idx = start + np.floor(rng.random(S) * (end - start)).astype(np.int64)
     else: idx = mid
     return np.minimum(idx, n - 1).astype(np.int64)
+
+# %% ../../nbs/10_data.video.ipynb #6ab15be3
+def protocol_frames(num_frames: int, # frames in the clip
+                    protocol: str = 'tsn', # a frame-sampling protocol of `sample_indices`
+                    num_segments: int = 16, # T
+                   ) -> np.ndarray: # `[F]` sorted int64: every frame a training or test draw of `protocol` can pick
+    "The frames a protocol can ever pick from a clip of `num_frames` frames."
+    n, S = int(num_frames), int(num_segments)
+    if n < 1: raise ValueError(f'a clip needs at least one frame, got num_frames={n}')
+    if protocol not in SAMPLINGS: raise ValueError(f'unknown protocol {protocol!r}; use one of {SAMPLINGS}')
+    if protocol == 'tsn' or n <= S: return np.arange(n, dtype=np.int64)
+    a = n // S  # 'dfer-clip': training reaches 0 .. S*a-1; testing adds its S frames
+    return np.union1d(np.arange(S * a), sample_indices(n, S, protocol=protocol)).astype(np.int64)
+
+def cached_frame_indices(num_frames: int, # frames in the clip
+                         max_frames: int | None = None, # None: every frame the protocol can pick (default); M: a cap (our choice)
+                         protocol: str = 'tsn', # the run's protocol
+                         num_segments: int = 16, # T
+                        ) -> np.ndarray: # `[F]` sorted int64 frame indices
+    "Frame indices the cache keeps for a clip: the protocol's pickable frames, or `max_frames` of them plus the test frames."
+    pick = protocol_frames(num_frames, protocol, num_segments)
+    if max_frames is None or len(pick) <= max_frames: return pick
+    grid = pick[np.arange(max_frames) * len(pick) // max_frames]  # spread over the pickable frames
+    return np.union1d(grid, sample_indices(num_frames, num_segments, protocol=protocol)).astype(np.int64)  # + exact test frames
+
+def cache_positions(frames, # wanted frame numbers `[T]` (from `sample_indices`)
+                    cached, # the cached frame numbers `[F]`, sorted
+                   ) -> np.ndarray: # `[T]` positions into `cached`: the frame itself, else the nearest cached one
+    "Where the wanted frames are in a clip's cached frames (exact when cached; the nearest otherwise)."
+    frames, cached = np.asarray(frames, dtype=np.int64), np.asarray(cached, dtype=np.int64)
+    hi = np.clip(np.searchsorted(cached, frames), 0, len(cached) - 1)
+    lo = np.clip(hi - 1, 0, len(cached) - 1)
+    return np.where(np.abs(cached[lo] - frames) <= np.abs(cached[hi] - frames), lo, hi)
+
+def frame_indices(num_frames: int, # frames in the clip
+                  num_segments: int = 16, # T, the frames read
+                  train: bool = False, # a random frame per segment (train) or the protocol's test frames
+                  rng: np.random.Generator | None = None, # randomness of a training draw
+                  protocol: str = 'tsn', # the run's protocol
+                  max_frames: int | None = None, # the run's frame cap (`TrainConfig.max_frames`; None: no cap)
+                 ) -> np.ndarray: # `[T]` int64 frame numbers
+    "The frames of a clip a run reads (datasets, cache, explorers): the protocol's draw, moved under a cap to the nearest frame the cache keeps."
+    want = sample_indices(num_frames, num_segments, train=train, rng=rng, protocol=protocol)
+    if max_frames is None: return want
+    idx = cached_frame_indices(num_frames, max_frames, protocol, num_segments)
+    return idx[cache_positions(want, idx)]
 
 # %% ../../nbs/10_data.video.ipynb #0ad8acd7
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -134,6 +181,8 @@ def _pyav_count(path: Path, decode: bool = False) -> int:
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     return n
 
+
+# %% ../../nbs/10_data.video.ipynb #52991ca1
 def _short(n, header, asked, err=None) -> str:
     "Why a decode that ran out early is an error, in words."
     got = f'only {n} frame{"" if n == 1 else "s"} decode' + (f' of the {header} its header promises' if header > n else '')
@@ -190,6 +239,7 @@ def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
     shapes = {a.shape for a in cache.values()}
     if len(shapes) > 1: raise VideoReadError(path, f'frames of different sizes in one folder: {sorted(shapes)}')
     return np.stack([cache[i] for i in idx])
+
 
 # %% ../../nbs/10_data.video.ipynb #e5fb65ed
 def count_frames(path: str | os.PathLike, # a video file or a frame folder

@@ -10,10 +10,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from ..train.dist import all_gather_objects, autocast_dtype, dist_info
 
 # %% auto #0
 __all__ = ['UAR_CONVENTIONS', 'BEST_TEST_NOTE', 'confusion_matrix', 'per_class_recall', 'war', 'uar', 'eval_report',
-           'best_test_epoch', 'fold_summary', 'summary_table']
+           'best_test_epoch', 'fold_summary', 'summary_table', 'unwrap', 'batch_features', 'predict']
 
 # %% ../../nbs/31_eval.metrics.ipynb #eb38a9a9
 def _as_labels(y, name: str) -> np.ndarray:
@@ -131,3 +136,44 @@ def summary_table(summary: dict, # from `fold_summary`
     rows.append(f"{'std':>6} " + ' '.join(f"{100*summary[k]['std']:8.2f}" for k in keys))
     if any(k.startswith('best_test_') for k in keys): rows.append('* best test epoch: ' + BEST_TEST_NOTE)
     return '\n'.join(rows)
+
+# %% ../../nbs/31_eval.metrics.ipynb #f555146f
+def unwrap(m):
+    "The model inside a `DistributedDataParallel` wrapper (or the model itself)."
+    return m.module if hasattr(m, 'module') else m
+
+def batch_features(model, batch, device, cast):
+    "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
+    if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
+    clip = unwrap(model).clip
+    frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,S,S]
+    with torch.no_grad(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
+        f = clip.encode_frames(frames)  # [B,T,D]
+    return f.to(torch.float16).float()
+
+@torch.no_grad()
+def predict(model, # `A3lignDFER` (or its DDP wrapper)
+            dataset, # items dict(feats|frames, label, index)
+            device, # where to run
+            temporal: bool = True, # use the temporal image encoder (False: mean over time, BAP stage 1)
+            batch_size: int = 64, # clips per batch
+            num_workers: int = 0, # loader workers
+            amp: str = 'auto', # autocast (see `autocast_dtype`)
+            progress: bool = False, # tqdm bar
+           ) -> tuple[np.ndarray, np.ndarray]: # (predicted class `[N]`, true class `[N]`) in dataset order
+    "Predictions of the model over a dataset (exact under DDP: gathered, not padded)."
+    device = torch.device(device); cast = autocast_dtype(device, amp)
+    rank, world = dist_info()
+    m = unwrap(model); was = m.training; m.eval()
+    sub = Subset(dataset, range(rank, len(dataset), world))
+    dl = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                    generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
+    out = []
+    for b in tqdm(dl, desc='eval', leave=False, disable=not (progress and rank == 0)):
+        feats = batch_features(m, b, device, cast)
+        with torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
+            logits = m(feats, temporal=temporal)  # [B,C]
+        out += list(zip(b['index'].tolist(), logits.argmax(-1).tolist(), b['label'].tolist()))
+    m.train(was)
+    rows = sorted(r for part in all_gather_objects(out) for r in part)
+    return np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.int64)

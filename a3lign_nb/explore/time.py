@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from .tokens import class_colour
+from fastcore.basics import patch
+
+from ..data.datasets import read_annotations
+from ..data.video import clip_transform_for, count_frames, frame_indices, read_frames
+from .tokens import class_colour, run_test_list, shipped_run
+from ..runs import load_checkpoint, run_config, run_frames
+from ..train.checkpoint import checkpoint_info
 
 # %% auto #0
 __all__ = ['png_uri', 'frame_strip', 'shuffled_order', 'read_clip', 'temporal_alignment', 'TimeExplorer', 'run_temporal']
@@ -56,14 +62,16 @@ def shuffled_order(T: int, # frames
 @torch.no_grad()
 def read_clip(clip, # the model's `FrozenCLIP`
               path: str | os.PathLike, # a video file or frame folder
-              num_segments: int = 16, # frames sampled, T (test-time TSN sampling: the middle of each segment)
+              num_segments: int = 16, # frames read, T
               num_frames: int | None = None, # frames in the clip, if known (else counted)
+              protocol: str = 'tsn', # the run's protocol (`run_frames`): which frames, which transform
+              transform_kw: dict | None = None, # the run's transform options (`run_frames`)
+              max_frames: int | None = None, # the run's frame cap (`run_frames`)
              ) -> tuple[np.ndarray, torch.Tensor]: # uint8 frames `[T, H, W, 3]`, CLIP features `[T, D]`
-    "Sample a clip's frames as the test loader does and run them through the frozen image tower."
-    from a3lign_nb.data.video import clip_transform_for, count_frames, read_frames, sample_indices
+    "Read a clip's frames as the run's evaluation does (`frame_indices`, its transform) and run them through the frozen image tower."
     n = num_frames or count_frames(path)
-    frames = read_frames(path, sample_indices(n, num_segments, train=False))  # [T, H, W, 3]
-    x = clip_transform_for(clip, train=False)(frames).to(clip.device)  # [T, 3, S, S]
+    frames = read_frames(path, frame_indices(n, num_segments, protocol=protocol, max_frames=max_frames))  # [T, H, W, 3]
+    x = clip_transform_for(clip, False, protocol, **(transform_kw or {}))(frames).to(clip.device)  # [T, 3, S, S]
     return frames, clip.encode_frames(x[None])[0].float()  # [T, D]
 
 @torch.no_grad()
@@ -85,15 +93,17 @@ class TimeExplorer:
     def __init__(self,
                  model, # an `A3lignDFER`
                  clips=(), # `ClipRecord`s, or paths, or (path, label) pairs
-                 num_segments: int | None = None, # frames per clip T (default: the model's `cfg.num_frames`)
+                 num_segments: int | None = None, # frames per clip T (default: `frames['num_segments']`, else the model's `cfg.num_segments`)
                  temporal: bool = True, # predict with the image dynamic encoder (False: mean over time)
                  seed: int = 0, # the shuffle's seed
                  thumb: int = 48, # thumbnail size in the strip (pixels)
                  cls: str | None = None, # class of the heatmap at first (default: the clip's true class, else the predicted)
+                 frames: dict | None = None, # how clips are read: a run's `run_frames` (protocol, transform_kw, max_frames); default 'tsn'
                 ):
         self.model, self.temporal, self.seed, self.thumb = model, temporal, seed, thumb
         self.classes = tuple(model.cfg.classes)
-        self.T = int(num_segments or getattr(model.cfg, 'num_frames', 16))
+        self.frames_kw = {k: v for k, v in (frames or {}).items() if k != 'num_segments'}
+        self.T = int(num_segments or (frames or {}).get('num_segments') or getattr(model.cfg, 'num_segments', 16))
         self.clips = []  # dicts: path, label, num_frames
         for c in clips: self._add(c)
         self._cache, self.fig, self._controls, self.timings = {}, None, {}, {}
@@ -126,171 +136,181 @@ class TimeExplorer:
         if k != 'state' and k in self.__dict__.get('state', {}): return self.state[k]
         raise AttributeError(k)
 
-    # ---- computation -----------------------------------------------------------------------------
-    def clip_data(self, i: int) -> dict:
-        "Frames `[T, H, W, 3]` and features `[T, D]` of clip `i` (read once, then cached)."
-        if i not in self._cache:
-            c = self.clips[i]
-            frames, feats = read_clip(self.model.clip, c['path'], self.T, c['num_frames'])
-            self._cache[i] = dict(frames=frames, feats=feats, strip=frame_strip(frames, self.thumb), results={})
-        return self._cache[i]
 
-    def order(self, shuffled: bool | None = None) -> np.ndarray:
-        "The frame order shown: `arange(T)`, or the seeded shuffle."
-        shuffled = self.state['shuffled'] if shuffled is None else shuffled
-        return shuffled_order(self.T, self.seed) if shuffled else np.arange(self.T)
+# %% ../../nbs/42_explore.time.ipynb #35b5db76
+@patch
+def clip_data(self: TimeExplorer, i: int) -> dict:
+    "Frames `[T, H, W, 3]` and features `[T, D]` of clip `i` (read once, then cached)."
+    if i not in self._cache:
+        c = self.clips[i]
+        frames, feats = read_clip(self.model.clip, c['path'], self.T, c['num_frames'], **self.frames_kw)
+        self._cache[i] = dict(frames=frames, feats=feats, strip=frame_strip(frames, self.thumb), results={})
+    return self._cache[i]
 
-    def _analysis(self, i, shuffled):
-        d = self.clip_data(i)
-        if shuffled not in d['results']:
-            o = self.order(shuffled)
-            d['results'][shuffled] = temporal_alignment(self.model, d['feats'][torch.as_tensor(o)], self.temporal)
-        return d['results'][shuffled]
+@patch
+def order(self: TimeExplorer, shuffled: bool | None = None) -> np.ndarray:
+    "The frame order shown: `arange(T)`, or the seeded shuffle."
+    shuffled = self.state['shuffled'] if shuffled is None else shuffled
+    return shuffled_order(self.T, self.seed) if shuffled else np.arange(self.T)
 
-    def analysis(self) -> dict:
-        "What the plots show for the current clip and order (cached): the arrays of `temporal_alignment` + frames and order."
-        s = self.state
-        d, r = self.clip_data(s['clip']), self._analysis(s['clip'], s['shuffled'])
-        o = self.order()
-        other = self._analysis(s['clip'], not s['shuffled'])
-        return dict(r, order=o, frames=d['frames'][o], strip=frame_strip(d['frames'][o], self.thumb) if s['shuffled'] else d['strip'],
-                    probs_other=other['probs'])
+@patch
+def _analysis(self: TimeExplorer, i, shuffled):
+    d = self.clip_data(i)
+    if shuffled not in d['results']:
+        o = self.order(shuffled)
+        d['results'][shuffled] = temporal_alignment(self.model, d['feats'][torch.as_tensor(o)], self.temporal)
+    return d['results'][shuffled]
 
-    # ---- state -----------------------------------------------------------------------------------
-    def set(self, **changes):
-        "Change controls (clip, cls, frame, shuffled) and refresh the figure."
-        bad = set(changes) - set(self.state)
-        if bad: raise KeyError(f'unknown control(s) {sorted(bad)}; the controls are {sorted(self.state)}')
-        ch = dict(changes)
-        if 'clip' in ch and not 0 <= ch['clip'] < len(self.clips):
-            raise IndexError(f"clip {ch['clip']} out of range: {len(self.clips)} clip(s) loaded")
-        if 'cls' in ch:
-            if isinstance(ch['cls'], (int, np.integer)): ch['cls'] = self.classes[ch['cls']]
-            if ch['cls'] not in self.classes: raise ValueError(f"class {ch['cls']!r} is not one of {self.classes}")
-        if 'frame' in ch and not 0 <= ch['frame'] < self.T: raise IndexError(f"frame {ch['frame']} outside 0..{self.T - 1}")
-        only_frame = set(ch) <= {'frame'}
-        self.state.update(ch)
-        if self.fig is not None: self._sync(full=not only_frame)
-        return self
+@patch
+def analysis(self: TimeExplorer) -> dict:
+    "What the plots show for the current clip and order (cached): the arrays of `temporal_alignment` + frames and order."
+    s = self.state
+    d, r = self.clip_data(s['clip']), self._analysis(s['clip'], s['shuffled'])
+    o = self.order()
+    other = self._analysis(s['clip'], not s['shuffled'])
+    return dict(r, order=o, frames=d['frames'][o], strip=frame_strip(d['frames'][o], self.thumb) if s['shuffled'] else d['strip'],
+                probs_other=other['probs'])
 
-    # ---- figure ----------------------------------------------------------------------------------
-    def _title(self, a) -> str:
-        s, c = self.state, self.clips[self.state['clip']]
-        p = int(a['probs'].argmax())
-        true = f" · true <b>{self.classes[int(c['label'])]}</b>" if c['label'] is not None else ''
-        po = int(a['probs_other'].argmax())
-        other = 'in order' if s['shuffled'] else 'shuffled'
-        return (f"{c['path'].name} · {'shuffled' if s['shuffled'] else 'in order'}: predicted <b>{self.classes[p]}</b> "
-                f"({a['probs'][p]:.2f}){true} · {other}: {self.classes[po]} ({a['probs_other'][po]:.2f})")
+@patch
+def set(self: TimeExplorer, **changes):
+    "Change controls (clip, cls, frame, shuffled) and refresh the figure."
+    bad = set(changes) - set(self.state)
+    if bad: raise KeyError(f'unknown control(s) {sorted(bad)}; the controls are {sorted(self.state)}')
+    ch = dict(changes)
+    if 'clip' in ch and not 0 <= ch['clip'] < len(self.clips):
+        raise IndexError(f"clip {ch['clip']} out of range: {len(self.clips)} clip(s) loaded")
+    if 'cls' in ch:
+        if isinstance(ch['cls'], (int, np.integer)): ch['cls'] = self.classes[ch['cls']]
+        if ch['cls'] not in self.classes: raise ValueError(f"class {ch['cls']!r} is not one of {self.classes}")
+    if 'frame' in ch and not 0 <= ch['frame'] < self.T: raise IndexError(f"frame {ch['frame']} outside 0..{self.T - 1}")
+    only_frame = set(ch) <= {'frame'}
+    self.state.update(ch)
+    if self.fig is not None: self._sync(full=not only_frame)
+    return self
 
-    def _marker_shapes(self) -> list[dict]:
-        t, k = self.state['frame'], self.thumb
-        return [dict(type='rect', xref='x', yref='y', x0=t * k, x1=(t + 1) * k, y0=0, y1=k, line=dict(color='red', width=3)),
-                dict(type='line', xref='x2', yref='y2 domain', x0=t, x1=t, y0=0, y1=1, line=dict(color='red', width=2, dash='dot')),
-                dict(type='line', xref='x3 domain', yref='y3', x0=0, x1=1, y0=t, y1=t, line=dict(color='red', width=2, dash='dot'))]
 
-    def figure(self, widget: bool = False) -> go.Figure:
-        "All plots in one figure (a `FigureWidget` when `widget`)."
-        if not self.clips: raise ValueError('no clips: pass clips=[...] or call add_clip(path)')
-        a, s = self.analysis(), self.state
-        ci = self.classes.index(s['cls'])
-        fig = make_subplots(rows=3, cols=2, specs=[[{'colspan': 2}, None], [{}, {}], [{}, {}]], row_heights=[0.14, 0.46, 0.40],
-                            column_widths=[0.55, 0.45], vertical_spacing=0.11, horizontal_spacing=0.1,
-                            subplot_titles=('frames (shown order)', 'similarity of each frame to each class (cosine)',
-                                            f"frame x sentence similarity: {s['cls']}", 'frame', 'class probabilities'))
-        if widget: fig = go.FigureWidget(fig)
-        fig.add_trace(go.Image(source=png_uri(a['strip']), hoverinfo='skip', name='strip'), row=1, col=1)
-        t_axis = list(range(self.T))
-        for j, c in enumerate(self.classes):
-            fig.add_trace(go.Scatter(x=t_axis, y=a['frame_sim'][:, j], name=c, mode='lines', line=dict(color=class_colour(j)),
-                                     customdata=a['order'], legendgroup=c,
-                                     hovertemplate=f'{c}<br>position %{{x}} (frame %{{customdata}} of the clip)<br>%{{y:.3f}}<extra></extra>'),
-                          row=2, col=1)
-        fig.add_trace(go.Heatmap(z=a['sent_sim'][ci], colorscale='Viridis', colorbar=dict(len=0.4, y=0.62, x=1.0),
-                                 hovertemplate='position %{y}, sentence %{x}: %{z:.3f}<extra></extra>', name='heatmap'), row=2, col=2)
-        fig.add_trace(go.Image(source=png_uri(a['frames'][s['frame']], 160), hoverinfo='skip', name='frame'), row=3, col=1)
-        p = int(a['probs'].argmax())
-        fig.add_trace(go.Bar(x=list(self.classes), y=a['probs'], name='p', showlegend=False,
-                             marker_color=['crimson' if j == p else '#999' for j in range(len(self.classes))],
-                             hovertemplate='%{x}: %{y:.3f}<extra></extra>'), row=3, col=2)
-        fig.update_xaxes(visible=False, row=1, col=1); fig.update_yaxes(visible=False, row=1, col=1)
-        fig.update_xaxes(visible=False, row=3, col=1); fig.update_yaxes(visible=False, row=3, col=1)
-        fig.update_xaxes(title_text='frame position', row=2, col=1)
-        fig.update_xaxes(title_text='sentence', row=2, col=2); fig.update_yaxes(title_text='frame position', autorange='reversed', row=2, col=2)
-        fig.update_yaxes(range=[0, 1], row=3, col=2)
-        fig.update_layout(height=860, width=1100, title=self._title(a), shapes=self._marker_shapes(), legend=dict(x=0.0, y=0.0, xanchor='left', yanchor='bottom', title='class', bgcolor='rgba(255,255,255,0.7)'),
-                          margin=dict(t=80, l=50, r=20, b=60), uirevision='keep')
-        return fig
+# %% ../../nbs/42_explore.time.ipynb #4dd66295
+@patch
+def _title(self: TimeExplorer, a) -> str:
+    s, c = self.state, self.clips[self.state['clip']]
+    p = int(a['probs'].argmax())
+    true = f" · true <b>{self.classes[int(c['label'])]}</b>" if c['label'] is not None else ''
+    po = int(a['probs_other'].argmax())
+    other = 'in order' if s['shuffled'] else 'shuffled'
+    return (f"{c['path'].name} · {'shuffled' if s['shuffled'] else 'in order'}: predicted <b>{self.classes[p]}</b> "
+            f"({a['probs'][p]:.2f}){true} · {other}: {self.classes[po]} ({a['probs_other'][po]:.2f})")
 
-    def _sync(self, full: bool = True):
-        "Push the state into the live figure; a frame move only moves the markers and swaps the frame image."
-        t0 = time.perf_counter()
-        a, s = self.analysis(), self.state
-        with self.fig.batch_update():
-            self.fig.layout.shapes = self._marker_shapes()
-            self.fig.data[-2].source = png_uri(a['frames'][s['frame']], 160)
-            if full:
-                ci = self.classes.index(s['cls'])
-                self.fig.data[0].source = png_uri(a['strip'])
-                for j in range(len(self.classes)):
-                    self.fig.data[1 + j].y, self.fig.data[1 + j].customdata = a['frame_sim'][:, j], a['order']
-                hm = self.fig.data[1 + len(self.classes)]
-                hm.z = a['sent_sim'][ci]
-                p = int(a['probs'].argmax())
-                bar = self.fig.data[-1]
-                bar.y, bar.marker.color = a['probs'], ['crimson' if j == p else '#999' for j in range(len(self.classes))]
-                self.fig.layout.annotations[2].text = f"frame x sentence similarity: {s['cls']}"
-                self.fig.layout.title.text = self._title(a)
-        self.timings['last_update_s'] = time.perf_counter() - t0
-        if 'status' in self._controls: self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
+@patch
+def _marker_shapes(self: TimeExplorer) -> list[dict]:
+    t, k = self.state['frame'], self.thumb
+    return [dict(type='rect', xref='x', yref='y', x0=t * k, x1=(t + 1) * k, y0=0, y1=k, line=dict(color='red', width=3)),
+            dict(type='line', xref='x2', yref='y2 domain', x0=t, x1=t, y0=0, y1=1, line=dict(color='red', width=2, dash='dot')),
+            dict(type='line', xref='x3 domain', yref='y3', x0=0, x1=1, y0=t, y1=t, line=dict(color='red', width=2, dash='dot'))]
 
-    def _clip_options(self):
-        return [(f"{i}: {c['path'].name}" + (f" ({self.classes[int(c['label'])]})" if c['label'] is not None else ''), i)
-                for i, c in enumerate(self.clips)]
+@patch
+def figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
+    "All plots in one figure (a `FigureWidget` when `widget`)."
+    if not self.clips: raise ValueError('no clips: pass clips=[...] or call add_clip(path)')
+    a, s = self.analysis(), self.state
+    ci = self.classes.index(s['cls'])
+    fig = make_subplots(rows=3, cols=2, specs=[[{'colspan': 2}, None], [{}, {}], [{}, {}]], row_heights=[0.14, 0.46, 0.40],
+                        column_widths=[0.55, 0.45], vertical_spacing=0.11, horizontal_spacing=0.1,
+                        subplot_titles=('frames (shown order)', 'similarity of each frame to each class (cosine)',
+                                        f"frame x sentence similarity: {s['cls']}", 'frame', 'class probabilities'))
+    if widget: fig = go.FigureWidget(fig)
+    fig.add_trace(go.Image(source=png_uri(a['strip']), hoverinfo='skip', name='strip'), row=1, col=1)
+    t_axis = list(range(self.T))
+    for j, c in enumerate(self.classes):
+        fig.add_trace(go.Scatter(x=t_axis, y=a['frame_sim'][:, j], name=c, mode='lines', line=dict(color=class_colour(j)),
+                                 customdata=a['order'], legendgroup=c,
+                                 hovertemplate=f'{c}<br>position %{{x}} (frame %{{customdata}} of the clip)<br>%{{y:.3f}}<extra></extra>'),
+                      row=2, col=1)
+    fig.add_trace(go.Heatmap(z=a['sent_sim'][ci], colorscale='Viridis', colorbar=dict(len=0.4, y=0.62, x=1.0),
+                             hovertemplate='position %{y}, sentence %{x}: %{z:.3f}<extra></extra>', name='heatmap'), row=2, col=2)
+    fig.add_trace(go.Image(source=png_uri(a['frames'][s['frame']], 160), hoverinfo='skip', name='frame'), row=3, col=1)
+    p = int(a['probs'].argmax())
+    fig.add_trace(go.Bar(x=list(self.classes), y=a['probs'], name='p', showlegend=False,
+                         marker_color=['crimson' if j == p else '#999' for j in range(len(self.classes))],
+                         hovertemplate='%{x}: %{y:.3f}<extra></extra>'), row=3, col=2)
+    fig.update_xaxes(visible=False, row=1, col=1); fig.update_yaxes(visible=False, row=1, col=1)
+    fig.update_xaxes(visible=False, row=3, col=1); fig.update_yaxes(visible=False, row=3, col=1)
+    fig.update_xaxes(title_text='frame position', row=2, col=1)
+    fig.update_xaxes(title_text='sentence', row=2, col=2); fig.update_yaxes(title_text='frame position', autorange='reversed', row=2, col=2)
+    fig.update_yaxes(range=[0, 1], row=3, col=2)
+    fig.update_layout(height=860, width=1100, title=self._title(a), shapes=self._marker_shapes(), legend=dict(x=0.0, y=0.0, xanchor='left', yanchor='bottom', title='class', bgcolor='rgba(255,255,255,0.7)'),
+                      margin=dict(t=80, l=50, r=20, b=60), uirevision='keep')
+    return fig
 
-    def widget(self):
-        "The explorer: clip picker, file box, class for the heatmap, shuffle toggle, frame slider (with play) and the figure."
-        import ipywidgets as W
-        t0 = time.perf_counter()
-        self.fig = self.figure(widget=True)
-        s = self.state
-        c = self._controls = dict(
-            clip=W.Dropdown(options=self._clip_options(), value=s['clip'], description='clip', layout=W.Layout(width='360px')),
-            path=W.Text(placeholder='or a video file / frame folder', layout=W.Layout(width='300px')),
-            load=W.Button(description='load file'),
-            cls=W.Dropdown(options=self.classes, value=s['cls'], description='heatmap of'),
-            shuffled=W.Checkbox(value=s['shuffled'], description='shuffle the frame order'),
-            frame=W.IntSlider(value=s['frame'], min=0, max=self.T - 1, description='frame', continuous_update=True),
-            play=W.Play(value=s['frame'], min=0, max=self.T - 1, interval=400, description='play'),
-            status=W.Label(value=''))
-        c['frame'].add_class('a3-frame-slider')
-        W.jslink((c['play'], 'value'), (c['frame'], 'value'))
-        for k in ('clip', 'cls', 'shuffled', 'frame'):
-            c[k].observe(lambda ch, k=k: self.set(**{k: ch['new']}), 'value')
-        def on_clip(ch):  # a new clip: its true class (or prediction) becomes the heatmap's class
-            c['cls'].value = self._default_cls(ch['new'])
-        c['clip'].observe(on_clip, 'value')
-        def on_load(_):
-            try: self.add_clip(c['path'].value.strip()); c['status'].value = 'loaded'
-            except Exception as e: c['status'].value = f'cannot load: {e}'
-        c['load'].on_click(on_load)
-        box = W.VBox([W.HBox([c['clip'], c['path'], c['load']]), W.HBox([c['cls'], c['shuffled'], c['status']]),
-                      W.HBox([c['play'], c['frame']]), self.fig])
-        box.add_class('a3-time-explorer')
-        self.timings['open_s'] = time.perf_counter() - t0
-        return box
+@patch
+def _sync(self: TimeExplorer, full: bool = True):
+    "Push the state into the live figure; a frame move only moves the markers and swaps the frame image."
+    t0 = time.perf_counter()
+    a, s = self.analysis(), self.state
+    with self.fig.batch_update():
+        self.fig.layout.shapes = self._marker_shapes()
+        self.fig.data[-2].source = png_uri(a['frames'][s['frame']], 160)
+        if full:
+            ci = self.classes.index(s['cls'])
+            self.fig.data[0].source = png_uri(a['strip'])
+            for j in range(len(self.classes)):
+                self.fig.data[1 + j].y, self.fig.data[1 + j].customdata = a['frame_sim'][:, j], a['order']
+            hm = self.fig.data[1 + len(self.classes)]
+            hm.z = a['sent_sim'][ci]
+            p = int(a['probs'].argmax())
+            bar = self.fig.data[-1]
+            bar.y, bar.marker.color = a['probs'], ['crimson' if j == p else '#999' for j in range(len(self.classes))]
+            self.fig.layout.annotations[2].text = f"frame x sentence similarity: {s['cls']}"
+            self.fig.layout.title.text = self._title(a)
+    self.timings['last_update_s'] = time.perf_counter() - t0
+    if 'status' in self._controls: self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
+
+
+# %% ../../nbs/42_explore.time.ipynb #789c76ce
+@patch
+def _clip_options(self: TimeExplorer):
+    return [(f"{i}: {c['path'].name}" + (f" ({self.classes[int(c['label'])]})" if c['label'] is not None else ''), i)
+            for i, c in enumerate(self.clips)]
+
+@patch
+def widget(self: TimeExplorer):
+    "The explorer: clip picker, file box, class for the heatmap, shuffle toggle, frame slider (with play) and the figure."
+    import ipywidgets as W
+    t0 = time.perf_counter()
+    self.fig = self.figure(widget=True)
+    s = self.state
+    c = self._controls = dict(
+        clip=W.Dropdown(options=self._clip_options(), value=s['clip'], description='clip', layout=W.Layout(width='360px')),
+        path=W.Text(placeholder='or a video file / frame folder', layout=W.Layout(width='300px')),
+        load=W.Button(description='load file'),
+        cls=W.Dropdown(options=self.classes, value=s['cls'], description='heatmap of'),
+        shuffled=W.Checkbox(value=s['shuffled'], description='shuffle the frame order'),
+        frame=W.IntSlider(value=s['frame'], min=0, max=self.T - 1, description='frame', continuous_update=True),
+        play=W.Play(value=s['frame'], min=0, max=self.T - 1, interval=400, description='play'),
+        status=W.Label(value=''))
+    c['frame'].add_class('a3-frame-slider')
+    W.jslink((c['play'], 'value'), (c['frame'], 'value'))
+    for k in ('clip', 'cls', 'shuffled', 'frame'):
+        c[k].observe(lambda ch, k=k: self.set(**{k: ch['new']}), 'value')
+    def on_clip(ch):  # a new clip: its true class (or prediction) becomes the heatmap's class
+        c['cls'].value = self._default_cls(ch['new'])
+    c['clip'].observe(on_clip, 'value')
+    def on_load(_):
+        try: self.add_clip(c['path'].value.strip()); c['status'].value = 'loaded'
+        except Exception as e: c['status'].value = f'cannot load: {e}'
+    c['load'].on_click(on_load)
+    box = W.VBox([W.HBox([c['clip'], c['path'], c['load']]), W.HBox([c['cls'], c['shuffled'], c['status']]),
+                  W.HBox([c['play'], c['frame']]), self.fig])
+    box.add_class('a3-time-explorer')
+    self.timings['open_s'] = time.perf_counter() - t0
+    return box
+
 
 # %% ../../nbs/42_explore.time.ipynb #c18a5208
 def run_temporal(run_dir) -> bool:
     "Whether a run's selected checkpoint predicts through the image dynamic encoder (False after BAP stage 1 only)."
-    from a3lign_nb.explore.tokens import checkpoint_info
-    from a3lign_nb.utils import load_json
     try:
-        from a3lign_nb.train.loop import TrainConfig, _make_schedule
-        run_dir = Path(run_dir)
-        stage = checkpoint_info(run_dir/'last.json')['stage']
-        cfg = TrainConfig.from_run(load_json(run_dir/'config.json')['train'])
-        return next((s.temporal for s in _make_schedule(cfg).stages if s.name == stage), True)
+        stage = checkpoint_info(Path(run_dir)/'last.json')['stage']
+        return next((s.temporal for s in run_config(run_dir).make_schedule().stages if s.name == stage), True)
     except Exception: return True
 
 @classmethod
@@ -301,19 +321,16 @@ def _time_from_run(cls,
                    device='cpu', # where to run
                    **kwargs): # `TimeExplorer` options
     "A `TimeExplorer` on a run's selected checkpoint and its test clips."
-    from a3lign_nb.data.datasets import read_annotations
-    from a3lign_nb.explore.tokens import run_test_list
-    from a3lign_nb.train.loop import load_checkpoint
     model = load_checkpoint(run_dir, clip=clip, device=device)
     clip_list = clip_list or run_test_list(run_dir)
     recs = list(read_annotations(clip_list)) if clip_list is not None and Path(clip_list).exists() else []
     kwargs.setdefault('temporal', run_temporal(run_dir))
+    kwargs.setdefault('frames', run_frames(run_dir))  # the frames and transform the run's evaluation used
     return cls(model, recs, **kwargs)
 
 @classmethod
 def _time_from_samples(cls, **kwargs):
     "A `TimeExplorer` on the shipped demo checkpoint and the shipped sample clips."
-    from a3lign_nb.explore.tokens import shipped_run
     return cls.from_run(shipped_run(), **kwargs)
 
 TimeExplorer.from_run, TimeExplorer.from_samples = _time_from_run, _time_from_samples

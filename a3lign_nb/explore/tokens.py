@@ -15,10 +15,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
+
+from ..data.datasets import read_annotations
+from ..data.video import clip_transform_for, frame_indices, read_frames
+from ..runs import load_checkpoint, resolve_lists, run_config, run_frames
+from ..train.checkpoint import checkpoint_info, read_checkpoint
+from ..utils import REPO_SAMPLES
 
 # %% auto #0
 __all__ = ['LAYERS', 'collect_features', 'project_2d', 'nearest_words', 'read_sentences', 'class_colour', 'TokenExplorer',
-           'shipped_run', 'checkpoint_info', 'run_checkpoints', 'run_test_list', 'clip_features']
+           'shipped_run', 'run_checkpoints', 'run_test_list', 'clip_features']
 
 # %% ../../nbs/41_explore.tokens.ipynb #65b5a65f
 LAYERS = {  # layer name -> (label in the legend/hover, marker symbol, marker size)
@@ -172,9 +179,8 @@ def _state_dict_of(src, model) -> dict:
     if hasattr(src, 'trainable_state_dict'): return src.trainable_state_dict()
     path = Path(src)
     if not path.exists(): raise FileNotFoundError(f'checkpoint {path} not found')
-    if path.with_suffix('.json').exists():  # a checkpoint pair of the training loop
-        from a3lign_nb.train.loop import read_checkpoint
-        return read_checkpoint(path)['model']
+    if path.with_suffix('.json').exists():
+        return read_checkpoint(path)['model']  # a checkpoint pair of the training loop
     from safetensors.torch import load_file
     return load_file(str(path))  # a bare safetensors state dict
 
@@ -231,192 +237,199 @@ class TokenExplorer:
         if self.fig is not None: self._sync()
         return self
 
-    # ---- computation -----------------------------------------------------------------------------
-    def features(self) -> tuple[np.ndarray, pd.DataFrame]:
-        "All points of all checkpoints: features `[P, D]` and their rows (with a `checkpoint` column; '*' = any)."
-        if self._feats is None:
-            keep = self.model.trainable_state_dict()
-            Xs, metas = [], []
-            try:
-                for name, src in self.checkpoints.items():
-                    self.model.load_trainable_state_dict(_state_dict_of(src, self.model))
-                    X, meta = collect_features(self.model, [l for l in self.available_layers if l != 'clip_text'],
-                                               self.clip_feats, self.clip_labels, self.clip_paths, self.prompt)
-                    Xs.append(X); metas.append(meta.assign(checkpoint=name))
-            finally: self.model.load_trainable_state_dict(keep)
-            if 'clip_text' in self.available_layers:  # frozen CLIP: the same in every checkpoint
-                X, meta = collect_features(self.model, ['clip_text'], prompt=self.prompt)
-                Xs.append(X); metas.append(meta.assign(checkpoint='*'))
-            self._feats = np.concatenate(Xs), pd.concat(metas, ignore_index=True)
-        return self._feats
+# %% ../../nbs/41_explore.tokens.ipynb #c8cb2dc0
+@patch
+def features(self: TokenExplorer) -> tuple[np.ndarray, pd.DataFrame]:
+    "All points of all checkpoints: features `[P, D]` and their rows (with a `checkpoint` column; '*' = any)."
+    if self._feats is None:
+        keep = self.model.trainable_state_dict()
+        Xs, metas = [], []
+        try:
+            for name, src in self.checkpoints.items():
+                self.model.load_trainable_state_dict(_state_dict_of(src, self.model))
+                X, meta = collect_features(self.model, [l for l in self.available_layers if l != 'clip_text'],
+                                           self.clip_feats, self.clip_labels, self.clip_paths, self.prompt)
+                Xs.append(X); metas.append(meta.assign(checkpoint=name))
+        finally: self.model.load_trainable_state_dict(keep)
+        if 'clip_text' in self.available_layers:  # frozen CLIP: the same in every checkpoint
+            X, meta = collect_features(self.model, ['clip_text'], prompt=self.prompt)
+            Xs.append(X); metas.append(meta.assign(checkpoint='*'))
+        self._feats = np.concatenate(Xs), pd.concat(metas, ignore_index=True)
+    return self._feats
 
-    def projection(self) -> pd.DataFrame:
-        "2-D coordinates `x`, `y` of the selected classes and layers, fitted jointly over all checkpoints (so moves are comparable)."
-        s = self.state
-        key = (s['method'], s['layers'], s['classes']) + ((s['n_neighbors'], s['min_dist'], s['umap_epochs']) if s['method'] == 'umap' else ())
-        if key not in self._proj:
-            X, meta = self.features()
-            m = (meta.layer.isin(s['layers']) & meta.cls.isin(s['classes'])).to_numpy()
-            if m.sum() < 2:
-                self._proj[key] = meta[m].assign(x=0.0, y=0.0)
-            else:
-                Y = project_2d(X[m], s['method'], s['n_neighbors'], s['min_dist'], s['umap_epochs'], self.seed)
-                self._proj[key] = meta[m].assign(x=Y[:, 0], y=Y[:, 1])
-        return self._proj[key]
+@patch
+def projection(self: TokenExplorer) -> pd.DataFrame:
+    "2-D coordinates `x`, `y` of the selected classes and layers, fitted jointly over all checkpoints (so moves are comparable)."
+    s = self.state
+    key = (s['method'], s['layers'], s['classes']) + ((s['n_neighbors'], s['min_dist'], s['umap_epochs']) if s['method'] == 'umap' else ())
+    if key not in self._proj:
+        X, meta = self.features()
+        m = (meta.layer.isin(s['layers']) & meta.cls.isin(s['classes'])).to_numpy()
+        if m.sum() < 2:
+            self._proj[key] = meta[m].assign(x=0.0, y=0.0)
+        else:
+            Y = project_2d(X[m], s['method'], s['n_neighbors'], s['min_dist'], s['umap_epochs'], self.seed)
+            self._proj[key] = meta[m].assign(x=Y[:, 0], y=Y[:, 1])
+    return self._proj[key]
 
-    def points(self) -> pd.DataFrame:
-        "The rows shown now: the current checkpoint's points (and the checkpoint-free CLIP text points)."
-        p = self.projection()
-        return p[p.checkpoint.isin([self.state['checkpoint'], '*'])]
 
-    def traces(self) -> list[dict]:
-        "One trace per class (all classes, empty when hidden): x, y, hover text, marker symbols and sizes."
-        p, out = self.points(), []
-        for i, c in enumerate(self.all_classes):
-            q = p[p.class_idx == i]
-            text = [f'<b>{c}</b><br>{LAYERS[r.layer][0]}' + (f'<br>sentence {r.sentence}' if r.sentence >= 0 else '')
-                    + (f'<br>{r.clip_path}' if r.clip_path else '') + f'<br>checkpoint {self.state["checkpoint"] if r.checkpoint == "*" else r.checkpoint}'
-                    for r in q.itertuples()]
-            out.append(dict(name=c, x=q.x.to_numpy(), y=q.y.to_numpy(), text=text,
-                            symbol=[LAYERS[l][1] for l in q.layer], size=[LAYERS[l][2] for l in q.layer]))
-        return out
+# %% ../../nbs/41_explore.tokens.ipynb #39f8573f
+@patch
+def points(self: TokenExplorer) -> pd.DataFrame:
+    "The rows shown now: the current checkpoint's points (and the checkpoint-free CLIP text points)."
+    p = self.projection()
+    return p[p.checkpoint.isin([self.state['checkpoint'], '*'])]
 
-    def ranges(self) -> tuple[list, list]:
-        "Axis ranges covering the selection in every checkpoint (fixed while the checkpoint slider moves)."
-        p = self.projection()
-        if not len(p): return [-1, 1], [-1, 1]
-        def r(v):
-            lo, hi = float(v.min()), float(v.max()); pad = 0.08 * (hi - lo) + 1e-3
-            return [lo - pad, hi + pad]
-        return r(p.x), r(p.y)
+@patch
+def traces(self: TokenExplorer) -> list[dict]:
+    "One trace per class (all classes, empty when hidden): x, y, hover text, marker symbols and sizes."
+    p, out = self.points(), []
+    for i, c in enumerate(self.all_classes):
+        q = p[p.class_idx == i]
+        text = [f'<b>{c}</b><br>{LAYERS[r.layer][0]}' + (f'<br>sentence {r.sentence}' if r.sentence >= 0 else '')
+                + (f'<br>{r.clip_path}' if r.clip_path else '') + f'<br>checkpoint {self.state["checkpoint"] if r.checkpoint == "*" else r.checkpoint}'
+                for r in q.itertuples()]
+        out.append(dict(name=c, x=q.x.to_numpy(), y=q.y.to_numpy(), text=text,
+                        symbol=[LAYERS[l][1] for l in q.layer], size=[LAYERS[l][2] for l in q.layer]))
+    return out
 
-    def title(self) -> str:
-        s = self.state
-        how = 'PCA' if s['method'] == 'pca' else f"UMAP (n_neighbors={s['n_neighbors']}, min_dist={s['min_dist']})"
-        return f"token map · checkpoint <b>{s['checkpoint']}</b> · {how} · {len(self.points())} points"
+@patch
+def ranges(self: TokenExplorer) -> tuple[list, list]:
+    "Axis ranges covering the selection in every checkpoint (fixed while the checkpoint slider moves)."
+    p = self.projection()
+    if not len(p): return [-1, 1], [-1, 1]
+    def r(v):
+        lo, hi = float(v.min()), float(v.max()); pad = 0.08 * (hi - lo) + 1e-3
+        return [lo - pad, hi + pad]
+    return r(p.x), r(p.y)
 
-    def figure(self, widget: bool = False) -> go.Figure:
-        "The current map as a plotly figure (a `FigureWidget` when `widget`)."
-        fig = (go.FigureWidget if widget else go.Figure)()
-        for i, t in enumerate(self.traces()):
-            fig.add_trace(go.Scatter(x=t['x'], y=t['y'], name=t['name'], mode='markers', text=t['text'],
-                                     hovertemplate='%{text}<extra></extra>',
-                                     marker=dict(color=class_colour(i), symbol=t['symbol'], size=t['size'],
-                                                 line=dict(width=1, color='white'))))
-        xr, yr = self.ranges()
-        fig.update_layout(title=self.title(), height=560, width=900, xaxis=dict(range=xr, zeroline=False, title='dim 1'),
-                          yaxis=dict(range=yr, zeroline=False, title='dim 2'), legend_title='class',
-                          margin=dict(t=50, l=50, r=20, b=70), uirevision='keep')
-        key = '   '.join(f'{sym}: {LAYERS[l][0]}' for l, sym in zip(LAYERS, ('●', '◆', '★', '□')) if l in self.available_layers)
-        fig.add_annotation(text=key, xref='paper', yref='paper', x=0, y=-0.16, showarrow=False, xanchor='left', font=dict(size=11))
-        return fig
+@patch
+def title(self: TokenExplorer) -> str:
+    s = self.state
+    how = 'PCA' if s['method'] == 'pca' else f"UMAP (n_neighbors={s['n_neighbors']}, min_dist={s['min_dist']})"
+    return f"token map · checkpoint <b>{s['checkpoint']}</b> · {how} · {len(self.points())} points"
 
-    def _sync(self):
-        "Push the current state into the live figure (one batched message to the browser)."
-        t0 = time.perf_counter()
-        traces, (xr, yr) = self.traces(), self.ranges()
-        with self.fig.batch_update():
-            for tr, t in zip(self.fig.data, traces):
-                tr.x, tr.y, tr.text = t['x'], t['y'], t['text']
-                tr.marker.symbol, tr.marker.size = t['symbol'], t['size']
-            self.fig.layout.xaxis.range, self.fig.layout.yaxis.range = xr, yr
-            self.fig.layout.title.text = self.title()
-        self.timings['last_update_s'] = time.perf_counter() - t0
-        if 'status' in self._controls:
-            self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
-        if 'words' in self._controls and self._controls['words_box'].selected_index == 0:
-            self._controls['words'].value = self.words_html()
+@patch
+def figure(self: TokenExplorer, widget: bool = False) -> go.Figure:
+    "The current map as a plotly figure (a `FigureWidget` when `widget`)."
+    fig = (go.FigureWidget if widget else go.Figure)()
+    for i, t in enumerate(self.traces()):
+        fig.add_trace(go.Scatter(x=t['x'], y=t['y'], name=t['name'], mode='markers', text=t['text'],
+                                 hovertemplate='%{text}<extra></extra>',
+                                 marker=dict(color=class_colour(i), symbol=t['symbol'], size=t['size'],
+                                             line=dict(width=1, color='white'))))
+    xr, yr = self.ranges()
+    fig.update_layout(title=self.title(), height=560, width=900, xaxis=dict(range=xr, zeroline=False, title='dim 1'),
+                      yaxis=dict(range=yr, zeroline=False, title='dim 2'), legend_title='class',
+                      margin=dict(t=50, l=50, r=20, b=70), uirevision='keep')
+    key = '   '.join(f'{sym}: {LAYERS[l][0]}' for l, sym in zip(LAYERS, ('●', '◆', '★', '□')) if l in self.available_layers)
+    fig.add_annotation(text=key, xref='paper', yref='paper', x=0, y=-0.16, showarrow=False, xanchor='left', font=dict(size=11))
+    return fig
 
-    # ---- the tokens as words ---------------------------------------------------------------------
-    def words(self, k: int = 3, checkpoint: str | None = None) -> pd.DataFrame:
-        "`nearest_words` of the MAT tokens of a checkpoint (default: the current one), for the classes shown; cached."
-        name = checkpoint or self.state['checkpoint']
-        cache = self.__dict__.setdefault('_words', {})
-        if (name, k) not in cache:
-            keep = self.model.trainable_state_dict()
-            try:
-                self.model.load_trainable_state_dict(_state_dict_of(self.checkpoints[name], self.model))
-                cache[name, k] = nearest_words(self.model, k=k)
-            finally: self.model.load_trainable_state_dict(keep)
-        w = cache[name, k]
-        return w[w.cls.isin(self.state['classes'])]
+@patch
+def _sync(self: TokenExplorer):
+    "Push the current state into the live figure (one batched message to the browser)."
+    t0 = time.perf_counter()
+    traces, (xr, yr) = self.traces(), self.ranges()
+    with self.fig.batch_update():
+        for tr, t in zip(self.fig.data, traces):
+            tr.x, tr.y, tr.text = t['x'], t['y'], t['text']
+            tr.marker.symbol, tr.marker.size = t['symbol'], t['size']
+        self.fig.layout.xaxis.range, self.fig.layout.yaxis.range = xr, yr
+        self.fig.layout.title.text = self.title()
+    self.timings['last_update_s'] = time.perf_counter() - t0
+    if 'status' in self._controls:
+        self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
+    if 'words' in self._controls and self._controls['words_box'].selected_index == 0:
+        self._controls['words'].value = self.words_html()
 
-    def words_table(self, k: int = 3) -> pd.DataFrame:
-        "One row per shown sentence: its tokens read as their nearest words, and the mean distance (or cosine)."
-        return read_sentences(self.words(k))
 
-    def words_html(self, k: int = 3) -> str:
-        "The words table as HTML (the widget's 'nearest words' panel)."
-        t = self.words_table(k)
-        how = 'mean Euclidean distance' if self.words(k).metric.iloc[0] == 'euclidean' else 'mean cosine'
-        return (f'<b>checkpoint {self.state["checkpoint"]}</b>: each MAT token read as its nearest word '
-                f'(CoOp); score = {how} to those words<br>' + t.rename(columns={'cls': 'class'})
-                .drop(columns='class_idx').to_html(index=False, float_format='%.3f'))
+# %% ../../nbs/41_explore.tokens.ipynb #d58039ed
+@patch
+def words(self: TokenExplorer, k: int = 3, checkpoint: str | None = None) -> pd.DataFrame:
+    "`nearest_words` of the MAT tokens of a checkpoint (default: the current one), for the classes shown; cached."
+    name = checkpoint or self.state['checkpoint']
+    cache = self.__dict__.setdefault('_words', {})
+    if (name, k) not in cache:
+        keep = self.model.trainable_state_dict()
+        try:
+            self.model.load_trainable_state_dict(_state_dict_of(self.checkpoints[name], self.model))
+            cache[name, k] = nearest_words(self.model, k=k)
+        finally: self.model.load_trainable_state_dict(keep)
+    w = cache[name, k]
+    return w[w.cls.isin(self.state['classes'])]
 
-    # ---- widget ----------------------------------------------------------------------------------
-    def widget(self):
-        "The explorer: controls + a live plotly `FigureWidget` (needs ipywidgets and anywidget in the front end)."
-        import ipywidgets as W
-        t0 = time.perf_counter()
-        self.fig = self.figure(widget=True)
-        s, names = self.state, list(self.checkpoints)
-        c = self._controls = dict(
-            checkpoint=W.SelectionSlider(options=names, value=s['checkpoint'], description='checkpoint',
-                                         continuous_update=False, layout=W.Layout(width='420px')),
-            classes=W.SelectMultiple(options=self.all_classes, value=s['classes'], description='classes',
-                                     rows=min(len(self.all_classes), 7)),
-            layers=W.SelectMultiple(options=[(LAYERS[l][0], l) for l in self.available_layers], value=s['layers'],
-                                    description='layers', rows=len(self.available_layers), layout=W.Layout(width='420px')),
-            method=W.ToggleButtons(options=[('PCA', 'pca'), ('UMAP', 'umap')], value=s['method'], description='map'),
-            n_neighbors=W.IntSlider(value=s['n_neighbors'], min=2, max=50, description='n_neighbors', continuous_update=False),
-            min_dist=W.FloatSlider(value=s['min_dist'], min=0.0, max=0.99, step=0.05, description='min_dist', continuous_update=False),
-            umap_epochs=W.Dropdown(options=[('auto', 0), ('50', 50), ('200', 200), ('500', 500)], value=s['umap_epochs'] or 0,
-                                   description='UMAP epochs'),
-            status=W.Label(value=''))
-        c['checkpoint'].add_class('a3-checkpoint-slider')
-        def umap_enabled():
-            for k in ('n_neighbors', 'min_dist', 'umap_epochs'): c[k].disabled = self.state['method'] != 'umap'
-        umap_enabled()
-        def on(key):
-            def f(change):
-                self.set(**{key: change['new'] or None if key == 'umap_epochs' else change['new']})
-                if key == 'method': umap_enabled()
-            return f
-        for k in ('checkpoint', 'classes', 'layers', 'method', 'n_neighbors', 'min_dist', 'umap_epochs'):
-            c[k].observe(on(k), 'value')
-        if hasattr(getattr(self.model, 'mat', None), 'tokens'):  # the learned tokens read as words, in a folded panel
-            c['words'] = W.HTML(value='')
-            c['words_box'] = W.Accordion(children=[c['words']], selected_index=None)
-            c['words_box'].set_title(0, 'nearest words of the MAT tokens (CoOp)')
-            def words_open(change):
-                if change['new'] == 0: c['words'].value = self.words_html()
-            c['words_box'].observe(words_open, 'selected_index')
-        box = W.VBox([W.HBox([W.VBox([c['checkpoint'], c['layers']]), c['classes']]),
-                      W.HBox([c['method'], c['status']]), W.HBox([c['n_neighbors'], c['min_dist'], c['umap_epochs']]), self.fig]
-                     + ([c['words_box']] if 'words_box' in c else []))
-        box.add_class('a3-token-explorer')
-        self.timings['open_s'] = time.perf_counter() - t0
-        return box
+@patch
+def words_table(self: TokenExplorer, k: int = 3) -> pd.DataFrame:
+    "One row per shown sentence: its tokens read as their nearest words, and the mean distance (or cosine)."
+    return read_sentences(self.words(k))
+
+@patch
+def words_html(self: TokenExplorer, k: int = 3) -> str:
+    "The words table as HTML (the widget's 'nearest words' panel)."
+    t = self.words_table(k)
+    how = 'mean Euclidean distance' if self.words(k).metric.iloc[0] == 'euclidean' else 'mean cosine'
+    return (f'<b>checkpoint {self.state["checkpoint"]}</b>: each MAT token read as its nearest word '
+            f'(CoOp); score = {how} to those words<br>' + t.rename(columns={'cls': 'class'})
+            .drop(columns='class_idx').to_html(index=False, float_format='%.3f'))
+
+
+# %% ../../nbs/41_explore.tokens.ipynb #4bcf9f4f
+@patch
+def widget(self: TokenExplorer):
+    "The explorer: controls + a live plotly `FigureWidget` (needs ipywidgets and anywidget in the front end)."
+    import ipywidgets as W
+    t0 = time.perf_counter()
+    self.fig = self.figure(widget=True)
+    s, names = self.state, list(self.checkpoints)
+    c = self._controls = dict(
+        checkpoint=W.SelectionSlider(options=names, value=s['checkpoint'], description='checkpoint',
+                                     continuous_update=False, layout=W.Layout(width='420px')),
+        classes=W.SelectMultiple(options=self.all_classes, value=s['classes'], description='classes',
+                                 rows=min(len(self.all_classes), 7)),
+        layers=W.SelectMultiple(options=[(LAYERS[l][0], l) for l in self.available_layers], value=s['layers'],
+                                description='layers', rows=len(self.available_layers), layout=W.Layout(width='420px')),
+        method=W.ToggleButtons(options=[('PCA', 'pca'), ('UMAP', 'umap')], value=s['method'], description='map'),
+        n_neighbors=W.IntSlider(value=s['n_neighbors'], min=2, max=50, description='n_neighbors', continuous_update=False),
+        min_dist=W.FloatSlider(value=s['min_dist'], min=0.0, max=0.99, step=0.05, description='min_dist', continuous_update=False),
+        umap_epochs=W.Dropdown(options=[('auto', 0), ('50', 50), ('200', 200), ('500', 500)], value=s['umap_epochs'] or 0,
+                               description='UMAP epochs'),
+        status=W.Label(value=''))
+    c['checkpoint'].add_class('a3-checkpoint-slider')
+    def umap_enabled():
+        for k in ('n_neighbors', 'min_dist', 'umap_epochs'): c[k].disabled = self.state['method'] != 'umap'
+    umap_enabled()
+    def on(key):
+        def f(change):
+            self.set(**{key: change['new'] or None if key == 'umap_epochs' else change['new']})
+            if key == 'method': umap_enabled()
+        return f
+    for k in ('checkpoint', 'classes', 'layers', 'method', 'n_neighbors', 'min_dist', 'umap_epochs'):
+        c[k].observe(on(k), 'value')
+    if hasattr(getattr(self.model, 'mat', None), 'tokens'):  # the learned tokens read as words, in a folded panel
+        c['words'] = W.HTML(value='')
+        c['words_box'] = W.Accordion(children=[c['words']], selected_index=None)
+        c['words_box'].set_title(0, 'nearest words of the MAT tokens (CoOp)')
+        def words_open(change):
+            if change['new'] == 0: c['words'].value = self.words_html()
+        c['words_box'].observe(words_open, 'selected_index')
+    box = W.VBox([W.HBox([W.VBox([c['checkpoint'], c['layers']]), c['classes']]),
+                  W.HBox([c['method'], c['status']]), W.HBox([c['n_neighbors'], c['min_dist'], c['umap_epochs']]), self.fig]
+                 + ([c['words_box']] if 'words_box' in c else []))
+    box.add_class('a3-token-explorer')
+    self.timings['open_s'] = time.perf_counter() - t0
+    return box
+
 
 # %% ../../nbs/41_explore.tokens.ipynb #898498a4
 def shipped_run() -> Path:
     "The small demo run that ships in `data_samples/checkpoints/demo` (a few checkpoints of the tiny config)."
-    from a3lign_nb.utils import REPO_SAMPLES
     p = REPO_SAMPLES/'checkpoints'/'demo' if REPO_SAMPLES is not None else None
     if p is None or not (p/'last.json').exists():
         raise FileNotFoundError('the shipped demo checkpoint (data_samples/checkpoints/demo) is not here (a wheel install '
                                 'has no data_samples). Train one with `a3lign demo --out runs/demo` and pass that folder '
                                 'to `from_run`.')
     return p
-
-def checkpoint_info(path: str | os.PathLike # a checkpoint's .json (or .safetensors) file
-                   ) -> dict:
-    "The JSON part of a training-loop checkpoint (epochs_done, stage, configs, ...) without loading its tensors."
-    from a3lign_nb.train.loop import _unflatten
-    from a3lign_nb.utils import load_json
-    class _NoTensors(dict):
-        def __missing__(self, k): return None
-    return _unflatten(load_json(Path(path).with_suffix('.json'))['state'], _NoTensors())
 
 def run_checkpoints(run_dir: str | os.PathLike # a run folder
                    ) -> dict[str, Path]:
@@ -437,30 +450,27 @@ def run_checkpoints(run_dir: str | os.PathLike # a run folder
 
 def run_test_list(run_dir) -> Path | None:
     "The test annotation list a run was trained with (None if it cannot be found)."
-    from a3lign_nb.utils import load_json
-    try:
-        from a3lign_nb.train.loop import TrainConfig, resolve_lists
-        conf = load_json(Path(run_dir)/'config.json')
-        return resolve_lists(TrainConfig.from_run(conf['train']))[1]
+    try: return resolve_lists(run_config(run_dir))[1]
     except Exception: return None
 
 @torch.no_grad()
 def clip_features(clip, # a `FrozenCLIP`
                   records, # `ClipRecord`s (e.g. from `read_annotations`)
-                  num_segments: int = 16, # frames per clip (test-time sampling)
+                  num_segments: int = 16, # frames per clip, T
+                  protocol: str = 'tsn', # the run's protocol (`run_frames`)
+                  transform_kw: dict | None = None, # the run's transform options (`run_frames`)
+                  max_frames: int | None = None, # the run's frame cap (`run_frames`)
                  ) -> torch.Tensor: # `[N, T, D]`
-    "Frozen per-frame CLIP features of some clips, sampled as the test loader does."
-    from a3lign_nb.data.video import clip_transform_for, read_frames, sample_indices
-    tf = clip_transform_for(clip, train=False)
+    "Frozen per-frame CLIP features of some clips: the frames and transform of the run's evaluation (`frame_indices`)."
+    tf = clip_transform_for(clip, False, protocol, **(transform_kw or {}))
     out = []
     for r in records:
-        x = tf(read_frames(r.path, sample_indices(r.num_frames, num_segments, train=False))).to(clip.device)  # [T, 3, S, S]
+        idx = frame_indices(r.num_frames, num_segments, protocol=protocol, max_frames=max_frames)
+        x = tf(read_frames(r.path, idx)).to(clip.device)  # [T, 3, S, S]
         out.append(clip.encode_frames(x[None])[0])  # [T, D]
     return torch.stack(out).float()
 
 def _from_run(cls, run_dir, clip=None, clip_list=None, max_clips: int = 35, device='cpu', **kwargs):
-    from a3lign_nb.data.datasets import read_annotations
-    from a3lign_nb.train.loop import load_checkpoint
     run_dir = Path(run_dir)
     model = load_checkpoint(run_dir, clip=clip, device=device)
     ckpts = run_checkpoints(run_dir) or {'last': run_dir/'last.json'}
@@ -481,7 +491,7 @@ def _token_from_run(cls,
                     **kwargs): # `TokenExplorer` options (method, classes, ...)
     "A `TokenExplorer` over a run's epoch checkpoints, with video features of (some of) its test clips."
     model, ckpts, recs = _from_run(cls, run_dir, clip, clip_list, max_clips, device)
-    feats = clip_features(model.clip, recs, model.cfg.num_frames) if recs else None
+    feats = clip_features(model.clip, recs, **run_frames(run_dir)) if recs else None
     return cls(model, ckpts, feats, [r.label for r in recs], [r.path.name for r in recs], **kwargs)
 
 @classmethod

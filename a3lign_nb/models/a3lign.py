@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+from fastcore.basics import patch
 from torch import nn
 
 from ..clip import FrozenCLIP, load_clip
@@ -20,12 +21,18 @@ from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptF
 from ..utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['LEGACY_DEFAULTS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
+__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'RENAMED_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
 
 # %% ../../nbs/22_models.a3lign.ipynb #e834feef
 # Architecture switches added after configs were first saved, with the value that reproduces such an older config's
 # model (its checkpoint then still loads): older JAS encoders read raw features and had no per-side time offsets.
 LEGACY_DEFAULTS = dict(jas_input_norm=False, jas_time_offsets=False, jas_text_encoder=True)
+# Fields older saved configs hold that are not architecture: the optimiser options moved to the run's
+# `OptimConfig` (train.bap; `TrainConfig` is one). `from_dict` drops them: they never changed the model's weights' meaning.
+MOVED_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
+                'grad_clip', 'grad_clip_mode')
+# Fields renamed since configs were first saved (old name -> new name): one name per quantity, data to models.
+RENAMED_FIELDS = dict(num_frames='num_segments')  # T, the frames sampled per clip (`ClipRecord.num_frames` is a clip's length)
 
 @dataclass
 class A3lignConfig:
@@ -35,7 +42,7 @@ class A3lignConfig:
     clip_pretrained: str | None = 'openai' # CLIP weights (None: random, for tests)
     clip_precision: str = 'fp32' # our choice: precision of the frozen towers (fp32, fp16, bf16)
     classes: tuple[str, ...] = DFEW_CLASSES # class names in label order (default: DFEW's 7)
-    num_frames: int = 16 # T, frames per clip (paper: 16)
+    num_segments: int = 16 # T, frames sampled per clip (paper: 16); a run sets it from its --num-segments
     num_sentences: int = 16 # S, MAT sentences per class (paper: 16)
     tokens_per_sentence: int = 64 # MAT tokens per sentence (paper: 64)
     seed: int = 0 # our choice: seed of MAT's and JAS's initialisation (independent of the global RNG)
@@ -67,17 +74,6 @@ class A3lignConfig:
     logit_scale: float = 100.0 # our choice (DFER-CLIP: fixed 1/0.01)
     learn_logit_scale: bool = False # our choice (DFER-CLIP: fixed)
     cache_class_features: bool = True # our choice: reuse class features while the text side cannot change
-    # --- optimiser (read by train.bap; paper: SGD, batch 64, rest not stated)
-    optimizer: str = 'sgd' # paper: SGD; 'adamw' as an alternative
-    lr: float = 1e-2 # our choice, from the sweep in nbs/23 (DFER-CLIP's rate for its temporal model): peak lr of the encoders
-    momentum: float = 0.9 # our choice (SGD)
-    weight_decay: float = 1e-4 # our choice (not applied to biases, norms, gates, class tokens)
-    nesterov: bool = False # our choice (SGD)
-    mat_lr_mult: float = 0.1 # our choice, from the sweep: MAT's lr = lr * this (1e-3, DFER-CLIP's prompt rate)
-    warmup_epochs: float = 1.0 # our choice: linear warm-up at the start of each stage
-    min_lr_ratio: float = 0.0 # our choice: cosine decays to lr * this by the end of each stage
-    grad_clip: float | None = 1.0 # our choice, from the sweep: largest gradient norm per role (None: no clipping, only measured)
-    grad_clip_mode: str = 'group' # our choice: 'group' clips each role (MAT, text/image encoder, head) alone; 'global' one norm
 
     def __post_init__(self):
         for k in ('classes', 'prompt_templates', 'mat_init_texts'):  # JSON gives lists
@@ -97,7 +93,7 @@ class A3lignConfig:
                 bad(f.name, f'must be a number' + (' or None' if 'None' in str(f.type) else ''))
         if len(self.classes) < 2: bad('classes', 'need at least 2 class names')
         if len(set(self.classes)) != len(self.classes): bad('classes', 'class names must be unique')
-        for k in ('num_frames', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
+        for k in ('num_segments', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
             if int(getattr(self, k)) < 1: bad(k, 'must be >= 1')
         if self.mat_init not in MAT_INITS: bad('mat_init', f'use one of {MAT_INITS}')
         if self.mat_init_fill not in ('random', 'tile'): bad('mat_init_fill', "use 'random' or 'tile'")
@@ -105,12 +101,8 @@ class A3lignConfig:
             bad('mat_init_texts', f'need one text per class ({len(self.classes)})')
         if self.jas_pooling not in ('cls', 'mean'): bad('jas_pooling', "use 'cls' or 'mean'")
         if self.jas_time_embedding not in ('learned', 'none'): bad('jas_time_embedding', "use 'learned' or 'none'")
-        if self.optimizer not in ('sgd', 'adamw'): bad('optimizer', "use 'sgd' or 'adamw'")
-        if self.grad_clip_mode not in ('group', 'global'): bad('grad_clip_mode', "use 'group' or 'global'")
-        if self.grad_clip is not None and self.grad_clip < 0: bad('grad_clip', 'must be > 0, or None for no clipping')
         if self.clip_precision not in ('fp32', 'fp16', 'bf16'): bad('clip_precision', "use 'fp32', 'fp16' or 'bf16'")
         if self.logit_scale <= 0: bad('logit_scale', 'must be > 0')
-        if self.lr <= 0: bad('lr', 'must be > 0')
         if self.text_chunk_size is not None and self.text_chunk_size < 1: bad('text_chunk_size', 'must be >= 1 or None')
 
     @property
@@ -124,6 +116,7 @@ class A3lignConfig:
     def from_dict(cls, d: dict) -> 'A3lignConfig':
         "Inverse of `to_dict`; unknown keys are an error (a config from another version, or a typo)."
         known = {f.name for f in fields(cls)}
+        d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config: see above
         extra = sorted(set(d) - known)
         if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
         if 'jas_depth' in d:  # a saved config: switches added later keep the behaviour it was trained with
@@ -172,7 +165,7 @@ class A3lignDFER(nn.Module):
             else:
                 self.mat = PromptFeatures(clip, cfg.classes, cfg.prompt_templates)
                 S = len(cfg.prompt_templates)
-            self.jas = JAS(clip.embed_dim, cfg.num_frames, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
+            self.jas = JAS(clip.embed_dim, cfg.num_segments, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
                            mlp_ratio=cfg.jas_mlp_ratio, pooling=cfg.jas_pooling, time_embedding=cfg.jas_time_embedding,
                            share_time_embedding=cfg.jas_share_time_embedding, share_encoders=cfg.jas_share_encoders,
                            residual=cfg.jas_residual, gate_init=cfg.jas_gate_init, dropout=cfg.jas_dropout,
@@ -220,50 +213,60 @@ class A3lignDFER(nn.Module):
         self._cache = (key, out) if cacheable else None
         return out
 
-    def _check_feats(self, feats):
-        D = self.clip.embed_dim
-        if feats.ndim != 3 or feats.shape[-1] != D:
-            raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.clip.name}); got shape '
-                             f'{tuple(feats.shape)}. Raw clips [B, T, 3, H, W] go to forward_frames.')
-        return feats.to(self.device)
 
-    def video_features(self, feats: torch.Tensor, # [B, T, D] frame features
-                       temporal: bool = True # False: mean over time (BAP stage 1)
-                      ) -> torch.Tensor: # [B, D]
-        return self.jas.video_features(self._check_feats(feats), temporal and self.cfg.use_jas)
+# %% ../../nbs/22_models.a3lign.ipynb #6caeb2b4
+@patch
+def _check_feats(self: A3lignDFER, feats):
+    D = self.clip.embed_dim
+    if feats.ndim != 3 or feats.shape[-1] != D:
+        raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.clip.name}); got shape '
+                         f'{tuple(feats.shape)}. Raw clips [B, T, 3, H, W] go to forward_frames.')
+    return feats.to(self.device)
 
-    def forward(self, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
-                temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
-               ) -> torch.Tensor: # logits [B, C]
-        return self.jas.logits(self.video_features(feats, temporal), self.class_features())
+@patch
+def video_features(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features
+                   temporal: bool = True # False: mean over time (BAP stage 1)
+                  ) -> torch.Tensor: # [B, D]
+    return self.jas.video_features(self._check_feats(feats), temporal and self.cfg.use_jas)
 
-    def forward_frames(self, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
-                       temporal: bool = True) -> torch.Tensor: # logits [B, C]
-        return self(self.clip.encode_frames(frames.to(self.device)), temporal)
+@patch
+def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
+            temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
+           ) -> torch.Tensor: # logits [B, C]
+    return self.jas.logits(self.video_features(feats, temporal), self.class_features())
 
-    def frame_sentence_similarity(self, feats: torch.Tensor # [B, T, D]
-                                 ) -> torch.Tensor: # [B, C, T, S] cosine of frame t and sentence s of each class
-        return self.jas.frame_sentence_similarity(self._check_feats(feats), self.sentence_features())
+@patch
+def forward_frames(self: A3lignDFER, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
+                   temporal: bool = True) -> torch.Tensor: # logits [B, C]
+    return self(self.clip.encode_frames(frames.to(self.device)), temporal)
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        "MAT + JAS tensors (copies), keys 'mat.*' / 'jas.*'; never CLIP."
-        sd = {f'mat.{k}': v for k, v in self.mat.state_dict().items()}
-        sd.update({f'jas.{k}': v for k, v in self.jas.state_dict().items()})
-        return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+@patch
+def frame_sentence_similarity(self: A3lignDFER, feats: torch.Tensor # [B, T, D]
+                             ) -> torch.Tensor: # [B, C, T, S] cosine of frame t and sentence s of each class
+    return self.jas.frame_sentence_similarity(self._check_feats(feats), self.sentence_features())
 
-    def load_trainable_state_dict(self, sd: dict[str, torch.Tensor]):
-        "Load what `trainable_state_dict` gave; keys and shapes must match exactly."
-        want = self.trainable_state_dict()
-        missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
-        if missing or extra:
-            raise KeyError(f'trainable state does not match this model: missing {missing[:5]}, unexpected {extra[:5]} '
-                           '(was it saved from a model with another config?)')
-        bad = [f'{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}' for k, v in want.items() if tuple(sd[k].shape) != tuple(v.shape)]
-        if bad: raise RuntimeError(f'trainable state has other shapes than this model: {bad[:5]}')
-        for name, mod in (('mat', self.mat), ('jas', self.jas)):
-            mod.load_state_dict({k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + '.')})
-        self._cache = None
-        return self
+@patch
+def trainable_state_dict(self: A3lignDFER) -> dict[str, torch.Tensor]:
+    "MAT + JAS tensors (copies), keys 'mat.*' / 'jas.*'; never CLIP."
+    sd = {f'mat.{k}': v for k, v in self.mat.state_dict().items()}
+    sd.update({f'jas.{k}': v for k, v in self.jas.state_dict().items()})
+    return {k: v.detach().clone().contiguous() for k, v in sd.items()}
+
+@patch
+def load_trainable_state_dict(self: A3lignDFER, sd: dict[str, torch.Tensor]):
+    "Load what `trainable_state_dict` gave; keys and shapes must match exactly."
+    want = self.trainable_state_dict()
+    missing, extra = sorted(set(want) - set(sd)), sorted(set(sd) - set(want))
+    if missing or extra:
+        raise KeyError(f'trainable state does not match this model: missing {missing[:5]}, unexpected {extra[:5]} '
+                       '(was it saved from a model with another config?)')
+    bad = [f'{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}' for k, v in want.items() if tuple(sd[k].shape) != tuple(v.shape)]
+    if bad: raise RuntimeError(f'trainable state has other shapes than this model: {bad[:5]}')
+    for name, mod in (('mat', self.mat), ('jas', self.jas)):
+        mod.load_state_dict({k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + '.')})
+    self._cache = None
+    return self
+
 
 # %% ../../nbs/22_models.a3lign.ipynb #7fe5f3c1
 def shuffle_frames(feats: torch.Tensor, # [B, T, ...] frame features (or frames)

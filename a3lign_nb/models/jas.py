@@ -93,7 +93,7 @@ class TemporalEncoder(nn.Module):
         if table is not None:
             if L > min(table.shape[0], self.max_len):
                 raise ValueError(f'JAS: sequence of length {L} but the time table has only {min(table.shape[0], self.max_len)} steps; '
-                                 f'build the model with num_frames/num_sentences >= {L}.')
+                                 f'build the model with num_segments/num_sentences >= {L}.')
             t = table[:L]  # time step j -> row j: [L, D]
             if self.time_offset is not None: t = t + self.time_offset[:L]  # this side's own correction
             h = h + t
@@ -120,7 +120,7 @@ class TemporalEncoder(nn.Module):
 class JAS(nn.Module):
     "Joint Dynamic Alignment Synchroniser: frames `[B, T, D]` -> `[B, D]`, sentences `[C, S, D]` -> `[C, D]`, logits `[B, C]`."
     def __init__(self, dim: int, # CLIP embedding width D
-                 num_frames: int = 16, # T, frames per clip (paper: 16)
+                 num_segments: int = 16, # T, frames sampled per clip (paper: 16)
                  num_sentences: int = 16, # S, MAT sentences per class (paper: 16)
                  depth: int = 1, # blocks per encoder (our choice, DFER-CLIP: 1)
                  heads: int = 8, # attention heads (our choice, DFER-CLIP: 8)
@@ -140,21 +140,21 @@ class JAS(nn.Module):
                  text_encoder: bool = True): # False: the text side is the mean over sentences (DFER-CLIP-style baselines)
         super().__init__()
         if logit_scale <= 0: raise ValueError(f'JAS: logit_scale must be > 0, got {logit_scale}')
-        self.dim, self.num_frames, self.num_sentences = dim, num_frames, num_sentences
+        self.dim, self.num_segments, self.num_sentences = dim, num_segments, num_sentences
         self.shared_time = (encoders and text_encoder and share_time_embedding and not share_encoders
                             and time_embedding == 'learned')
         self.input_norm = input_norm
-        self.time_embed = (nn.Parameter(time_table(max(num_frames, num_sentences), dim, input_norm))
+        self.time_embed = (nn.Parameter(time_table(max(num_segments, num_sentences), dim, input_norm))
                            if self.shared_time else None)
         kw = dict(depth=depth, heads=heads, mlp_ratio=mlp_ratio, pooling=pooling, residual=residual,
                   gate_init=gate_init, dropout=dropout, input_norm=input_norm, time_offset=time_offsets,
                   time_embedding='external' if self.shared_time else time_embedding)
         if not encoders: self.image_encoder = self.text_encoder = None
         elif share_encoders:
-            self.image_encoder = TemporalEncoder(dim, max(num_frames, num_sentences), **kw)
+            self.image_encoder = TemporalEncoder(dim, max(num_segments, num_sentences), **kw)
             self.text_encoder = self.image_encoder
         else:
-            self.image_encoder = TemporalEncoder(dim, num_frames, **kw)
+            self.image_encoder = TemporalEncoder(dim, num_segments, **kw)
             self.text_encoder = TemporalEncoder(dim, num_sentences, **kw) if text_encoder else None
         self.learn_logit_scale, self.max_logit_scale = learn_logit_scale, max(100.0, 2 * logit_scale)
         if learn_logit_scale: self.log_logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale)))

@@ -44,34 +44,34 @@ def text_token_embeddings(clip: FrozenCLIP, # the frozen CLIP
 
 def init_mat_tokens(num_classes: int, # C
                     num_sentences: int, # S
-                    tokens_per_sentence: int, # T
+                    tokens_per_sentence: int, # K
                     width: int, # W
                     text_embeddings: list[torch.Tensor] | None = None, # per class [n_i, W]; None: random
                     fill: str = 'random', # remaining positions after a text: 'random' or 'tile'
                     std: float = 0.02, # std of the random tokens (CoOp)
                     generator: torch.Generator | None = None, # for repeatable inits
-                   ) -> torch.Tensor: # [C, S, T, W]
+                   ) -> torch.Tensor: # [C, S, K, W]
     "Initial MAT tokens: random, or a text per class at the start of every sentence."
-    C, S, T, W = num_classes, num_sentences, tokens_per_sentence, width
-    tok = torch.randn(C, S, T, W, generator=generator) * std
+    C, S, K, W = num_classes, num_sentences, tokens_per_sentence, width
+    tok = torch.randn(C, S, K, W, generator=generator) * std
     if text_embeddings is None: return tok
     if fill not in ('random', 'tile'): raise ValueError(f"MAT init_fill must be 'random' or 'tile', got {fill!r}")
     if len(text_embeddings) != C: raise ValueError(f'MAT init: {len(text_embeddings)} texts for {C} classes')
     for c, e in enumerate(text_embeddings):
-        e = e[:T].to(tok)  # a long text is cut to T tokens: [n, W]
+        e = e[:K].to(tok)  # a long text is cut to K tokens: [n, W]
         if len(e) == 0: raise ValueError(f'MAT init: the text of class {c} has no tokens')
         if e.shape[1] != W: raise ValueError(f'MAT init: text embeddings of width {e.shape[1]}, MAT width {W}')
-        if fill == 'tile': tok[c] = e.repeat((T + len(e) - 1) // len(e), 1)[:T]  # broadcast over S
+        if fill == 'tile': tok[c] = e.repeat((K + len(e) - 1) // len(e), 1)[:K]  # broadcast over S
         else: tok[c, :, :len(e)] = e
     return tok
 
 # %% ../../nbs/20_models.mat.ipynb #97d46cab
 class MAT(nn.Module):
-    "Multi-Dimensional Alignment Tokens `[C, S, T, W]` -> sentence features `[C, S, D]` through the frozen text tower."
+    "Multi-Dimensional Alignment Tokens `[C, S, K, W]` -> sentence features `[C, S, D]` through the frozen text tower."
     def __init__(self, clip: FrozenCLIP, # the frozen CLIP (for W, D and the SOT/EOT embeddings)
                  num_classes: int, # C
                  num_sentences: int = 16, # S (paper: 16)
-                 tokens_per_sentence: int = 64, # T (paper: 64)
+                 tokens_per_sentence: int = 64, # K (paper: 64)
                  init: str = 'random', # 'random', 'class_name' or 'description' (paper: not stated)
                  init_texts: Sequence[str] | None = None, # one text per class for a text init
                  init_fill: str = 'random', # after the text: 'random' or 'tile' (our choice: 'random')
@@ -86,7 +86,7 @@ class MAT(nn.Module):
             raise ValueError(f'MAT: {tokens_per_sentence} tokens + SOT + EOT = {L} > context length '
                              f'{clip.context_length} of {clip.name}; use tokens_per_sentence <= {clip.context_length - 2}.')
         if min(num_classes, num_sentences, tokens_per_sentence) < 1:
-            raise ValueError(f'MAT: C, S, T must be >= 1, got {num_classes}, {num_sentences}, {tokens_per_sentence}')
+            raise ValueError(f'MAT: C, S, K must be >= 1, got {num_classes}, {num_sentences}, {tokens_per_sentence}')
         if chunk_size is not None and chunk_size < 1: raise ValueError(f'MAT: chunk_size must be >= 1 or None, got {chunk_size}')
         self.chunk_size, self.grad_checkpoint = chunk_size, grad_checkpoint
         emb = None
@@ -102,20 +102,20 @@ class MAT(nn.Module):
         self.register_buffer('eot', ends[1].clone(), persistent=False)  # [W], CLIP's end token
 
     @property
-    def shape(self) -> tuple[int, int, int, int]: return tuple(self.tokens.shape)  # (C, S, T, W)
+    def shape(self) -> tuple[int, int, int, int]: return tuple(self.tokens.shape)  # (C, S, K, W)
 
     def sentence_embeddings(self) -> torch.Tensor:
-        "Every sentence wrapped in SOT/EOT: `[C, S, T+2, W]`."
-        C, S, T, W = self.tokens.shape
+        "Every sentence wrapped in SOT/EOT: `[C, S, K+2, W]`."
+        C, S, K, W = self.tokens.shape
         sot = self.sot.to(self.tokens).expand(C, S, 1, W)
         eot = self.eot.to(self.tokens).expand(C, S, 1, W)
-        return torch.cat([sot, self.tokens, eot], dim=2)  # [C, S, T+2, W]
+        return torch.cat([sot, self.tokens, eot], dim=2)  # [C, S, K+2, W]
 
     def forward(self, clip: FrozenCLIP # the frozen CLIP whose text tower encodes the sentences
                ) -> torch.Tensor: # sentence features [C, S, D]
-        C, S, T, W = self.tokens.shape
-        emb = self.sentence_embeddings().reshape(C * S, T + 2, W)  # [C*S, L, W]
-        eot = torch.full((C * S,), T + 1, dtype=torch.long, device=emb.device)  # EOT is the last position
+        C, S, K, W = self.tokens.shape
+        emb = self.sentence_embeddings().reshape(C * S, K + 2, W)  # [C*S, L, W]
+        eot = torch.full((C * S,), K + 1, dtype=torch.long, device=emb.device)  # EOT is the last position
         n = self.chunk_size or C * S
         ckpt = self.grad_checkpoint and torch.is_grad_enabled() and emb.requires_grad
         run = (lambda e, i: checkpoint(clip.encode_text_embeddings, e, i, use_reentrant=False)) if ckpt \
@@ -123,11 +123,11 @@ class MAT(nn.Module):
         feats = torch.cat([run(e, i) for e, i in zip(emb.split(n), eot.split(n))])  # [C*S, D]
         return feats.view(C, S, -1)  # [C, S, D]
 
-    def extra_repr(self): return f'C={self.shape[0]}, S={self.shape[1]}, T={self.shape[2]}, W={self.shape[3]}'
+    def extra_repr(self): return f'C={self.shape[0]}, S={self.shape[1]}, K={self.shape[2]}, W={self.shape[3]}'
 
 # %% ../../nbs/20_models.mat.ipynb #5ead235b
 def mat_num_params(num_classes: int, num_sentences: int = 16, tokens_per_sentence: int = 64, width: int = 512) -> int:
-    "`C*S*T*W`: the number of MAT parameters."
+    "`C*S*K*W`: the number of MAT parameters."
     return num_classes * num_sentences * tokens_per_sentence * width
 
 # %% ../../nbs/20_models.mat.ipynb #a67a300f

@@ -6,17 +6,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..models.a3lign import shuffle_frames
 
 # %% auto #0
-__all__ = ['OPTIM_FIELDS', 'ROLES', 'Stage', 'BAPSchedule', 'apply_stage', 'stage_parameters', 'check_schedule', 'make_optimizer',
-           'lr_factor', 'make_scheduler', 'clip_gradients', 'stage_step_report', 'shuffle_sensitivity', 'train_bap']
+__all__ = ['OPTIM_FIELDS', 'ROLES', 'Stage', 'BAPSchedule', 'apply_stage', 'stage_parameters', 'check_schedule', 'OptimConfig',
+           'make_optimizer', 'lr_factor', 'make_scheduler', 'clip_gradients', 'stage_step_report',
+           'shuffle_sensitivity', 'train_bap']
 
 # %% ../../nbs/23_train.bap.ipynb #8f9ecac4
 @dataclass(frozen=True)
@@ -112,21 +114,51 @@ def check_schedule(model: nn.Module, schedule: BAPSchedule):
         if not stage_parameters(model, s): raise _nothing_to_train(model, s)
 
 # %% ../../nbs/23_train.bap.ipynb #47fb7969
-OPTIM_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
-                'grad_clip', 'grad_clip_mode')
-ROLES = ('mat', 'text_encoder', 'image_encoder', 'head')  # the parameter groups of `A3lignDFER.parameter_groups`
+@dataclass
+class OptimConfig:
+    "How BAP trains a model: the stages' epochs, the batch and the optimiser (paper: SGD, batch 64, 40 + 30 + 30 epochs; the rest our choices)."
+    # --- schedule (BAP)
+    text_epochs: int = 40 # BAP stage 1 (text side) epochs, the paper's 40
+    image_epochs: int = 30 # BAP stage 2 (image side) epochs, the paper's 30
+    joint_epochs: int = 30 # BAP stage 3 (joint) epochs, the paper's 30
+    schedule: str = 'bap' # 'bap' (three stages) or 'joint-only' (ablation: one joint stage of the summed epochs)
+    batch_size: int = 64 # clips per step (the paper's 64; per process under torchrun)
+    # --- optimiser (paper: SGD, rest not stated)
+    optimizer: str = 'sgd' # paper: SGD; 'adamw' as an alternative
+    lr: float = 1e-2 # our choice, from the sweep in nbs/23_train.bap (DFER-CLIP's rate for its temporal model): peak lr of the encoders
+    momentum: float = 0.9 # our choice (SGD)
+    weight_decay: float = 1e-4 # our choice (not applied to biases, norms, gates, class tokens)
+    nesterov: bool = False # our choice (SGD)
+    mat_lr_mult: float = 0.1 # our choice, from the sweep: MAT's lr = lr * this (1e-3, DFER-CLIP's prompt rate)
+    warmup_epochs: float = 1.0 # our choice: linear warm-up at the start of each stage
+    min_lr_ratio: float = 0.0 # our choice: cosine decays to lr * this by the end of each stage
+    grad_clip: float | None = 1.0 # our choice, from the sweep: largest gradient norm per role (None: no clipping, only measured)
+    grad_clip_mode: str = 'group' # our choice: 'group' clips each role (MAT, text/image encoder, head) alone; 'global' one norm
 
-def _optim_cfg(cfg):
-    missing = [k for k in OPTIM_FIELDS if not hasattr(cfg, k)]
-    if missing: raise TypeError(f'optimiser config {type(cfg).__name__} lacks {missing}; pass an A3lignConfig')
-    return cfg
+    def __post_init__(self):
+        def bad(k, why): raise ValueError(f'{k}={getattr(self, k)!r}: {why}')
+        if self.optimizer not in ('sgd', 'adamw'): bad('optimizer', "use 'sgd' or 'adamw'")
+        if self.grad_clip_mode not in ('group', 'global'): bad('grad_clip_mode', "use 'group' or 'global'")
+        if self.grad_clip is not None and self.grad_clip < 0: bad('grad_clip', 'must be > 0, or None for no clipping')
+        if self.lr <= 0: bad('lr', 'must be > 0')
+        if self.schedule not in ('bap', 'joint-only'): bad('schedule', "use 'bap' or 'joint-only'")
+
+    def make_schedule(self) -> BAPSchedule:
+        "The stages: `BAPSchedule(text, image, joint)`, or for 'joint-only' one joint stage of the summed epochs."
+        if self.schedule == 'joint-only': return BAPSchedule.joint_only(self.text_epochs + self.image_epochs + self.joint_epochs)
+        return BAPSchedule(self.text_epochs, self.image_epochs, self.joint_epochs)
+
+
+# %% ../../nbs/23_train.bap.ipynb #dcf6c786
+OPTIM_FIELDS = tuple(f.name for f in fields(OptimConfig))
+ROLES = ('mat', 'text_encoder', 'image_encoder', 'head')  # the parameter groups of `A3lignDFER.parameter_groups`
 
 def make_optimizer(model: nn.Module, # an `A3lignDFER`, after `apply_stage(model, stage)`
                    stage: Stage, # the stage
-                   cfg=None # an `A3lignConfig` (its OPTIM_FIELDS); default: `model.cfg`
+                   cfg: OptimConfig | None = None # the optimiser options (default: `OptimConfig()`)
                   ) -> torch.optim.Optimizer:
     "SGD (paper) or AdamW over the stage's parameters: one param group per role, split into decayed and not decayed."
-    cfg = _optim_cfg(cfg if cfg is not None else model.cfg)
+    cfg = cfg if cfg is not None else OptimConfig()
     params = stage_parameters(model, stage)
     if not params: raise _nothing_to_train(model, stage)
     frozen = [n for n, p in params if not p.requires_grad]
@@ -160,14 +192,16 @@ def lr_factor(step: int, # 0-based step within the stage
 def make_scheduler(optimizer: torch.optim.Optimizer, # from `make_optimizer`
                    stage: Stage, # the stage (its epochs)
                    steps_per_epoch: int, # optimiser steps per epoch
-                   cfg=None # an `A3lignConfig` (warmup_epochs, min_lr_ratio); default: their defaults
+                   cfg: OptimConfig | None = None # warmup_epochs, min_lr_ratio (default: `OptimConfig()`'s)
                   ) -> torch.optim.lr_scheduler.LambdaLR:
     "Per-stage learning rate: linear warm-up for `warmup_epochs`, then cosine to `min_lr_ratio`; call `.step()` after every batch."
     if steps_per_epoch < 1: raise ValueError(f'make_scheduler: steps_per_epoch must be >= 1, got {steps_per_epoch}')
-    warm_ep, floor = (cfg.warmup_epochs, cfg.min_lr_ratio) if cfg is not None else (1.0, 0.0)
+    cfg = cfg if cfg is not None else OptimConfig()
+    warm_ep, floor = cfg.warmup_epochs, cfg.min_lr_ratio
     total = stage.epochs * steps_per_epoch
     warm = min(int(round(warm_ep * steps_per_epoch)), total // 2)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warm, floor))
+
 
 # %% ../../nbs/23_train.bap.ipynb #b2f856dc
 def clip_gradients(optimizer: torch.optim.Optimizer, # from `make_optimizer` (its param groups carry a 'role')
@@ -228,24 +262,26 @@ def shuffle_sensitivity(model: nn.Module, # an `A3lignDFER`
 def train_bap(model: nn.Module, # an `A3lignDFER`
               feats, # [N, T, D] training frame features, or a function epoch -> [N, T, D] (fresh frame draws each epoch)
               labels: torch.Tensor, # [N]
-              schedule: BAPSchedule, # the stages
-              batch_size: int = 64, # clips per step (paper: 64)
+              schedule: BAPSchedule | None = None, # the stages (default: `optim.make_schedule()`)
+              batch_size: int | None = None, # clips per step (default: `optim.batch_size`, the paper's 64)
               seed: int = 0, # data order
               eval_feats: torch.Tensor | None = None, # [M, T, D] held-out features, scored after each epoch
               eval_labels: torch.Tensor | None = None, # [M]
               progress: bool = False, # a progress bar over epochs
+              optim: OptimConfig | None = None, # the optimiser and schedule options (default: `OptimConfig()`)
              ) -> list[dict]: # one row per epoch: epoch, stage, lr, loss, acc, gnorm_<role>, eval_acc, eval_acc_shuffled
-    "A minimal in-memory BAP trainer with the real one's optimiser, schedule and clipping (`model.cfg`)."
-    from tqdm.auto import tqdm
+    "A minimal in-memory BAP trainer with the real one's optimiser, schedule and clipping (`optim`)."
+    cfg = optim if optim is not None else OptimConfig()
+    schedule = schedule if schedule is not None else cfg.make_schedule()
     check_schedule(model, schedule)
-    cfg = _optim_cfg(model.cfg)
+    batch_size = batch_size or cfg.batch_size
     g = torch.Generator().manual_seed(seed)
     N = len(labels); steps = max(1, math.ceil(N / batch_size))
     rows, cur, opt, sched = [], None, None, None
     for epoch in tqdm(range(schedule.total_epochs), desc='BAP', disable=not progress):
         stage, _ = schedule.stage_at(epoch)
         if stage is not cur:
-            apply_stage(model, stage); opt = make_optimizer(model, stage); cur = stage
+            apply_stage(model, stage); opt = make_optimizer(model, stage, cfg); cur = stage
             sched = make_scheduler(opt, stage, steps, cfg)
         X = feats(epoch) if callable(feats) else feats  # [N, T, D]
         model.train()

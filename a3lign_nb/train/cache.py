@@ -16,88 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
+from ..data import video as V
+from ..data.datasets import ClipLoadError, check_frame_count, segment_rng
+from ..data.video import (SAMPLINGS, VideoReadError, cache_positions, cached_frame_indices, clip_transform_for,
+                                  frame_indices, list_frames, protocol_frames, read_frames, sample_indices)
+from .dist import all_gather_objects, autocast_dtype, barrier, dist_info, is_main_process
 from ..utils import atomic_save_json, atomic_write, load_json
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'dist_info', 'is_main_process', 'barrier', 'init_distributed', 'all_gather_objects', 'protocol_frames',
-           'cached_frame_indices', 'cache_positions', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform',
-           'clip_key', 'file_stamp', 'describe_decoder', 'dataset_hash', 'CacheShardError', 'FeatureCache',
-           'shard_path', 'check_frame_count', 'autocast_dtype', 'weights_dtype', 'cache_key', 'build_cache',
-           'check_cache', 'ensure_cache', 'segment_rng', 'CachedClipDataset', 'VideoClipDataset']
-
-# %% ../../nbs/30_train.cache.ipynb #6d689213
-def dist_info() -> tuple[int, int]:
-    "`(rank, world_size)` of this process; `(0, 1)` outside `torchrun`."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def is_main_process() -> bool:
-    "True on rank 0 (and in a plain single process)."
-    return dist_info()[0] == 0
-
-def barrier():
-    "Wait for all ranks (no-op in a single process)."
-    if dist.is_available() and dist.is_initialized(): dist.barrier()
-
-def init_distributed(device: str | None = 'auto', # 'auto', 'cpu', 'cuda', ... (under torchrun each rank takes cuda:LOCAL_RANK)
-                    ) -> torch.device:
-    "Start the process group when launched by `torchrun` (`WORLD_SIZE` > 1) and return this rank's device."
-    from a3lign_nb.utils import get_device
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    dev = get_device(device)
-    if world > 1:
-        if dev.type == 'cuda':
-            dev = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
-            torch.cuda.set_device(dev)
-        if not dist.is_initialized():
-            dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    return dev
-
-def all_gather_objects(obj) -> list:
-    "Every rank's `obj`, in rank order (a one-item list in a single process)."
-    if not (dist.is_available() and dist.is_initialized()): return [obj]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-# %% ../../nbs/30_train.cache.ipynb #6ab15be3
-def protocol_frames(num_frames: int, # frames in the clip
-                    protocol: str = 'tsn', # a frame-sampling protocol of `sample_indices`
-                    num_segments: int = 16, # T
-                   ) -> np.ndarray: # `[F]` sorted int64: every frame a training or test draw of `protocol` can pick
-    "The frames a protocol can ever pick from a clip of `num_frames` frames."
-    from a3lign_nb.data.video import sample_indices, SAMPLINGS
-    n, S = int(num_frames), int(num_segments)
-    if n < 1: raise ValueError(f'a clip needs at least one frame, got num_frames={n}')
-    if protocol not in SAMPLINGS: raise ValueError(f'unknown protocol {protocol!r}; use one of {SAMPLINGS}')
-    if protocol == 'tsn' or n <= S: return np.arange(n, dtype=np.int64)
-    a = n // S  # 'dfer-clip': training reaches 0 .. S*a-1; testing adds its S frames
-    return np.union1d(np.arange(S * a), sample_indices(n, S, protocol=protocol)).astype(np.int64)
-
-def cached_frame_indices(num_frames: int, # frames in the clip
-                         max_frames: int | None = None, # None: every frame the protocol can pick (default); M: a cap (our choice)
-                         protocol: str = 'tsn', # the run's protocol
-                         num_segments: int = 16, # T
-                        ) -> np.ndarray: # `[F]` sorted int64 frame indices
-    "Frame indices the cache keeps for a clip: the protocol's pickable frames, or `max_frames` of them plus the test frames."
-    from a3lign_nb.data.video import sample_indices
-    pick = protocol_frames(num_frames, protocol, num_segments)
-    if max_frames is None or len(pick) <= max_frames: return pick
-    grid = pick[np.arange(max_frames) * len(pick) // max_frames]  # spread over the pickable frames
-    return np.union1d(grid, sample_indices(num_frames, num_segments, protocol=protocol)).astype(np.int64)  # + exact test frames
-
-def cache_positions(frames, # wanted frame numbers `[T]` (from `sample_indices`)
-                    cached, # the cached frame numbers `[F]`, sorted
-                   ) -> np.ndarray: # `[T]` positions into `cached`: the frame itself, else the nearest cached one
-    "Where the wanted frames are in a clip's cached frames (exact when cached; the nearest otherwise)."
-    frames, cached = np.asarray(frames, dtype=np.int64), np.asarray(cached, dtype=np.int64)
-    hi = np.clip(np.searchsorted(cached, frames), 0, len(cached) - 1)
-    lo = np.clip(hi - 1, 0, len(cached) - 1)
-    return np.where(np.abs(cached[lo] - frames) <= np.abs(cached[hi] - frames), lo, hi)
+__all__ = ['CACHE_FORMAT', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform', 'clip_key', 'file_stamp',
+           'describe_decoder', 'dataset_hash', 'CacheShardError', 'FeatureCache', 'shard_path', 'weights_dtype',
+           'cache_key', 'build_cache', 'check_cache', 'ensure_cache', 'CachedClipDataset']
 
 # %% ../../nbs/30_train.cache.ipynb #b4252dd4
 CACHE_FORMAT = 1  # bump when the on-disk layout changes
@@ -143,7 +75,6 @@ def file_stamp(path) -> list[int]:
 
 def describe_decoder(records, backend: str = 'auto') -> str:
     "The decoder a cache build reads `records` with: 'PIL <version>' for frame folders, else decord/PyAV and its version."
-    from a3lign_nb.data import video as V
     if records and all(Path(r.path).is_dir() for r in records):
         import PIL
         return f'PIL {PIL.__version__}'
@@ -208,7 +139,6 @@ class FeatureCache:
     def get(self, i: int) -> tuple[torch.Tensor, np.ndarray]:
         "Clip `i`'s features `[V, F, D]` (fp16) and its cached frame indices `[F]`."
         if i in self.skipped:
-            from a3lign_nb.data.datasets import ClipLoadError
             raise ClipLoadError(f'{self.skipped[i][0]}: clip {self.clips[i][0]} was skipped when {self.root} was built '
                                 f'({self.skipped[i][1]})')
         h = self._shard(i // self.shard_size)
@@ -224,12 +154,6 @@ class FeatureCache:
 def shard_path(root, s: int) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
 
 # %% ../../nbs/30_train.cache.ipynb #8cb40754
-def check_frame_count(r):
-    "Raise `VideoReadError` when a frame folder holds fewer frames than its list line says (else the reader would repeat the last one)."
-    from a3lign_nb.data.video import VideoReadError, list_frames
-    if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
-        raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
-
 class _ExtractClips(torch.utils.data.Dataset):
     "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,S,S], frame idx [F])."
     def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False,
@@ -239,7 +163,6 @@ class _ExtractClips(torch.utils.data.Dataset):
         self.protocol, self.num_segments = protocol, num_segments
     def __len__(self): return len(self.order)
     def __getitem__(self, j):
-        from a3lign_nb.data.datasets import ClipLoadError
         i = self.order[j]; r = self.records[i]
         try: return self._load(i, r)
         except Exception as e:
@@ -247,7 +170,6 @@ class _ExtractClips(torch.utils.data.Dataset):
             if not self.skip_bad: raise err from e
             return i, None, str(err)  # skipped: the build warns and records it
     def _load(self, i, r):
-        from a3lign_nb.data.video import read_frames
         check_frame_count(r)  # a short folder is an error (counted and listed with skip_bad), never silent
         idx = cached_frame_indices(r.num_frames, self.max_frames, self.protocol, self.num_segments)
         raw = read_frames(r.path, idx, backend=self.backend)  # uint8 [F,H,W,3]
@@ -256,15 +178,6 @@ class _ExtractClips(torch.utils.data.Dataset):
         for v in range(1, self.views):  # augmented views, seeded by (view_seed, clip, view): rebuilds are identical
             out.append(torch.as_tensor(self.t_train(raw, np.random.default_rng([self.view_seed, i, v]))))
         return i, torch.stack(out), idx  # [V,F,3,S,S]
-
-def autocast_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | None:
-    "The autocast dtype for `amp` ('auto' -> bf16 on GPUs that have it, fp16 on other GPUs, none on CPU/MPS)."
-    if amp in ('none', 'fp32', None): return None
-    if amp == 'bf16': return torch.bfloat16
-    if amp == 'fp16': return torch.float16
-    if amp != 'auto': raise ValueError(f"amp={amp!r}: use 'auto', 'bf16', 'fp16' or 'none'")
-    if device.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return None
 
 def weights_dtype(clip) -> str:
     "The dtype of the image tower's weights ('float32', 'float16', ...)."
@@ -335,7 +248,6 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                ) -> FeatureCache:
     "Extract per-frame features of `records` into `cache_dir`, resuming finished shards. Under torchrun, shards are split across ranks."
     from tqdm.auto import tqdm
-    from a3lign_nb.data.video import clip_transform_for
     root_dir, device = Path(cache_dir), torch.device(device)
     rank, world = dist_info()
     tkw = dict(transform_kw or {})
@@ -480,7 +392,6 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
                 ) -> FeatureCache:
     "Reuse a matching finished cache (rebuilding damaged shards), refuse a mismatched one, build or resume otherwise."
     import shutil
-    from a3lign_nb.data.video import clip_transform_for
     cache_dir = Path(cache_dir)
     cast = autocast_dtype(torch.device(build_kw.get('device', 'cpu')), build_kw.get('amp', 'auto'))
     protocol, T, tkw = build_kw.get('protocol', 'tsn'), build_kw.get('num_segments', 16), dict(build_kw.get('transform_kw') or {})
@@ -502,10 +413,6 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
     return build_cache(records, clip, cache_dir, root=root, max_frames=max_frames, views=views, view_seed=view_seed, **build_kw)
 
 # %% ../../nbs/30_train.cache.ipynb #8c852223
-def segment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
-    "The generator that draws clip `index`'s frames in `epoch` (same in the cache and video paths)."
-    return np.random.default_rng([seed, epoch, index])
-
 class CachedClipDataset(torch.utils.data.Dataset):
     "Clips from a `FeatureCache`: item -> dict(feats=[T,D] float32, label, index)."
     def __init__(self, cache: FeatureCache, # an open cache holding every clip of `records`
@@ -516,7 +423,6 @@ class CachedClipDataset(torch.utils.data.Dataset):
                  root=None, # data root of `records`
                  skip_bad: bool = False, # leave out (with a warning) clips the cache build skipped, else raise `ClipLoadError`
                  protocol: str | None = None): # frame sampling (default: the cache's)
-        from a3lign_nb.data.datasets import ClipLoadError
         self.cache, self.T, self.train, self.seed, self.epoch = cache, num_segments, train, seed, 0
         self.protocol = protocol or cache.manifest['key'].get('protocol', 'tsn')
         self.records, self.rows = [], []
@@ -534,56 +440,10 @@ class CachedClipDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self): return len(self.records)
     def __getitem__(self, i):
-        from a3lign_nb.data.video import sample_indices
         f, cached = self.cache.get(self.rows[i])  # [V, F, D] fp16, the cached frame numbers [F]
         rng = segment_rng(self.seed, self.epoch, i)
-        want = sample_indices(self.records[i].num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
+        want = frame_indices(self.records[i].num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
         pos = cache_positions(want, cached)  # the frames themselves (the nearest cached one under a cap, training only)
         v = int(rng.integers(f.shape[0])) if self.train and f.shape[0] > 1 else 0
         return dict(feats=f[v, torch.as_tensor(pos)].float(), label=self.labels[i], index=i)
 
-class VideoClipDataset(torch.utils.data.Dataset):
-    "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,S,S], label, index)."
-    def __init__(self, records, # `ClipRecord`s
-                 transform, # test-time transform (`clip_transform_for(clip, train=False)`); training uses `train_transform` if given
-                 num_segments: int = 16, # T
-                 train: bool = False, # random frame per segment
-                 seed: int = 0, # seed of the draws
-                 max_frames: int | None = None, # the cache's frame cap, so both paths draw from the same frames
-                 train_transform=None, # spatial augmentation for training (None: none, like a 1-view cache)
-                 backend: str = 'auto', # video reader backend
-                 skip_bad: bool = False, # replace a clip that fails to load by the next one, with a warning (as `ClipDataset`)
-                 protocol: str = 'tsn'): # frame sampling (`sample_indices`)
-        self.records, self.transform, self.T, self.train, self.seed, self.epoch = list(records), transform, num_segments, train, seed, 0
-        self.max_frames, self.train_transform, self.backend, self.skip_bad = max_frames, train_transform, backend, skip_bad
-        self.protocol = protocol
-        self.labels = [int(r.label) for r in self.records]
-        self.skipped = list(getattr(records, 'skipped', []))  # (source, reason), in this process
-    def set_epoch(self, epoch: int): self.epoch = epoch
-    def __len__(self): return len(self.records)
-    def load(self, i):
-        "Clip `i`; raises `ClipLoadError` naming its annotation line and path."
-        from a3lign_nb.data.datasets import ClipLoadError
-        from a3lign_nb.data.video import read_frames, sample_indices
-        r = self.records[i]
-        try:
-            check_frame_count(r)
-            rng = segment_rng(self.seed, self.epoch, i)
-            want = sample_indices(r.num_frames, self.T, train=self.train, rng=rng, protocol=self.protocol)
-            if self.max_frames is not None:  # under a cap: the nearest frame the cache holds, as `CachedClipDataset`
-                idx = cached_frame_indices(r.num_frames, self.max_frames, self.protocol, self.T)
-                want = idx[cache_positions(want, idx)]
-            raw = read_frames(r.path, want, backend=self.backend)  # uint8 [T,H,W,3]
-            x = self.train_transform(raw, rng) if (self.train and self.train_transform is not None) else self.transform(raw)
-        except Exception as e:
-            raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e
-        return dict(frames=torch.as_tensor(x), label=self.labels[i], index=i)
-    def __getitem__(self, i):
-        from a3lign_nb.data.datasets import ClipLoadError
-        if not self.skip_bad: return self.load(i)
-        for k in range(min(len(self), 20)):  # as `ClipDataset(skip_bad=True)`: the next clip stands in
-            j = (i + k) % len(self)
-            try: return self.load(j)
-            except ClipLoadError as e:
-                warnings.warn(f'skipping: {e}'); self.skipped.append((self.records[j].source, str(e)))
-        raise ClipLoadError(f'{min(len(self), 20)} clips in a row failed to load, starting at {self.records[i].source}')

@@ -5,275 +5,60 @@
 # %% ../../nbs/32_train.loop.ipynb #33390c32
 from __future__ import annotations
 
-import dataclasses
-import errno
-import glob
 import json
 import math
-import os
-import random
-import re
-import shutil
 import signal
+import threading
 import time
-from dataclasses import dataclass, field, fields, asdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors.torch import load as st_load, save as st_save
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
-from ..eval.metrics import best_test_epoch, eval_report, uar as _uar, war as _war
-from .cache import (CachedClipDataset, VideoClipDataset, all_gather_objects, autocast_dtype, barrier,
-                                   dist_info, ensure_cache, init_distributed, is_main_process, weights_fingerprint)
-from ..utils import atomic_save_json, atomic_write, get_device, load_json, seed_everything
+from ..eval.metrics import batch_features, predict, uar as _uar, unwrap, war as _war
+from . import bap
+from .cache import weights_fingerprint
+from .config import TrainConfig, config_diff
+from .checkpoint import (CheckpointError, find_checkpoint, prune_checkpoints, read_checkpoint, rng_state,
+                                        save_checkpoint, set_rng_state)
+from .dist import ResumableSampler, all_gather_objects, autocast_dtype, barrier, dist_info
+from ..utils import atomic_save_json, atomic_write, get_device, seed_everything
 
 # %% auto #0
-__all__ = ['RUNTIME_FIELDS', 'CKPT_FORMAT', 'TrainConfig', 'config_diff', 'stratified_split', 'rng_state', 'set_rng_state',
-           'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'ResumableSampler', 'predict',
-           'NonFiniteLoss', 'fit', 'make_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists',
-           'build_model', 'default_cache_dir', 'make_datasets', 'train', 'load_checkpoint', 'evaluate', 'extract']
+__all__ = ['Precision', 'optimizer_step', 'NonFiniteLoss', 'step_flags', 'resume_point', 'wrap_ddp', 'start_stage', 'epoch_row',
+           'RunLog', 'run_epoch', 'fit']
 
-# %% ../../nbs/32_train.loop.ipynb #afb798f4
-@dataclass
-class TrainConfig:
-    "Every option of a training run (the `a3lign train` options, same names)."
-    # --- data
-    dataset: str = 'synthetic' # dataset registry name: dfew, ferv39k, mafw, synthetic (sets the classes)
-    train_list: str | None = None # training annotation list (`{fold}` is replaced by `fold`); default: the shipped samples
-    test_list: str | None = None # test annotation list (`{fold}` is replaced by `fold`); default: the shipped samples
-    data_root: str | None = None # folder relative clip paths start from (default: each list's folder)
-    fold: int | None = None # fold number substituted into `{fold}` in the list paths
-    val_fraction: float = 0.0 # our choice: seeded, stratified validation split carved from the training list (0 = none)
-    select: str = 'last' # model selection: 'last' epoch (the paper's protocol), or 'val_uar' / 'val_war' (needs val_fraction > 0); never the test fold
-    skip_bad: bool = False # skip unreadable annotation lines / clips with a warning instead of stopping
-    path_map: dict = field(default_factory=dict) # rewrite list path prefixes OLD=NEW (CLI: --path-map OLD=NEW, repeatable), e.g. a peer's absolute paths
-    protocol: str | None = None # data protocol: 'dfer-clip' (published pipeline) or 'tsn'; None: the dataset's default (dfer-clip for dfew/ferv39k/mafw)
-    resize_to: int | None = None # the paper's option: resize frames to this square (120) before cropping `crop_size`
-    crop_size: int | None = None # the paper's option: crop side (112), resized back to the backbone's input (None: the backbone's size)
-    # --- model
-    clip_name: str = 'ViT-L-14-quickgelu' # open_clip model name or a shipped config (a3lign-tiny); the paper's reported results use ViT-L/14
-    clip_pretrained: str | None = 'openai' # weights: open_clip tag, checkpoint file, local-dir:, hf-hub:; 'none' = random weights
-    allow_download: bool = False # let open_clip download missing weights (needs network; also $A3LIGN_ALLOW_DOWNLOAD=1)
-    model: dict = field(default_factory=dict) # overrides of `A3lignConfig` fields (CLI: --model key=value, repeatable)
-    # --- schedule (BAP)
-    text_epochs: int = 40 # BAP stage 1 (text side) epochs, the paper's 40
-    image_epochs: int = 30 # BAP stage 2 (image side) epochs, the paper's 30
-    joint_epochs: int = 30 # BAP stage 3 (joint) epochs, the paper's 30
-    schedule: str = 'bap' # 'bap' (three stages) or 'joint-only' (ablation: one joint stage of the summed epochs)
-    batch_size: int = 64 # clips per step (the paper's 64; per process under torchrun)
-    num_segments: int = 16 # frames per clip, T (the paper's 16)
-    # --- features
-    use_cache: bool = True # train from the frozen-feature cache (else straight from video: same frames, slower)
-    cache_dir: str | None = None # cache folder (default: <out_dir>/../cache/<dataset>-<protocol>-<model>-<weights>-<dtype>-f<max_frames>-v<views>)
-    max_frames: int | None = None # frames cached per clip: None = every frame the protocol can pick; M = a cap (our choice); both paths
-    views: int = 1 # our choice: spatial views cached per clip (1: no spatial augmentation; K > 1: view 0 + K-1 augmented)
-    augment: bool | None = None # spatial augmentation when training from video: None = as the cache (views > 1), True = every epoch
-    rebuild_cache: bool = False # delete a mismatched cache and build it again instead of stopping
-    extract_batch: int = 256 # frames per image-tower call when building the cache
-    shard_size: int = 256 # clips per cache shard file (the unit of resuming, and of splitting extraction across ranks)
-    # --- runtime
-    device: str = 'auto' # 'auto' (cuda, mps, cpu), 'cpu', 'cuda', 'cuda:1', 'mps'
-    amp: str = 'auto' # mixed precision: 'auto' (bf16 or fp16 on GPU, none on CPU), 'bf16', 'fp16', 'none'
-    num_workers: int = 0 # data-loader workers (decoding; the cache needs few)
-    seed: int = 0 # the run's seed (data order, frame draws, initialisation)
-    out_dir: str = 'runs/train' # the run folder (config.json, log.jsonl, checkpoints/, eval.json)
-    resume: bool = True # continue from the run folder's last good checkpoint when there is one
-    overwrite: bool = False # delete an existing run folder first
-    keep_checkpoints: int = 3 # our choice: epoch checkpoints kept (newest; 0 = all); last and best are always kept
-    eval_every: int = 1 # log test (and val) metrics every N epochs (0: only at the end); never used for selection
-    stop_after: int | None = None # stop (checkpointed) after this many epochs in this call; rerun to continue
-    progress: bool = True # show progress bars
+# %% ../../nbs/32_train.loop.ipynb #ba8561a0
+class Precision:
+    "Mixed precision of a run: the autocast dtype of `amp` on `device`, and a gradient scaler that is on only for fp16."
+    def __init__(self, device: torch.device, amp: str = 'auto'):
+        self.device, self.cast = device, autocast_dtype(device, amp)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.cast == torch.float16)
+    def autocast(self): return torch.autocast(self.device.type, dtype=self.cast or torch.float32, enabled=self.cast is not None)
 
-    @classmethod
-    def from_run(cls, d: dict) -> 'TrainConfig':
-        "The options a run folder's `config.json['train']` holds; fields of older versions (e.g. `grad_clip`, now a model option) are left out."
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
-# fields that do not change the result: they may differ between a run and its resumption
-RUNTIME_FIELDS = ('device', 'allow_download', 'num_workers', 'out_dir', 'resume', 'overwrite', 'keep_checkpoints', 'stop_after',
-                  'progress', 'cache_dir', 'use_cache', 'rebuild_cache', 'extract_batch', 'shard_size', 'eval_every', 'skip_bad',
-                  'path_map')
+# %% ../../nbs/32_train.loop.ipynb #0b6909d2
+def optimizer_step(loss: torch.Tensor, # the batch's loss (float32)
+                   opt, sched, # the stage's optimiser and learning-rate schedule
+                   amp: Precision, # the run's precision (its scaler)
+                   ocfg, # the optimisation options (`grad_clip`, `grad_clip_mode`)
+                   part: dict, # the epoch's running sums (gradient norms, steps) -- updated
+                  ):
+    "Backward (scaled under fp16), per-role gradient norms measured and clipped, then the optimiser and schedule step."
+    opt.zero_grad(set_to_none=True)
+    amp.scaler.scale(loss).backward()
+    amp.scaler.unscale_(opt)  # true gradients: measured per role, clipped as the run asks (bap.clip_gradients)
+    for r, v in bap.clip_gradients(opt, ocfg.grad_clip, ocfg.grad_clip_mode).items():
+        part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + float(v)
+    part['steps'] = part.get('steps', 0) + 1
+    amp.scaler.step(opt); amp.scaler.update(); sched.step()
 
-def config_diff(a: dict, b: dict, ignore=RUNTIME_FIELDS) -> list[str]:
-    "Fields whose values differ between two config dicts (ignoring runtime-only fields)."
-    return [f'{k}: {a.get(k)!r} vs {b.get(k)!r}' for k in sorted(set(a) | set(b))
-            if k not in ignore and json.dumps(a.get(k), sort_keys=True) != json.dumps(b.get(k), sort_keys=True)]
-
-# %% ../../nbs/32_train.loop.ipynb #aaec2a72
-def stratified_split(labels, # class id of each training clip `[N]`
-                     fraction: float, # share of each class that goes to validation
-                     seed: int = 0, # seed of the shuffle
-                    ) -> tuple[np.ndarray, np.ndarray]: # (train indices, val indices), each sorted
-    "Seeded, stratified split of a training list into train and validation indices."
-    labels = np.asarray(labels)
-    if not 0 <= fraction < 1: raise ValueError(f'val_fraction must be in [0, 1), got {fraction}')
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        k = int(round(fraction * len(idx)))
-        if fraction > 0 and len(idx) >= 2: k = min(max(k, 1), len(idx) - 1)
-        val.extend(rng.permutation(idx)[:k].tolist())
-    val = np.sort(np.array(val, dtype=np.int64))
-    return np.setdiff1d(np.arange(len(labels)), val), val
-
-# %% ../../nbs/32_train.loop.ipynb #254087ec
-CKPT_FORMAT = 1
-
-def _flatten(obj, prefix: str, tensors: dict):
-    "Replace every tensor in a nested state by a reference `{'__tensor__': key}`, storing it in `tensors`."
-    if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().cpu().contiguous()
-        return {'__tensor__': prefix}
-    if isinstance(obj, dict): return {'__dict__': [[_flatten(k, f'{prefix}.k{i}', tensors), _flatten(v, f'{prefix}.{i}', tensors)]
-                                                   for i, (k, v) in enumerate(obj.items())]}
-    if isinstance(obj, (list, tuple)):
-        return {'__list__' if isinstance(obj, list) else '__tuple__': [_flatten(v, f'{prefix}.{i}', tensors) for i, v in enumerate(obj)]}
-    if isinstance(obj, np.ndarray): return {'__ndarray__': obj.tolist(), 'dtype': str(obj.dtype)}
-    if isinstance(obj, (np.integer, np.floating)): return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
-    raise TypeError(f'{prefix}: cannot store a {type(obj).__name__} in a checkpoint')
-
-def _unflatten(obj, tensors: dict):
-    if isinstance(obj, dict):
-        if '__tensor__' in obj: return tensors[obj['__tensor__']]
-        if '__dict__' in obj: return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in obj['__dict__']}
-        if '__list__' in obj: return [_unflatten(v, tensors) for v in obj['__list__']]
-        if '__tuple__' in obj: return tuple(_unflatten(v, tensors) for v in obj['__tuple__'])
-        if '__ndarray__' in obj: return np.array(obj['__ndarray__'], dtype=obj['dtype'])
-    return obj
-
-def rng_state() -> dict:
-    "Every RNG state a run touches (torch CPU and CUDA, NumPy's global, Python's)."
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                numpy=np.random.get_state(), python=random.getstate())
-
-def set_rng_state(s: dict):
-    "Restore what `rng_state` returned."
-    torch.set_rng_state(s['torch'])
-    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-    np.random.set_state(tuple(s['numpy'])); random.setstate((s['python'][0], tuple(s['python'][1]), s['python'][2]))
-
-# %% ../../nbs/32_train.loop.ipynb #d838c1e9
-class CheckpointError(RuntimeError):
-    "A checkpoint that cannot be used here (another config, another model, damaged)."
-
-def _ckpt_name(epochs_done: int, step: int = 0) -> str:
-    return f'epoch_{epochs_done:03d}' + (f'_step_{step:06d}' if step else '')
-
-def save_checkpoint(run_dir, # the run folder
-                    state: dict, # JSON-able metadata (epochs_done, step, config, ...) with tensors anywhere inside
-                    name: str | None = None, # file stem in checkpoints/ (default from epochs_done/step)
-                    also_last: bool = True, # also (re)write <run>/last.safetensors + last.json
-                   ) -> Path: # the JSON file written
-    "Write a checkpoint pair atomically: tensors -> .safetensors, the rest (+ the tensor file's hash) -> .json."
-    import hashlib
-    run_dir = Path(run_dir)
-    tensors = {}
-    meta = _flatten(state, 'state', tensors)
-    blob = st_save(tensors)
-    doc = dict(format=CKPT_FORMAT, sha256=hashlib.sha256(blob).hexdigest(), state=meta, written=time.time())
-    name = name or _ckpt_name(state['epochs_done'], state.get('step', 0))
-    targets = [run_dir/'checkpoints'/name] + ([run_dir/'last'] if also_last else [])
-    try:
-        for stem in targets:
-            with atomic_write(stem.with_suffix('.safetensors'), 'wb') as f: f.write(blob)
-            with atomic_write(stem.with_suffix('.json')) as f: json.dump(doc, f)
-    except OSError as e:
-        raise OSError(e.errno, f'writing checkpoint {stem} failed ({e.strerror or e}); the previous checkpoint is '
-                      'intact. Free disk space and rerun the same command to resume.') from e
-    return targets[0].with_suffix('.json')
-
-def read_checkpoint(path) -> dict:
-    "Load a checkpoint (its .json or .safetensors path) into its state dict, checking the pair's hash; a damaged one is a `CheckpointError` naming it."
-    import hashlib
-    p = Path(path)
-    js, stf = p.with_suffix('.json'), p.with_suffix('.safetensors')
-    if not js.exists() or not stf.exists():
-        raise FileNotFoundError(f'{p.with_suffix("")}: checkpoint needs both {js.name} and {stf.name}')
-    try: doc = load_json(js)
-    except (ValueError, UnicodeDecodeError) as e: raise CheckpointError(f'{js}: not a readable checkpoint ({type(e).__name__}: {e}); use an older checkpoint.') from None
-    if not isinstance(doc, dict) or doc.get('format') != CKPT_FORMAT:
-        raise CheckpointError(f'{js}: checkpoint format {doc.get("format") if isinstance(doc, dict) else None}, expected {CKPT_FORMAT}')
-    blob = stf.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != doc.get('sha256'):
-        raise CheckpointError(f'{stf} does not match {js.name} (torn write?); use an older checkpoint.')
-    try: return _unflatten(doc['state'], st_load(blob))  # safetensors: tensors only, no code
-    except Exception as e: raise CheckpointError(f'{stf}: not a readable checkpoint ({type(e).__name__}: {e}); use an older checkpoint.') from None
-
-def find_checkpoint(run_dir, # the run folder
-                    warn: bool = True, # warn about each newer checkpoint skipped as unreadable, naming it and why
-                   ) -> Path | None: # the newest checkpoint that reads back (.json path), or None
-    "The newest intact checkpoint (.json path) of a run, or None."
-    import warnings
-    found = []
-    for js in Path(run_dir, 'checkpoints').glob('epoch_*.json'):
-        m = re.fullmatch(r'epoch_(\d+)(?:_step_(\d+))?', js.stem)
-        if m: found.append(((int(m[1]), int(m[2] or 0)), js))
-    for _, js in sorted(found, reverse=True):
-        try: read_checkpoint(js); return js
-        except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
-            if warn: warnings.warn(f'skipping checkpoint {js}: {e}')
-    return None
-
-# %% ../../nbs/32_train.loop.ipynb #00674e64
-class ResumableSampler(DistributedSampler):
-    "A `DistributedSampler` (also for one process) that can skip the first `skip` items of an epoch."
-    def __init__(self, dataset, shuffle: bool = True, seed: int = 0):
-        rank, world = dist_info()
-        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
-        self.skip = 0
-    def __iter__(self):
-        it = list(super().__iter__())
-        return iter(it[self.skip:])
-    def __len__(self): return self.num_samples - self.skip
-
-# %% ../../nbs/32_train.loop.ipynb #88e3185c
-def _features(model, batch, device, cast):
-    "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
-    if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
-    clip = _unwrap(model).clip
-    frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,S,S]
-    with torch.no_grad(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
-        f = clip.encode_frames(frames)  # [B,T,D]
-    return f.to(torch.float16).float()
-
-def _unwrap(m): return m.module if hasattr(m, 'module') else m
-
-@torch.no_grad()
-def predict(model, # `A3lignDFER` (or its DDP wrapper)
-            dataset, # items dict(feats|frames, label, index)
-            device, # where to run
-            temporal: bool = True, # use the temporal image encoder (False: mean over time, BAP stage 1)
-            batch_size: int = 64, # clips per batch
-            num_workers: int = 0, # loader workers
-            amp: str = 'auto', # autocast (see `autocast_dtype`)
-            progress: bool = False, # tqdm bar
-           ) -> tuple[np.ndarray, np.ndarray]: # (predicted class `[N]`, true class `[N]`) in dataset order
-    "Predictions of the model over a dataset (exact under DDP: gathered, not padded)."
-    from tqdm.auto import tqdm
-    device = torch.device(device); cast = autocast_dtype(device, amp)
-    rank, world = dist_info()
-    m = _unwrap(model); was = m.training; m.eval()
-    sub = Subset(dataset, range(rank, len(dataset), world))
-    dl = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                    generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
-    out = []
-    for b in tqdm(dl, desc='eval', leave=False, disable=not (progress and rank == 0)):
-        feats = _features(m, b, device, cast)
-        with torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
-            logits = m(feats, temporal=temporal)  # [B,C]
-        out += list(zip(b['index'].tolist(), logits.argmax(-1).tolist(), b['label'].tolist()))
-    m.train(was)
-    rows = sorted(r for part in all_gather_objects(out) for r in part)
-    return np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=np.int64)
-
-# %% ../../nbs/32_train.loop.ipynb #b9dec02f
+# %% ../../nbs/32_train.loop.ipynb #05ba42a7
 class NonFiniteLoss(FloatingPointError):
     "The loss became NaN or infinite; the message names the step and the batch."
 
@@ -281,7 +66,6 @@ class _StopFlag:
     "First SIGINT sets a flag (the loop checkpoints at the next step boundary); a second one interrupts at once. An ignored SIGINT (`nohup`) stays ignored."
     def __init__(self): self.set, self._old = False, None
     def __enter__(self):
-        import threading
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None): return self  # keep the handler we found
             self._old = signal.signal(signal.SIGINT, self._handle)
@@ -292,21 +76,62 @@ class _StopFlag:
     def __exit__(self, *_):
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
-# %% ../../nbs/32_train.loop.ipynb #10408229
-def _make_schedule(cfg: TrainConfig):
-    from a3lign_nb.train import bap
-    if cfg.schedule == 'bap': return bap.BAPSchedule(cfg.text_epochs, cfg.image_epochs, cfg.joint_epochs)
-    if cfg.schedule == 'joint-only':
-        if hasattr(bap.BAPSchedule, 'joint_only'): return bap.BAPSchedule.joint_only(cfg.text_epochs + cfg.image_epochs + cfg.joint_epochs)
-        return bap.BAPSchedule(0, 0, cfg.text_epochs + cfg.image_epochs + cfg.joint_epochs)
-    raise ValueError(f"schedule={cfg.schedule!r}: use 'bap' or 'joint-only'")
+def step_flags(loss, stop: _StopFlag, device, world: int) -> tuple[float, float]:
+    "(non-finite loss, Ctrl-C) of this step on any rank: one all-reduce, so every rank knows at the same step."
+    flags = torch.tensor([float(not torch.isfinite(loss)), float(stop.set)], device=device)
+    if world > 1: dist.all_reduce(flags)
+    return tuple(flags.tolist())
 
-def _loader(ds, sampler, cfg, device, epoch):
-    # its own generator: creating the iterator must not draw from the global RNG (exact resume mid-epoch)
-    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-    return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      pin_memory=device.type == 'cuda', drop_last=False, generator=g, persistent_workers=False)
+def _non_finite(loss, epoch, stage, step, batch, train_ds, run_dir) -> NonFiniteLoss:
+    src = [train_ds.records[i].source for i in batch['index'].tolist()[:4]] if hasattr(train_ds, 'records') else []
+    return NonFiniteLoss(
+        f'loss is {loss.item()} at epoch {epoch+1} ({stage.name} stage), step {step} of the epoch; '
+        f'batch clips {batch["index"].tolist()[:8]}' + (f' ({", ".join(src)})' if src else '') + '. '
+        f'Stopped without saving; the last good checkpoint is {find_checkpoint(run_dir)}. '
+        'Lower the learning rate, try --amp none, or check those clips.')
 
+# %% ../../nbs/32_train.loop.ipynb #b3b5c20b
+def resume_point(run_dir, cfg, m, scaler, run: dict, main: bool) -> dict | None:
+    "The checkpoint to continue from (None: start afresh), checked against `run` (configs, CLIP fingerprint); weights and scaler restored."
+    ck_path = find_checkpoint(run_dir) if cfg.resume else None
+    if ck_path is None: return None
+    ck = read_checkpoint(ck_path)
+    old = type(m.cfg).from_dict(ck['model_config']).to_dict()  # a config saved by an older version: its fields renamed or moved
+    diff = config_diff(ck['config'], run['config']) + config_diff(old, run['model_config'], ignore=())
+    if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
+                                   'Use another --out-dir, or --overwrite to start this run afresh there.')
+    if ck['clip_fingerprint'] != run['clip_fingerprint']: raise CheckpointError(
+        f'{ck_path}: its CLIP weights (fingerprint {ck["clip_fingerprint"]}) differ from this run\'s ({run["clip_fingerprint"]}).')
+    m.load_trainable_state_dict(ck['model'])
+    # one GradScaler lives through every stage of an uninterrupted run (only the optimizer and schedule are
+    # new at a stage start), so its state is restored whatever the stage -- also at a stage boundary
+    if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
+    if main: print(f'resuming {run_dir} from {ck_path.name} (epoch {ck["epochs_done"]}' + (f', step {ck["step"]})' if ck['step'] else ')'))
+    return ck
+
+def _state(m, opt, sched, scaler, epochs_done, step, stage, run, rows, best, partial):
+    return dict(epochs_done=epochs_done, step=step, stage=stage.name, **run, model=m.trainable_state_dict(),
+                optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler.is_enabled() else None,
+                rng=rng_state(), log=rows, best=best, partial=partial)
+
+# %% ../../nbs/32_train.loop.ipynb #7985914f
+def wrap_ddp(m, device, world: int):
+    "What the loop calls: `m` itself, or under DDP a fresh `DistributedDataParallel` around it."
+    if world == 1: return m
+    return torch.nn.parallel.DistributedDataParallel(m, device_ids=[device.index] if device.type == 'cuda' else None,
+                                                     broadcast_buffers=False)
+
+def start_stage(m, stage, cfg, train_ds, device, world: int, ck: dict | None, e_in: int):
+    "(optimiser, schedule, sampler, module to call) of a stage that starts (or resumes, from `ck`, at epoch `e_in` in it)."
+    bap.apply_stage(m, stage)
+    opt = bap.make_optimizer(m, stage, cfg)
+    sampler = ResumableSampler(train_ds, shuffle=True, seed=cfg.seed)
+    sched = bap.make_scheduler(opt, stage, math.ceil(sampler.num_samples / cfg.batch_size), cfg)
+    if ck is not None and ck['stage'] == stage.name and (ck['step'] or e_in > 0):
+        opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
+    return opt, sched, sampler, wrap_ddp(m, device, world)
+
+# %% ../../nbs/32_train.loop.ipynb #e770fda8
 def _grad_norms(parts) -> dict:
     "Mean gradient norm per role over the epoch's steps (and ranks): `gnorm_<role>`, measured before any clipping."
     out = {}
@@ -318,23 +143,89 @@ def _metrics(pred, true, C, prefix) -> dict:
     if len(true) == 0: return {}
     return {f'{prefix}_war': _war(true, pred), f'{prefix}_uar': _uar(true, pred, C)}
 
-def _write_log(run_dir, rows):
-    with atomic_write(Path(run_dir)/'log.jsonl') as f:
-        for r in rows: f.write(json.dumps(r) + '\n')
+def epoch_row(part: dict, epoch: int, stage, e_in: int, opt, C: int) -> dict:
+    "The log row of an epoch from every rank's `part` (loss sums, predictions, gradient norms)."
+    parts = all_gather_objects(part)
+    n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
+    pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
+    return dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=max(g['lr'] for g in opt.param_groups),
+                train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
 
-def _tensorboard(run_dir):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-        return SummaryWriter(str(Path(run_dir)/'tb'))
-    except Exception: return None  # tensorboard not installed: log.jsonl only
+class RunLog:
+    "The run's epoch rows; on rank 0: `log.jsonl` (rewritten atomically), TensorBoard when installed, a printed line."
+    def __init__(self, run_dir, rows: list, main: bool, progress: bool):
+        self.run_dir, self.rows, self.main, self.progress = Path(run_dir), rows, main, progress
+        if main: self.write()
+        self.tb = self._tensorboard() if main else None
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # optional: without tensorboard, log.jsonl only
+            return SummaryWriter(str(self.run_dir/'tb'))
+        except Exception: return None
+    def write(self):
+        with atomic_write(self.run_dir/'log.jsonl') as f:
+            for r in self.rows: f.write(json.dumps(r) + '\n')
+    def show(self, row):
+        "After the epoch's checkpoint (rank 0): TensorBoard scalars and a printed line."
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != 'epoch': self.tb.add_scalar(k, v, row['epoch'])
+        if self.progress: print(' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items() if k != 'epoch_s'))
+    def close(self):
+        if self.tb is not None: self.tb.close()
 
-def _prune(run_dir, keep: int, protect=()):
-    if keep <= 0: return
-    cks = sorted(Path(run_dir, 'checkpoints').glob('epoch_*.json'))
-    done = [p for p in cks if '_step_' not in p.stem]
-    for p in done[:-keep] + [p for p in cks if '_step_' in p.stem]:
-        if p.stem in protect: continue
-        for q in (p, p.with_suffix('.safetensors')): q.unlink(missing_ok=True)
+# %% ../../nbs/32_train.loop.ipynb #a220b5ef
+def _loader(ds, sampler, cfg, device, epoch):
+    # its own generator: creating the iterator must not draw from the global RNG (exact resume mid-epoch)
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
+    return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                      pin_memory=device.type == 'cuda', drop_last=False, generator=g, persistent_workers=False)
+
+def run_epoch(ddp, opt, sched, amp: Precision, stage, sampler, part: dict, stop: _StopFlag, *, cfg, train_ds, epoch: int,
+              total: int, skip: int, run_dir, batch_hook=None) -> tuple[int, bool]:
+    "Train one epoch from step `skip`; returns (step reached, interrupted by Ctrl-C)."
+    m, device, world = unwrap(ddp), amp.device, dist_info()[1]
+    m.train()
+    it = iter(_loader(train_ds, sampler, cfg, device, epoch))
+    bar = tqdm(total=math.ceil(sampler.num_samples / cfg.batch_size), initial=skip, leave=False,
+               desc=f'epoch {epoch+1}/{total} {stage.name}', disable=not (cfg.progress and dist_info()[0] == 0))
+    step, interrupted = skip, False
+    while True:
+        # under DDP a rank never leaves alone on its own flag: the flag travels in the all-reduce of `step_flags`
+        if stop.set and world == 1: interrupted = True; break
+        try: batch = next(it)
+        except StopIteration: break
+        except KeyboardInterrupt: interrupted = True; break  # a second Ctrl-C: at once (torchrun ends the rest)
+        except Exception:
+            if stop.set: interrupted = True; break
+            raise
+        if batch_hook is not None: batch_hook(epoch, step, batch)
+        feats, y = batch_features(m, batch, device, amp.cast), batch['label'].to(device)  # [B,T,D], [B]
+        with amp.autocast():
+            logits = ddp(feats, temporal=stage.temporal)  # [B,C]
+            loss = F.cross_entropy(logits.float(), y)
+        bad, stopping = step_flags(loss, stop, device, world)
+        if bad: raise _non_finite(loss, epoch, stage, step, batch, train_ds, run_dir)
+        optimizer_step(loss, opt, sched, amp, cfg, part)
+        part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
+        part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
+        step += 1
+        bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{max(g['lr'] for g in opt.param_groups):.2g}")
+        if stopping: interrupted = True; break  # every rank finished this same step
+    bar.close()
+    return step, interrupted
+
+# %% ../../nbs/32_train.loop.ipynb #dce22498
+def _eval_metrics(m, cfg, stage, device, C: int, val_ds, test_ds, epoch: int, total: int) -> dict:
+    "Val and test metrics after `epoch`: every `eval_every` epochs and the last; otherwise val alone when the run selects on it."
+    kw = dict(temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp)
+    if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == total):
+        todo = [('val', val_ds), ('test', test_ds)]; kw['num_workers'] = cfg.num_workers
+    else: todo = [('val', val_ds)] if cfg.select.startswith('val_') else []
+    out = {}
+    for name, ds in todo:
+        if ds is not None: out.update(_metrics(*predict(m, ds, device, **kw), C, name))
+    return out
 
 def fit(model, # `A3lignDFER` on `device`
         train_ds, # training items: dict(feats [T,D] | frames [T,3,S,S], label, index); has `set_epoch`
@@ -347,404 +238,56 @@ def fit(model, # `A3lignDFER` on `device`
         batch_hook=None, # called as `batch_hook(epoch, step, batch)` before each step (tests use it to inject faults)
        ) -> dict: # summary: epochs_done, selected epoch, last log row, status
     "Train `model` through the BAP stages with checkpoints and exact resume; returns a summary."
-    from tqdm.auto import tqdm
-    from a3lign_nb.train import bap
     run_dir = Path(run_dir)
     device = torch.device(device) if device is not None else get_device(cfg.device)
     rank, world = dist_info(); main = rank == 0
-    m = _unwrap(model); mcfg = m.cfg
-    classes = list(classes or mcfg.classes); C = len(classes)
-    schedule = _make_schedule(cfg); total = schedule.total_epochs
+    m = unwrap(model); classes = list(classes or m.cfg.classes); C = len(classes)
+    schedule = cfg.make_schedule(); total = schedule.total_epochs
     bap.check_schedule(m, schedule)  # e.g. an 'image' stage with use_jas=False has nothing to train
-    cast = autocast_dtype(device, cfg.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=cast == torch.float16)
-    cfg_dict = asdict(cfg); mcfg_dict = mcfg.to_dict()
-    clip_fp = weights_fingerprint(m.clip)
-    # --- 1. resume
-    rows, start, skip, ck = [], 0, 0, None
-    ck_path = find_checkpoint(run_dir) if cfg.resume else None
-    if ck_path is not None:
-        ck = read_checkpoint(ck_path)
-        diff = config_diff(ck['config'], cfg_dict) + config_diff(ck['model_config'], mcfg_dict, ignore=())
-        if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
-                                       'Use another --out-dir, or --overwrite to start this run afresh there.')
-        if ck['clip_fingerprint'] != clip_fp: raise CheckpointError(
-            f'{ck_path}: its CLIP weights (fingerprint {ck["clip_fingerprint"]}) differ from this run\'s ({clip_fp}).')
-        m.load_trainable_state_dict(ck['model'])
-        # one GradScaler lives through every stage of an uninterrupted run (only the optimizer and schedule are
-        # new at a stage start), so its state is restored whatever the stage -- also at a stage boundary
-        if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
-        start, skip, rows = ck['epochs_done'], ck['step'], [r for r in ck['log']]
-        if main: print(f'resuming {run_dir} from {ck_path.name} (epoch {start}' + (f', step {skip})' if skip else ')'))
-    if main:
-        atomic_save_json(dict(train=cfg_dict, model=mcfg_dict, classes=classes), run_dir/'config.json')
-        _write_log(run_dir, rows)
-    tb = _tensorboard(run_dir) if main else None
+    amp = Precision(device, cfg.amp)
+    run = dict(config=asdict(cfg), model_config=m.cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip))
+    ck = resume_point(run_dir, cfg, m, amp.scaler, run, main)
+    start, skip = (ck['epochs_done'], ck['step']) if ck else (0, 0)
+    if main: atomic_save_json(dict(train=run['config'], model=run['model_config'], classes=classes), run_dir/'config.json')
+    log = RunLog(run_dir, list(ck['log']) if ck else [], main, cfg.progress)
     best = ck['best'] if ck else None  # (metric, epochs_done)
-    opt = sched = ddp = None; cur_stage = None; epochs_run = 0
-    # --- 2. epochs
+    cur_stage, epochs_run = None, 0
     with _StopFlag() as stop:
         for epoch in range(start, total):
             stage, e_in = schedule.stage_at(epoch)
             if stage.name != cur_stage:
-                bap.apply_stage(m, stage)
-                opt = bap.make_optimizer(m, stage, mcfg)
-                sampler = ResumableSampler(train_ds, shuffle=True, seed=cfg.seed)
-                steps = math.ceil(sampler.num_samples / cfg.batch_size)
-                sched = bap.make_scheduler(opt, stage, steps, mcfg)
-                if ck is not None and ck['stage'] == stage.name and (ck['step'] or e_in > 0):
-                    opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-                ddp = m
-                if world > 1:
-                    ddp = torch.nn.parallel.DistributedDataParallel(
-                        m, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
-                cur_stage = stage.name
-            if ck is not None:  # RNG exactly as it was when the checkpoint was written
-                set_rng_state(ck['rng'])
+                opt, sched, sampler, ddp = start_stage(m, stage, cfg, train_ds, device, world, ck, e_in); cur_stage = stage.name
+            if ck is not None: set_rng_state(ck['rng'])  # RNG exactly as it was when the checkpoint was written
             elif epoch == start: seed_everything(cfg.seed + 1)
             sampler.set_epoch(epoch); sampler.skip = skip * cfg.batch_size
-            for d in (train_ds,): getattr(d, 'set_epoch', lambda e: None)(epoch)
+            getattr(train_ds, 'set_epoch', lambda e: None)(epoch)
             part = ck['partial'] if (ck is not None and skip) else dict(loss_sum=0.0, n=0, pred=[], true=[])
-            ck = None
-            m.train(); t0 = time.time()
-            dl = _loader(train_ds, sampler, cfg, device, epoch)
-            bar = tqdm(total=math.ceil(sampler.num_samples / cfg.batch_size), initial=skip, leave=False,
-                       desc=f'epoch {epoch+1}/{total} {stage.name}', disable=not (cfg.progress and main))
-            step, it, interrupted = skip, iter(dl), False
-            while True:
-                # under DDP a rank never leaves alone on its own flag: the flag travels in the all-reduce below
-                if stop.set and world == 1: interrupted = True; break
-                try: batch = next(it)
-                except StopIteration: break
-                except KeyboardInterrupt: interrupted = True; break  # a second Ctrl-C: at once (torchrun ends the rest)
-                except Exception:
-                    if stop.set: interrupted = True; break
-                    raise
-                if batch_hook is not None: batch_hook(epoch, step, batch)
-                feats = _features(m, batch, device, cast)  # [B,T,D]
-                y = batch['label'].to(device)
-                with torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
-                    logits = ddp(feats, temporal=stage.temporal)  # [B,C]
-                    loss = F.cross_entropy(logits.float(), y)
-                # one all-reduce per step: (non-finite loss, Ctrl-C) on any rank -> every rank knows at the same step
-                flags = torch.tensor([float(not torch.isfinite(loss)), float(stop.set)], device=device)
-                if world > 1: dist.all_reduce(flags)
-                bad, stopping = flags.tolist()
-                if bad:
-                    src = [train_ds.records[i].source for i in batch['index'].tolist()[:4]] if hasattr(train_ds, 'records') else []
-                    raise NonFiniteLoss(
-                        f'loss is {loss.item()} at epoch {epoch+1} ({stage.name} stage), step {step} of the epoch; '
-                        f'batch clips {batch["index"].tolist()[:8]}' + (f' ({", ".join(src)})' if src else '') + '. '
-                        f'Stopped without saving; the last good checkpoint is {find_checkpoint(run_dir)}. '
-                        'Lower the learning rate, try --amp none, or check those clips.')
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)  # true gradients: measured per role, clipped if the model config asks (bap.clip_gradients)
-                for r, v in bap.clip_gradients(opt, mcfg.grad_clip, mcfg.grad_clip_mode).items():
-                    part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + float(v)
-                part['steps'] = part.get('steps', 0) + 1
-                scaler.step(opt); scaler.update(); sched.step()
-                part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
-                part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
-                step += 1
-                bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{max(g['lr'] for g in opt.param_groups):.2g}")
-                if stopping: interrupted = True; break  # every rank finished this same step
-            bar.close()
+            ck, t0 = None, time.time()
+            step, interrupted = run_epoch(ddp, opt, sched, amp, stage, sampler, part, stop, cfg=cfg, train_ds=train_ds,
+                                          epoch=epoch, total=total, skip=skip, run_dir=run_dir, batch_hook=batch_hook)
             if interrupted:
                 if world == 1:
-                    save_checkpoint(run_dir, _state(m, opt, sched, scaler, epoch, step, stage, cfg_dict, mcfg_dict,
-                                                    clip_fp, rows, best, part), also_last=True)
+                    save_checkpoint(run_dir, _state(m, opt, sched, amp.scaler, epoch, step, stage, run, log.rows, best, part))
                     print(f'\ninterrupted: epoch {epoch+1}, step {step}; checkpoint written to {run_dir}/last.json. '
                           'Rerun the same command to resume.')
                 elif main:  # the partial metrics and RNG states are per rank: no exact mid-epoch checkpoint under DDP
                     print(f'\ninterrupted: epoch {epoch+1}, step {step} on every rank; rerun the same command to resume '
                           f'from the last epoch checkpoint ({find_checkpoint(run_dir)}).')
                 raise KeyboardInterrupt
-            # --- end of epoch: metrics, log, checkpoint
-            parts = all_gather_objects(part)
-            n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
-            pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
-            row = dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=max(g['lr'] for g in opt.param_groups),
-                       train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
-            last = epoch + 1 == total
-            if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or last):
-                for name, ds in (('val', val_ds), ('test', test_ds)):
-                    if ds is not None:
-                        p, t = predict(m, ds, device, temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp,
-                                       num_workers=cfg.num_workers)
-                        row.update(_metrics(p, t, C, name))
-            elif val_ds is not None and cfg.select.startswith('val_'):
-                p, t = predict(m, val_ds, device, temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp)
-                row.update(_metrics(p, t, C, 'val'))
+            row = epoch_row(part, epoch, stage, e_in, opt, C) | _eval_metrics(m, cfg, stage, device, C, val_ds, test_ds, epoch, total)
             row['epoch_s'] = round(time.time() - t0, 3)
-            rows.append(row)
-            is_best = False
-            if cfg.select.startswith('val_') and row.get(cfg.select) is not None and (best is None or row[cfg.select] > best[0]):
-                best, is_best = (row[cfg.select], epoch + 1), True
+            log.rows.append(row)
+            is_best = cfg.select.startswith('val_') and row.get(cfg.select) is not None and (best is None or row[cfg.select] > best[0])
+            if is_best: best = (row[cfg.select], epoch + 1)
             if main:
-                state = _state(m, opt, sched, scaler, epoch + 1, 0, stage, cfg_dict, mcfg_dict, clip_fp, rows, best, None)
+                state = _state(m, opt, sched, amp.scaler, epoch + 1, 0, stage, run, log.rows, best, None)
                 save_checkpoint(run_dir, state)
                 if is_best: save_checkpoint(run_dir, state, name='best', also_last=False)
-                _write_log(run_dir, rows)
-                _prune(run_dir, cfg.keep_checkpoints, protect=('best',))
-                if tb is not None:
-                    for k, v in row.items():
-                        if isinstance(v, (int, float)) and k != 'epoch': tb.add_scalar(k, v, epoch + 1)
-                if cfg.progress: print(' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items() if k != 'epoch_s'))
+                log.write(); prune_checkpoints(run_dir, cfg.keep_checkpoints, protect=('best',)); log.show(row)
             barrier()
             skip = 0; epochs_run += 1
             if cfg.stop_after and epochs_run >= cfg.stop_after and epoch + 1 < total:
-                if tb is not None: tb.close()
+                log.close()
                 return dict(status='stopped', epochs_done=epoch + 1, total_epochs=total, last=row, best=best)
-    if tb is not None: tb.close()
-    return dict(status='done', epochs_done=total, total_epochs=total, last=rows[-1] if rows else None, best=best)
-
-def _state(m, opt, sched, scaler, epochs_done, step, stage, cfg_dict, mcfg_dict, clip_fp, rows, best, partial):
-    return dict(epochs_done=epochs_done, step=step, stage=stage.name, config=cfg_dict, model_config=mcfg_dict,
-                clip_fingerprint=clip_fp, model=m.trainable_state_dict(), optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                rng=rng_state(), log=rows, best=best, partial=partial)
-
-# %% ../../nbs/32_train.loop.ipynb #20290e1d
-def _none(v): return None if v is None or str(v).lower() in ('', 'none', 'random', 'null') else v
-
-def make_clip(name: str, # open_clip model name / shipped config
-              pretrained: str | None, # weights (None/'none': random, drawn from `seed`)
-              device, # where to put it
-              seed: int = 0, # seed of random weights
-              allow_download: bool | None = None, # see `load_clip`
-              precision: str = 'fp32', # weights of the frozen towers (the model config's `clip_precision`)
-             ):
-    "Load the frozen CLIP of a run; random weights come from `seed` (so they can be recreated)."
-    from a3lign_nb.clip import load_clip
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return load_clip(name, _none(pretrained), device=device, precision=precision, allow_download=allow_download or None)
-
-def _clip_precision(cfg: TrainConfig) -> str:
-    "The run's `clip_precision` (a `--model` override, else `A3lignConfig`'s default, fp32)."
-    from a3lign_nb.models.a3lign import A3lignConfig
-    return cfg.model.get('clip_precision', A3lignConfig.clip_precision)
-
-def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
-    "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
-    from a3lign_nb.utils import REPO_SAMPLES
-    tl, te = cfg.train_list, cfg.test_list
-    if tl is None or te is None:
-        if REPO_SAMPLES is None or not (REPO_SAMPLES/'synthetic'/'train.txt').exists():
-            raise FileNotFoundError('no --train-list/--test-list given and the shipped samples (data_samples/synthetic) '
-                                    'are not here. Pass the lists, or make a synthetic set with `a3lign synth OUT`.')
-        tl, te = tl or REPO_SAMPLES/'synthetic'/'train.txt', te or REPO_SAMPLES/'synthetic'/'test.txt'
-    out = []
-    for p in (tl, te):
-        p = str(p)
-        if '{fold}' in p:
-            if cfg.fold is None: raise ValueError(f'{p} contains {{fold}}: pass --fold (or use `a3lign folds`)')
-            p = p.replace('{fold}', str(cfg.fold))
-        out.append(Path(p))
-    return out[0], out[1]
-
-def _read_mapped(list_file, cfg: TrainConfig, spec):
-    "`read_annotations`, with `cfg.path_map` applied to the parsed records (then each clip is checked to exist)."
-    from a3lign_nb.data.datasets import AnnotationError, ClipList, map_paths, read_annotations
-    if not cfg.path_map: return read_annotations(list_file, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad)
-    recs = map_paths(read_annotations(list_file, cfg.data_root, spec=spec, skip_bad=cfg.skip_bad, check_files=False),
-                     cfg.path_map, cfg.data_root)
-    out = ClipList(skipped=recs.skipped)
-    for r in recs:
-        if Path(r.path).exists(): out.append(r); continue
-        msg = f'{r.source}: {r.path} not found after --path-map {cfg.path_map}'
-        if not cfg.skip_bad: raise AnnotationError(msg)
-        out.skipped.append((r.source, msg))
-    return out
-
-def run_protocol(cfg: TrainConfig, spec=None) -> tuple[str, dict]:
-    "The run's (protocol name, `clip_transform_for` options): `cfg.protocol` or the dataset's, its per-dataset augmentation, the crop options."
-    from a3lign_nb.data.datasets import get_spec
-    from a3lign_nb.data.video import get_protocol
-    spec = get_spec(spec or cfg.dataset)
-    name = get_protocol(cfg.protocol or spec.protocol).name
-    kw = dict(spec.augment) if name == spec.protocol else {}  # DFEW's brightness, FERV39k's rotation belong to 'dfer-clip'
-    if cfg.resize_to is not None: kw['resize_to'] = int(cfg.resize_to)
-    if cfg.crop_size is not None: kw['image_size'] = int(cfg.crop_size)
-    return name, kw
-
-def cache_options(cfg: TrainConfig, device, lists=None) -> dict:
-    "The `ensure_cache` options of a run (shared by `make_datasets`, `extract` and `a3lign folds`)."
-    protocol, tkw = run_protocol(cfg)
-    return dict(max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
-                batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers, device=device,
-                amp=cfg.amp, progress=cfg.progress and is_main_process(), skip_bad=cfg.skip_bad, protocol=protocol,
-                num_segments=cfg.num_segments, transform_kw=tkw,
-                lists=lists if lists is not None else [str(p) for p in resolve_lists(cfg)])
-
-def read_lists(cfg: TrainConfig):
-    "(spec, train records, test records, data root) of a run, with clear errors for a missing root or list."
-    from a3lign_nb.data.datasets import get_spec, read_annotations
-    spec = get_spec(cfg.dataset)
-    if cfg.data_root is not None and not Path(cfg.data_root).is_dir():
-        raise FileNotFoundError(f'data root {cfg.data_root} does not exist (--data-root). It should be the folder '
-                                'the paths in the annotation lists are relative to.')
-    tl, te = resolve_lists(cfg)
-    tr, ts = (_read_mapped(p, cfg, spec) for p in (tl, te))
-    for name, recs, p in (('training', tr, tl), ('test', ts, te)):
-        if not recs: raise ValueError(f'{p}: the {name} list has no usable clips')
-    return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
-
-def build_model(cfg: TrainConfig, classes, clip):
-    "The `A3lignDFER` of a run: `A3lignConfig` from the run's CLIP, classes and `cfg.model` overrides."
-    from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
-    known = {f.name for f in fields(A3lignConfig)}
-    bad = sorted(set(cfg.model) - known)
-    if bad: raise ValueError(f'unknown model option(s) {bad}; A3lignConfig has: {sorted(known)}')
-    mc = A3lignConfig(**{**dict(clip_name=cfg.clip_name, clip_pretrained=_none(cfg.clip_pretrained),
-                                classes=tuple(classes), num_frames=cfg.num_segments, seed=cfg.seed), **cfg.model})
-    return A3lignDFER(mc, clip)
-
-def default_cache_dir(cfg: TrainConfig, clip) -> Path:
-    "`<out_dir>/../cache/<dataset>-<protocol>-<model>-<weights fingerprint>-<dtype>-f<max_frames>-v<views>` (shared by the runs beside it)."
-    from a3lign_nb.train.cache import weights_dtype
-    tag = (f"{cfg.dataset}-{run_protocol(cfg)[0]}-{clip.name.replace('/', '_')}-{weights_fingerprint(clip)[:8]}-"
-           f"{weights_dtype(clip)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
-    return Path(cfg.out_dir).resolve().parent/'cache'/tag
-
-def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
-    "(train, test) datasets: from the feature cache (built/reused over both lists) or straight from video."
-    from a3lign_nb.data.video import clip_transform_for
-    protocol, tkw = run_protocol(cfg)
-    if cfg.use_cache:
-        cache = ensure_cache(list(train_recs) + list(test_recs), clip, cfg.cache_dir or default_cache_dir(cfg, clip),
-                             root=root, **cache_options(cfg, device))
-        mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root,
-                                                skip_bad=cfg.skip_bad, protocol=protocol)
-    else:
-        aug = cfg.views > 1 if cfg.augment is None else cfg.augment
-        te, ttr = clip_transform_for(clip, False, protocol, **tkw), (clip_transform_for(clip, True, protocol, **tkw) if aug else None)
-        mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
-                                               train_transform=ttr, skip_bad=cfg.skip_bad, protocol=protocol)
-    return mk(train_recs, True), mk(test_recs, False), mk
-
-def _log_rows(run_dir) -> list[dict]:
-    p = Path(run_dir)/'log.jsonl'
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
-
-def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainConfig()`)
-          batch_hook=None, # passed to `fit` (tests inject faults with it)
-          **overrides, # any `TrainConfig` field by name, e.g. `train(out_dir='runs/x', text_epochs=2)`
-         ) -> dict: # the test `eval_report` (+ `run_dir`), or fit's summary when stopped early
-    "Train (or resume) a run end to end and evaluate the selected model on the test list."
-    from a3lign_nb.explore.figures import write_run_report
-    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    if cfg.select not in ('last', 'val_uar', 'val_war'): raise ValueError(f"select={cfg.select!r}: use 'last', 'val_uar' or 'val_war'")
-    if cfg.select != 'last' and not cfg.val_fraction > 0:
-        raise ValueError(f'select={cfg.select!r} needs a validation split: set val_fraction > 0 (never the test fold)')
-    device = init_distributed(cfg.device)
-    run_dir = Path(cfg.out_dir)
-    if cfg.overwrite:  # only rank 0 deletes; no rank looks for checkpoints while it does
-        if is_main_process() and run_dir.exists(): shutil.rmtree(run_dir)
-    elif not cfg.resume and find_checkpoint(run_dir) is not None:
-        raise FileExistsError(f'{run_dir} already holds checkpoints and resume is off: pass --overwrite to start afresh '
-                              'there, or choose another --out-dir.')
-    barrier()
-    spec, tr, ts, root = read_lists(cfg)
-    seed_everything(cfg.seed)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
-    model = build_model(cfg, spec.classes, clip).to(device)
-    train_ds, test_ds, mk = make_datasets(cfg, clip, tr, ts, root, device)
-    val_ds = None
-    if cfg.val_fraction > 0:
-        ti, vi = stratified_split([r.label for r in tr], cfg.val_fraction, cfg.seed)
-        train_ds, val_ds = mk([tr[i] for i in ti], True), mk([tr[i] for i in vi], False)
-    summary = fit(model, train_ds, cfg, run_dir, test_ds=test_ds, val_ds=val_ds, device=device, classes=spec.classes,
-                  batch_hook=batch_hook)
-    if summary['status'] != 'done': return summary
-    sel = summary['epochs_done']
-    if cfg.select != 'last' and summary['best'] is not None:
-        ck = read_checkpoint(run_dir/'checkpoints'/'best.json')
-        model.load_trainable_state_dict(ck['model']); sel = summary['best'][1]
-    stage = _make_schedule(cfg).stage_at(sel - 1)[0]
-    p, t = predict(model, test_ds, device, temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp,
-                   num_workers=cfg.num_workers, progress=cfg.progress)
-    rep = eval_report(t, p, spec.classes, split='test', epoch=sel, selected_by=cfg.select, dataset=spec.name,
-                      fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]), protocol=run_protocol(cfg)[0],
-                      best_test_epoch=best_test_epoch(_log_rows(run_dir)))
-    if is_main_process():
-        atomic_save_json(rep, run_dir/'eval.json')
-        write_run_report(run_dir)
-    barrier()
-    return rep | dict(run_dir=str(run_dir))
-
-# %% ../../nbs/32_train.loop.ipynb #0e92d6b9
-def load_checkpoint(path, # a run folder (uses last, or best when the run selected on val), or a checkpoint .json/.safetensors
-                    clip=None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
-                    device='cpu', # where to put the model
-                   ):
-    "Rebuild the trained `A3lignDFER` from a checkpoint."
-    import warnings
-    from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
-    p = Path(path)
-    run_dir = p if p.is_dir() else None
-    if run_dir is not None:
-        sel = load_json(p/'config.json')['train'].get('select', 'last') if (p/'config.json').exists() else 'last'
-        p = p/'checkpoints'/'best.json' if sel != 'last' and (p/'checkpoints'/'best.json').exists() else p/'last.json'
-    if not p.with_suffix('.json').exists():
-        raise FileNotFoundError(f'{p}: no checkpoint here (expected a run folder with last.json, or a checkpoint file)')
-    try: ck = read_checkpoint(p)
-    except (CheckpointError, FileNotFoundError) as e:
-        older = find_checkpoint(run_dir) if run_dir is not None and p.stem == 'last' else None
-        if older is None: raise
-        warnings.warn(f'skipping checkpoint {p}: {e} Using {older}, the newest readable one.')
-        p, ck = older, read_checkpoint(older)
-    mc = A3lignConfig.from_dict(ck['model_config'])
-    if clip is None:
-        clip = make_clip(mc.clip_name, mc.clip_pretrained, device, ck['config'].get('seed', 0), precision=mc.clip_precision)
-    elif clip.name != mc.clip_name:
-        raise CheckpointError(f'{p} was trained with CLIP {mc.clip_name!r}, not {clip.name!r}')
-    fp = weights_fingerprint(clip)
-    if fp != ck['clip_fingerprint']:
-        raise CheckpointError(f'{p} was trained through CLIP weights with fingerprint {ck["clip_fingerprint"]}; '
-                              f'the CLIP given has {fp} (other weights, or another random seed).')
-    model = A3lignDFER(mc, clip)
-    try: model.load_trainable_state_dict(ck['model'])
-    except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f'{p} does not fit this model config: {e}') from None
-    model.checkpoint = str(p)  # the file it came from (after any fallback)
-    return model.to(device).eval()
-
-# %% ../../nbs/32_train.loop.ipynb #f3316f19
-def evaluate(run_dir, # a finished (or stopped) run folder
-             test_list: str | None = None, # another list to score on (default: the run's test list)
-             data_root: str | None = None, # data root for `test_list`
-             device: str = 'auto', # where to run
-             out: str | None = None, # where to write the report (default: <run>/eval.json)
-             use_cache: bool | None = None, # default: as the run did
-             progress: bool = True, # bars
-            ) -> dict: # the `eval_report`
-    "Score a run's selected checkpoint on its test list (or another) and write the report."
-    from a3lign_nb.data.datasets import read_annotations
-    run_dir = Path(run_dir)
-    if not (run_dir/'config.json').exists(): raise FileNotFoundError(f'{run_dir}: not a run folder (no config.json)')
-    conf = load_json(run_dir/'config.json')
-    cfg = TrainConfig.from_run(conf['train'])
-    cfg = dataclasses.replace(cfg, device=device, progress=progress, use_cache=cfg.use_cache if use_cache is None else use_cache,
-                              test_list=test_list or cfg.test_list, data_root=data_root or cfg.data_root)
-    dev = init_distributed(cfg.device)
-    model = load_checkpoint(run_dir, device=dev)
-    spec, tr, ts, root = read_lists(cfg)
-    _, test_ds, _ = make_datasets(cfg, model.clip, tr, ts, root, dev)
-    stage_name = read_checkpoint(model.checkpoint)['stage']  # the checkpoint `load_checkpoint` used
-    temporal = next((s.temporal for s in _make_schedule(cfg).stages if s.name == stage_name), True)
-    p, t = predict(model, test_ds, dev, temporal=temporal, batch_size=cfg.batch_size, amp=cfg.amp, progress=progress)
-    rep = eval_report(t, p, spec.classes, split='test', dataset=spec.name, fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]),
-                      best_test_epoch=best_test_epoch(_log_rows(run_dir)) if test_list is None else None)
-    if is_main_process(): atomic_save_json(rep, Path(out) if out else run_dir/'eval.json')
-    return rep
-
-def extract(cfg: TrainConfig | None = None, **overrides) -> 'FeatureCache':
-    "Build (or reuse, or resume) the feature cache of a run's train and test lists; no training."
-    cfg = dataclasses.replace(cfg or TrainConfig(), **overrides)
-    device = init_distributed(cfg.device)
-    spec, tr, ts, root = read_lists(cfg)
-    clip = make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download, _clip_precision(cfg))
-    return ensure_cache(list(tr) + list(ts), clip, cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
-                        **cache_options(cfg, device))
+    log.close()
+    return dict(status='done', epochs_done=total, total_epochs=total, last=log.rows[-1] if log.rows else None, best=best)
