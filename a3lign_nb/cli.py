@@ -18,6 +18,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from fastcore.docments import docments
+
 from . import __version__
 from . import clip as C
 from .data.datasets import check_list, check_summary
@@ -203,15 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'mps'")
     e.add_argument('--out', default=None, help='report path (default: <run>/eval.json)')
     e.add_argument('--use-cache', action=argparse.BooleanOptionalAction, default=None, help='default: as the run did')
-    e.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True)
+    e.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars')
     _ablate_args(sub.add_parser('ablate', help='the results table: every method and ablation, several seeds, on a shipped set',
                                 description='Trains baselines and ablations of A3lign-DFER on frozen tiny-CLIP features; see nbs/33_eval.ablate.ipynb.'))
     d = sub.add_parser('demo', help='the whole pipeline on the shipped synthetic clips, tiny CLIP, CPU, ~1 minute')
+    demo_docs = docments(demo)  # the comment after each argument of `runs.demo`
     for name, prm in inspect.signature(demo).parameters.items():
-        flag = '--' + name.replace('_', '-')
-        if isinstance(prm.default, bool): d.add_argument(flag, action=argparse.BooleanOptionalAction, default=prm.default)
-        else: d.add_argument(flag, type=_parse_optional(int) if isinstance(prm.default, int) else str, default=prm.default,
-                             help=f'(default: {prm.default})')
+        flag, h = '--' + name.replace('_', '-'), f'{demo_docs.get(name) or name} (default: {prm.default})'
+        if isinstance(prm.default, bool): d.add_argument(flag, action=argparse.BooleanOptionalAction, default=prm.default, help=h)
+        else: d.add_argument(flag, type=_parse_optional(int) if isinstance(prm.default, int) else str, default=prm.default, help=h)
     return P
 
 

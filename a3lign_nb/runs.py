@@ -23,7 +23,7 @@ from .data.video import clip_transform_for, get_protocol
 from .eval.metrics import best_test_epoch, eval_report, fold_summary, summary_table
 from .explore.figures import write_run_report
 from .models.a3lign import MOVED_FIELDS, RENAMED_FIELDS, A3lignConfig, A3lignDFER
-from .train.cache import CachedClipDataset, ensure_cache, weights_dtype, weights_fingerprint
+from .train.cache import CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.dist import barrier, init_distributed, is_main_process
 from .train.loop import TrainConfig, fit, predict

@@ -1,4 +1,4 @@
-"""Spatial augmentation with frozen towers (issue 10, item 3): no augmentation, K cached augmented views, augmentation
+"""Spatial augmentation with frozen towers: no augmentation, K cached augmented views, augmentation
 from video every epoch. UAR / WAR mean +- std over seeds, and seconds per epoch, on the shipped synthetic set.
 
 The set's own protocol is used ('tsn': random resized crop of 60-100% of the area, flip 0.5, colour jitter 0.2).
@@ -20,7 +20,7 @@ import numpy as np
 def run(variant: str, seed: int, args, tmp: Path) -> dict:
     from a3lign_nb.runs import DEMO_CLIP, DEMO_MODEL
     from a3lign_nb import runs
-from a3lign_nb.train import checkpoint, loop
+    from a3lign_nb.train import checkpoint, loop
     from a3lign_nb.utils import REPO_SAMPLES
     data = Path(args.data) if args.data else REPO_SAMPLES/'synthetic'
     kw = dict(none=dict(use_cache=True, views=1), views=dict(use_cache=True, views=args.views),

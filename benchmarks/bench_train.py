@@ -1,4 +1,4 @@
-"""Training/extraction benchmarks for issue 5 (CPU by default; prints figures).
+"""Training and extraction benchmarks (CPU by default; prints figures).
 
 (a) one training epoch from the feature cache vs straight from video, same config (ViT-B-16-sized CLIP, random weights)
 (b) extraction throughput: the whole pipeline (decode + transform + encode + write) vs bare encode_image on the same tensors
@@ -32,8 +32,8 @@ def subset_lists(out: Path, per_class_train: int, per_class_test: int):
 
 def bench_a(args, tmp: Path):
     from a3lign_nb import runs
-from a3lign_nb.utils import get_device
-from a3lign_nb.train import checkpoint, loop
+    from a3lign_nb.utils import get_device
+    from a3lign_nb.train import checkpoint, loop
     data = subset_lists(tmp, args.clips_per_class, 1)
     base = runs.TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
                             clip_name=args.clip, clip_pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
@@ -65,8 +65,8 @@ def bench_b(args, tmp: Path):
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for, read_frames
     from a3lign_nb import runs
-from a3lign_nb.utils import get_device
-from a3lign_nb.train import checkpoint, loop
+    from a3lign_nb.utils import get_device
+    from a3lign_nb.train import checkpoint, loop
     from a3lign_nb.data.video import cached_frame_indices
     from a3lign_nb.train.cache import build_cache
     data = subset_lists(tmp, args.clips_per_class, 0)

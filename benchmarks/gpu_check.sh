@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU checks for issue 5, in one go: extraction throughput and a short bf16 training run, ViT-B/16 with random
+# GPU checks, in one go: extraction throughput and a short bf16 training run, ViT-B/16 with random
 # weights (no downloads). Prints figures; exits 0 with a note on a machine without CUDA.
 #   bash benchmarks/gpu_check.sh            # from the repository root, in the project's environment
 #   PYTHON=.venv/bin/python GPU_CLIPS=40 bash benchmarks/gpu_check.sh

@@ -141,3 +141,14 @@ def test_check_path_map(tmp_path):
             '--fix', tmp_path/'mine.txt')
     assert 'no problems' in p.stdout
     assert (tmp_path/'mine.txt').read_text() == 'clips/good 20 0\nclips/short 12 2\n'  # relative to the data root
+
+
+def test_every_option_has_help():
+    "Every option of every command says what it means in --help."
+    import argparse
+    from a3lign_nb.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = {name: [a.option_strings or a.dest for a in p._actions if not a.help and a.dest != 'help']
+               for name, p in sub.choices.items()}
+    assert not any(missing.values()), missing
+    assert {'--lr', '--grad-clip', '--num-segments', '--protocol'} <= {o for a in sub.choices['train']._actions for o in a.option_strings}

@@ -195,7 +195,7 @@ BAD_LINES = {
     'negative label': ('good 20 -1', 'outside'),
     'corrupt, no count': ('corrupt.mp4 2', 'corrupt.mp4'),
     'no frames, no count': ('noframes.mp4 2', 'noframes.mp4'),
-    'missing field': ('good 2', 'a field is missing'),  # issue 11: in a 3-field list, never read as label 2
+    'missing field': ('good 2', 'a field is missing'),  # in a 3-field list, never re-read as label 2
     'word for frames': ('good sixty 2', "frame count 'sixty' is not an integer"),
 }
 

@@ -1,4 +1,4 @@
-"Bad input and faults: missing data root, a cache from another model, a checkpoint from another config, NaN loss, Ctrl-C, full disk; damaged and hostile files (issue 11)."
+"Bad input and faults: missing data root, a cache from another model, a checkpoint from another config, NaN loss, Ctrl-C, full disk; damaged and hostile files."
 import builtins
 import configparser
 import contextlib
@@ -148,7 +148,7 @@ def test_full_disk_keeps_previous_checkpoint(data, tmp_path, monkeypatch):
     assert 'uar' in rep
 
 
-# ---------------------------------------------------------------- damaged and hostile files (issue 11)
+# ---------------------------------------------------------------- damaged and hostile files
 A3 = [sys.executable, '-m', 'a3lign_nb.cli']
 
 

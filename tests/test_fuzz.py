@@ -1,4 +1,4 @@
-"Fuzz (issue 11): generated bad list files and damaged video files give a named error or a counted skip, never a traceback from deep inside, never a silently wrong result."
+"Fuzz: generated bad list files and damaged video files give a named error or a counted skip, never a traceback from deep inside, never a silently wrong result."
 import os
 import warnings
 from pathlib import Path

@@ -1,4 +1,4 @@
-"The data protocols (issue 10): index tables from each protocol's definition, cached == uncached frames, transforms, specs, cache key."
+"The data protocols: index tables from each protocol's definition, cached == uncached frames, transforms, specs, cache key."
 import os
 from pathlib import Path
 

@@ -134,10 +134,10 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `cli
         raise ValueError('this model has no learnable MAT tokens (the no-MAT ablation uses fixed prompts; '
                          f'their texts are model.mat.texts: {getattr(mat, "texts", None)})')
     if clip is None: raise ValueError('nearest_words needs the CLIP whose vocabulary to search: pass clip=')
-    C, S, T, W = mat.tokens.shape
+    C, S, K, W = mat.tokens.shape  # K tokens per sentence
     names = tuple(getattr(getattr(model, 'cfg', None), 'classes', None) or [str(c) for c in range(C)])
     ci, si = _as_list(cls, C, names), _as_list(sentence, S)
-    X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, W)  # [P, W], P = len(ci) * len(si) * T
+    X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, W)  # [P, W], P = len(ci) * len(si) * K
     E = clip.model.token_embedding.weight.detach().float().cpu()  # [V, W]
     V, k = len(E), min(int(k), len(E))
     if metric == 'cosine': X, E = F.normalize(X, dim=-1), F.normalize(E, dim=-1)
@@ -155,7 +155,7 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `cli
     tok = clip.tokenizer
     vocab = {int(i): _decode_id(tok, i) for i in best_i.unique()}
     rows = []
-    for r, (c, s_, t) in enumerate((c, s_, t) for c in ci for s_ in si for t in range(T)):
+    for r, (c, s_, t) in enumerate((c, s_, t) for c in ci for s_ in si for t in range(K)):
         ids = tuple(int(i) for i in best_i[r])
         rows.append(dict(class_idx=c, cls=names[c], sentence=s_, position=t, word=vocab[ids[0]], score=float(score[r, 0]),
                          words=tuple(vocab[i] for i in ids), ids=ids, scores=tuple(float(v) for v in score[r])))
