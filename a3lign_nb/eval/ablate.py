@@ -99,7 +99,7 @@ def linear_probe(fs: FeatureSet, # the features
                  C_reg: float = 1.0, # inverse regularisation strength of the logistic regression
                 ) -> tuple[float, float]: # (UAR, WAR) on the test clips
     "Logistic regression on mean-pooled frame features (standardised): how far appearance alone goes."
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # here, not at the top: scikit-learn takes a second to import
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     X, Xt = fs.train_eval_feats.mean(1).numpy(), fs.test_feats.mean(1).numpy()  # [N, D], [M, D]
