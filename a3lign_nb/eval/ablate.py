@@ -32,6 +32,8 @@ __all__ = ['SHIPPED_SETS', 'ABLATION_CLIP', 'METHODS', 'DFER_CLIP_STYLE', 'DFER_
 SHIPPED_SETS = {'synthetic': 'synthetic', 'synthetic-time': 'synthetic_time'} # registry name -> folder in data_samples/
 ABLATION_CLIP = ('a3lign-tiny-rn', 'synthetic') # the shipped tiny CLIP whose image tower knows synthetic faces
 
+def _stack(ds) -> torch.Tensor: return torch.stack([ds[i]['feats'] for i in range(len(ds))])  # [N, T, D]
+
 @dataclass
 class FeatureSet:
     "Frozen frame features of one dataset's train and test lists, ready for in-memory training."
@@ -48,14 +50,12 @@ class FeatureSet:
     def train_feats(self, epoch: int) -> torch.Tensor:
         "Training features `[N, T, D]` of `epoch` (fresh frame draws, repeatable)."
         self.train_ds.set_epoch(epoch)
-        return torch.stack([self.train_ds[i]['feats'] for i in range(len(self.train_ds))])
+        return _stack(self.train_ds)
 
     def model_config(self, **kw) -> A3lignConfig:
         "An `A3lignConfig` for this set's classes and CLIP (paper defaults otherwise), with `kw` overrides."
         return A3lignConfig(**{**dict(clip_name=self.clip.name, clip_pretrained=ABLATION_CLIP[1],
                                       classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
-
-def _stack(ds): return torch.stack([ds[i]['feats'] for i in range(len(ds))])
 
 def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic', 'synthetic-time') or any registry name
                      train_list=None, # annotation lists (default: the shipped set's)

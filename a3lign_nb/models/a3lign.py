@@ -119,7 +119,7 @@ class A3lignConfig:
         d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config: see above
         extra = sorted(set(d) - known)
         if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
-        if 'jas_depth' in d:  # a saved config: switches added later keep the behaviour it was trained with
+        if 'jas_depth' in d:  # a saved config (`to_dict` writes every field): a switch it lacks did not exist yet, so it gets the old behaviour
             d = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k not in d}, **d}
         return cls(**d)
 

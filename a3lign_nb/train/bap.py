@@ -212,15 +212,14 @@ def clip_gradients(optimizer: torch.optim.Optimizer, # from `make_optimizer` (it
     if mode not in ('group', 'global'): raise ValueError(f"grad_clip_mode={mode!r}: use 'group' or 'global'")
     by_role = {}
     for g in optimizer.param_groups:
-        by_role.setdefault(g.get('role', g.get('name', 'all')), []).extend(p for p in g['params'] if p.grad is not None)
-    norms = {r: torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in ps])) if ps
-             else torch.zeros(()) for r, ps in by_role.items()}
+        by_role.setdefault(g.get('role', g.get('name', 'all')), []).extend(p.grad for p in g['params'] if p.grad is not None)
+    norms = {r: torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(gr) for gr in gs])) if gs else torch.zeros(())
+             for r, gs in by_role.items()}  # each gradient's norm is computed once, and serves both measuring and clipping
     if max_norm:
-        if mode == 'global':
-            torch.nn.utils.clip_grad_norm_([p for ps in by_role.values() for p in ps], max_norm)
-        else:
-            for r, ps in by_role.items():
-                if ps: torch.nn.utils.clip_grad_norm_(ps, max_norm)
+        total = torch.linalg.vector_norm(torch.stack(list(norms.values()))) if mode == 'global' else None
+        for r, gs in by_role.items():
+            coef = (max_norm / ((total if total is not None else norms[r]) + 1e-6)).clamp(max=1.0)  # only ever shrinks
+            for gr in gs: gr.mul_(coef)
     return {r: n.detach() for r, n in norms.items()}
 
 # %% ../../nbs/23_train.bap.ipynb #b34233b3

@@ -53,10 +53,13 @@ def optimizer_step(loss: torch.Tensor, # the batch's loss (float32)
     opt.zero_grad(set_to_none=True)
     amp.scaler.scale(loss).backward()
     amp.scaler.unscale_(opt)  # true gradients: measured per role, clipped as the run asks (bap.clip_gradients)
-    for r, v in bap.clip_gradients(opt, ocfg.grad_clip, ocfg.grad_clip_mode).items():
-        part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + float(v)
-    part['steps'] = part.get('steps', 0) + 1
+    norms = bap.clip_gradients(opt, ocfg.grad_clip, ocfg.grad_clip_mode)
     amp.scaler.step(opt); amp.scaler.update(); sched.step()
+    # read back only after the step is queued (no stall before it); a step fp16 skipped (inf gradients) is not averaged in
+    norms = {r: float(v) for r, v in norms.items()}
+    if all(math.isfinite(v) for v in norms.values()):
+        for r, v in norms.items(): part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + v
+        part['steps'] = part.get('steps', 0) + 1
 
 # %% ../../nbs/32_train.loop.ipynb #05ba42a7
 class NonFiniteLoss(FloatingPointError):
