@@ -1,5 +1,4 @@
 """Packaging for a3lign_nb, driven by settings.ini (the nbdev 2.4.x layout)."""
-import platform
 import shlex
 from configparser import ConfigParser
 
@@ -21,9 +20,10 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
 requirements = shlex.split(cfg.get('requirements', ''))
-# decord ships wheels for x86-64 Linux and Windows only; elsewhere (e.g. Apple silicon) PyAV is the reader.
-if platform.machine().lower() in ('x86_64', 'amd64'):
-    requirements += shlex.split(cfg.get('decord_requirements', ''))
+# decord ships wheels for x86-64 Linux and Windows only; elsewhere (e.g. Apple silicon) PyAV is the reader. The choice is an
+# environment marker, so pip decides it on the machine that installs (a wheel built on x86-64 does not carry decord everywhere).
+DECORD_MARKER = "platform_machine == 'x86_64' or platform_machine == 'AMD64'"
+requirements += [f'{r}; {DECORD_MARKER}' for r in shlex.split(cfg.get('decord_requirements', ''))]
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))

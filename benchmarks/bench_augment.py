@@ -18,21 +18,22 @@ import numpy as np
 
 
 def run(variant: str, seed: int, args, tmp: Path) -> dict:
-    from a3lign_nb.runs import DEMO_CLIP, DEMO_MODEL
-    from a3lign_nb import runs
+    from a3lign_nb.pipelines import DEMO_CLIP, DEMO_MODEL
+    from a3lign_nb import pipelines
+    from a3lign_nb.train.config import TrainConfig
     from a3lign_nb.train import checkpoint, loop
     from a3lign_nb.utils import REPO_SAMPLES
     data = Path(args.data) if args.data else REPO_SAMPLES/'synthetic'
     kw = dict(none=dict(use_cache=True, views=1), views=dict(use_cache=True, views=args.views),
               video=dict(use_cache=False, views=1, augment=True))[variant]
     out = tmp/f'{variant}_{seed}'
-    cfg = runs.TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
+    cfg = TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
                            clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=args.epochs[0],
                            image_epochs=args.epochs[1], joint_epochs=args.epochs[2], batch_size=32, device='cpu', seed=seed,
                            out_dir=str(out), cache_dir=str(tmp/f'cache_{variant}_{seed}'), overwrite=True, progress=False,
                            eval_every=0, model=dict(DEMO_MODEL), **kw)
     t0 = time.time()
-    rep = runs.train(cfg)
+    rep = pipelines.train(cfg)
     total = time.time() - t0
     rows = [json.loads(l) for l in open(out/'log.jsonl')]
     return dict(variant=variant, seed=seed, uar=rep['uar'], war=rep['war'], epoch_s=float(np.mean([r['epoch_s'] for r in rows])),

@@ -31,25 +31,27 @@ def subset_lists(out: Path, per_class_train: int, per_class_test: int):
 
 
 def bench_a(args, tmp: Path):
-    from a3lign_nb import runs
+    from a3lign_nb import factory
+    from a3lign_nb.train.config import TrainConfig
+    from a3lign_nb.clip import make_clip
     from a3lign_nb.utils import get_device
     from a3lign_nb.train import checkpoint, loop
     data = subset_lists(tmp, args.clips_per_class, 1)
-    base = runs.TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
+    base = TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
                             clip_name=args.clip, clip_pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
                             joint_epochs=args.epochs, batch_size=args.batch_size, device=args.device, progress=False,
                             eval_every=0, model=dict(num_sentences=args.sentences, tokens_per_sentence=args.tokens))
     dev = get_device(args.device)
-    spec, tr, ts, root = runs.read_lists(base)
-    clip = runs.make_clip(base.clip_name, None, dev, 0)
+    spec, tr, ts, root = factory.read_lists(base)
+    clip = make_clip(base.clip_name, None, dev, 0)
     t = time.time()
     cached = dataclasses.replace(base, cache_dir=str(tmp/'cache'))
-    train_c, _, _ = runs.make_datasets(cached, clip, tr, ts, root, dev)
+    train_c, _, _ = factory.make_datasets(cached, clip, tr, ts, root, dev)
     t_cache = time.time() - t
-    train_v, _, _ = runs.make_datasets(dataclasses.replace(base, use_cache=False), clip, tr, ts, root, dev)
+    train_v, _, _ = factory.make_datasets(dataclasses.replace(base, use_cache=False), clip, tr, ts, root, dev)
     out = {}
     for name, ds in (('cache', train_c), ('video', train_v)):
-        model = runs.build_model(base, spec.classes, clip).to(dev)
+        model = factory.build_model(base, spec.classes, clip).to(dev)
         loop.fit(model, ds, base, tmp/f'run_{name}', device=dev, classes=spec.classes)
         log = [json.loads(l) for l in open(tmp/f'run_{name}'/'log.jsonl')]
         out[name] = min(r['epoch_s'] for r in log)
@@ -72,7 +74,7 @@ def bench_b(args, tmp: Path):
     data = subset_lists(tmp, args.clips_per_class, 0)
     recs = list(read_annotations(tmp/'train.txt', data_root=data))
     dev = get_device(args.device)
-    clip = runs.make_clip(args.clip, None, dev, 0)
+    clip = make_clip(args.clip, None, dev, 0)
     n = sum(r.num_frames for r in recs)
     with torch.inference_mode(): clip.encode_images(torch.zeros(2, 3, clip.image_size, clip.image_size, device=dev))  # warm-up
     t = time.time()

@@ -3,13 +3,13 @@
     python benchmarks/sweep_lr.py --set synthetic-time --seeds 0 --out benchmarks/results/sweep_synthetic-time.json
 
 Each row: one (lr, mat_lr_mult, grad_clip, seed) run (rows already in OUT are kept); test UAR/WAR at the end of each BAP stage and the
-mean gradient norm per role. The BAP lesson (nbs/23_train.bap.ipynb) reads the JSON this writes."""
+mean gradient norm per role. The BAP lesson (nbs/41_train.bap.ipynb) reads the JSON this writes."""
 import argparse, itertools, time
 
 import numpy as np
 import torch
 
-from a3lign_nb.eval.ablate import load_feature_set, SHIPPED_SETS
+from a3lign_nb.train.cache import load_feature_set, SHIPPED_SETS
 from a3lign_nb.eval.metrics import uar, war
 from a3lign_nb.models.a3lign import A3lignDFER
 from a3lign_nb.train.bap import BAPSchedule, OptimConfig, train_bap

@@ -39,7 +39,8 @@ def main(argv=None):
     ap.add_argument('--work', type=Path, default=None, help='where to train (default: a temp folder, removed)')
     ap.add_argument('--out', type=Path, default=OUT, help=f'where to write the shipped run (default: {OUT.relative_to(ROOT)})')
     a = ap.parse_args(argv)
-    from a3lign_nb.runs import DEMO_CLIP, DEMO_EPOCHS, TrainConfig, train
+    from a3lign_nb.pipelines import DEMO_CLIP, DEMO_EPOCHS, train
+    from a3lign_nb.train.config import TrainConfig
     from a3lign_nb.train.checkpoint import read_checkpoint, save_checkpoint
     from a3lign_nb.utils import atomic_save_json, load_json
     work = a.work or Path(tempfile.mkdtemp(prefix='a3lign-demo-'))

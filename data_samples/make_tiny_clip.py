@@ -69,7 +69,7 @@ def prompts(classes) -> list[str]:
 
 def seeded_clip(base: str = BASE):
     "The random tiny CLIP, exactly as `a3lign_nb.testing.tiny_clip(seed=0)` builds it (a fresh, uncached copy)."
-    from a3lign_nb.runs import make_clip
+    from a3lign_nb.clip import make_clip
     return make_clip(base, None, 'cpu', seed=TEXT_SEED)
 
 

@@ -33,6 +33,7 @@ CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgro
                '--disable-dev-shm-usage']
 
 pytestmark = [
+    pytest.mark.slow,  # a docs build, JupyterLab and Chromium: a CI step of their own (`pytest tests --slow -m slow`)
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f'{CHROMIUM} missing: `apt-get install -y chromium` '
                        '(or set A3LIGN_CHROMIUM to a Chromium binary) to run the browser check'),
 ]
@@ -249,7 +250,7 @@ def test_explorers_render_in_jupyterlab(lab, browser):
         page.close()
 
 
-DOCS_LESSON = ('23_train.bap.ipynb', 'train.bap.html')  # the lesson whose figures the docs test looks at
+DOCS_LESSON = ('41_train.bap.ipynb', 'train.bap.html')  # the lesson whose figures the docs test looks at
 DOCS_VIDEO = ('10_data.video.ipynb', 'data.video.html')  # the lesson that reads broken files on purpose
 DECORD_LOG = ('moov atom not found', 'ERROR opening', 'video_reader.cc')  # decord's C++ log lines
 

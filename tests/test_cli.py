@@ -1,4 +1,8 @@
-"The `a3lign` command line: help, info, synth, train/eval, folds, clear errors (subprocesses, CPU)."
+"""The `a3lign` command line: help, info, synth, train/eval, folds, clear errors (CPU).
+
+Most tests call the entry point in this process (`run_cli`: `cli.main`, the same code the console script runs, without
+a fresh torch import per command); `test_console_script_installed` starts the installed script for real (exit codes,
+one-line errors from a real process)."""
 import json
 import os
 import subprocess
@@ -7,15 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train import make_clips
-
-A3 = [sys.executable, '-m', 'a3lign_nb.cli']
-
-
-def run(*args, cwd=None, check=True):
-    p = subprocess.run(A3 + list(map(str, args)), capture_output=True, text=True, cwd=cwd, timeout=600)
-    if check and p.returncode != 0: raise AssertionError(f'exit {p.returncode}\n{p.stdout}\n{p.stderr}')
-    return p
+from conftest import make_clips, run_cli as run
 
 
 def test_help_and_info():
@@ -27,10 +23,15 @@ def test_help_and_info():
         assert k in info, k
 
 
-def test_console_script_installed():
+def test_console_script_installed(tmp_path):
+    "The installed `a3lign` in a process of its own: a clear error is exit code 2 and one line, no traceback."
     exe = Path(sys.executable).parent/'a3lign'
     if not exe.exists(): pytest.skip('console script not installed (pip install -e .)')
-    assert subprocess.run([str(exe), '--help'], capture_output=True).returncode == 0
+    p = subprocess.run([str(exe), 'train', '--data-root', '/no/such/dir'], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    err = [l for l in p.stderr.splitlines() if l.strip()]
+    assert p.returncode == 2 and err == ['a3lign train: error: data root /no/such/dir does not exist (--data-root). It should be '
+                                         'the folder the paths in the annotation lists are relative to.'], p.stderr
+    assert run('train', '--no-such-option', check=False).returncode == 2   # argparse's exit code, in process
 
 
 def test_clear_errors(tmp_path):
@@ -87,9 +88,19 @@ def test_folds(tmp_path):
 
 
 def test_ablate_writes_the_table(tmp_path):
-    "`a3lign ablate` on the shipped time set, tiny sizes: JSON with the documented keys, markdown, clear errors."
+    "`a3lign ablate` on part of the shipped time set, tiny sizes: JSON with the documented keys, markdown, clear errors."
+    from a3lign_nb.utils import REPO_SAMPLES
+    if REPO_SAMPLES is None: pytest.skip('the shipped samples are not here (not a source checkout)')
+    src = REPO_SAMPLES/'synthetic_time'
+    lists = {}
+    for split, per_class in (('train', (12, 8, 6, 4, 4, 3)), ('test', (8, 5, 3, 2, 2, 1))):  # imbalanced, as shipped
+        lines = [l.split() for l in (src/f'{split}.txt').read_text().splitlines() if l.strip()]
+        keep = [l for c, k in enumerate(per_class) for l in [x for x in lines if int(x[2]) == c][:k]]
+        lists[split] = tmp_path/f'{split}.txt'
+        lists[split].write_text(''.join(f'{(src/l[0]).resolve()} {l[1]} {l[2]}\n' for l in keep))
     out = tmp_path/'res'/'synthetic-time'
-    p = run('ablate', '--set', 'synthetic-time', '--seeds', '0', '1', '--epochs', '1', '2', '1',
+    p = run('ablate', '--set', 'synthetic-time', '--train-list', lists['train'], '--test-list', lists['test'],
+            '--seeds', '0', '1', '--epochs', '1', '2', '1',
             '--methods', 'zero-shot', 'linear-probe', 'a3lign', 'a3lign-shuffled',
             '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--out', out)
     res = json.loads(out.with_suffix('.json').read_text())

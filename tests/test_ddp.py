@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from test_train import make_clips
+pytestmark = pytest.mark.slow  # two torchrun launches: a CI step of their own (`pytest tests --slow -m slow`)
+
+from conftest import make_clips
 
 
 def test_torchrun_two_processes_cpu(tmp_path):
@@ -35,14 +37,14 @@ def test_torchrun_two_processes_cpu(tmp_path):
 SCRIPT = '''
 import sys, os, signal
 sys.path.insert(0, {tests!r})
-from a3lign_nb import runs
+from a3lign_nb import pipelines
 from a3lign_nb.train import checkpoint, loop
-from a3lign_nb.train.dist import dist_info
-from test_train import tiny_cfg
+from a3lign_nb.dist import dist_info
+from conftest import tiny_cfg
 from pathlib import Path
 def hook(epoch, step, batch):  # Ctrl-C reaches rank 1 only
     if dist_info()[0] == 1 and epoch == 1 and step == 0: os.kill(os.getpid(), signal.SIGINT)
-try: runs.train(tiny_cfg(Path({data!r}), Path({out!r}), cache_dir={cache!r}, overwrite={overwrite}), batch_hook=hook)
+try: pipelines.train(tiny_cfg(Path({data!r}), Path({out!r}), cache_dir={cache!r}, overwrite={overwrite}), batch_hook=hook)
 except KeyboardInterrupt: print('INTERRUPTED rank', dist_info()[0], flush=True)
 '''
 

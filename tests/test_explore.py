@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from a3lign_nb.explore.figures import confusion_figure, curves_figure, read_log, write_run_report
+from a3lign_nb.eval.figures import confusion_figure, curves_figure, read_log, write_run_report
 from a3lign_nb.explore.time import TimeExplorer, shuffled_order, temporal_alignment
 from a3lign_nb.explore.tokens import LAYERS, TokenExplorer, collect_features, project_2d
 
@@ -132,6 +132,7 @@ def test_token_controls_change_the_figure(model, checkpoints):
     with pytest.raises(ValueError, match='is not one of'): ex.set(checkpoint='epoch_999')
 
 
+@pytest.mark.slow  # umap-learn's numba JIT: 20-30 s once per process
 def test_token_umap_controls(model, checkpoints, umap_warm):
     ex = TokenExplorer(model, checkpoints, layers=['sentences', 'classes'])
     ex.widget()
@@ -280,7 +281,7 @@ def test_token_words_panel_follows_controls(model, checkpoints):
 def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     "The explorers read a run's clips as its evaluation does: its protocol, frames per clip, frame cap and transform."
     import shutil
-    from a3lign_nb import runs
+    from a3lign_nb import factory
     from a3lign_nb.data.video import frame_indices, sample_indices
     from a3lign_nb.eval.metrics import batch_features
     from a3lign_nb.explore.tokens import clip_features, shipped_run
@@ -289,10 +290,10 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     conf = json.loads((run/'config.json').read_text())
     conf['train'].update(protocol='dfer-clip', use_cache=False)  # not the explorers' old default ('tsn')
     (run/'config.json').write_text(json.dumps(conf))
-    cfg = runs.run_config(run)
-    model = runs.load_checkpoint(run)
-    _, tr, ts, root = runs.read_lists(cfg)
-    _, test_ds, _ = runs.make_datasets(cfg, model.clip, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
+    cfg = factory.run_config(run)
+    model = factory.load_checkpoint(run)
+    _, tr, ts, root = factory.read_lists(cfg)
+    _, test_ds, _ = factory.make_datasets(cfg, model.clip, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
     tex = TimeExplorer.from_run(run, clip=model.clip)
     assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
     short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.num_segments]  # 'dfer-clip' pads these
@@ -304,5 +305,5 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
         item = test_ds[k]
         want = batch_features(model, dict(frames=item['frames'][None]), torch.device('cpu'), None)[0]  # [T, D], fp16-rounded
         torch.testing.assert_close(tex.clip_data(k)['feats'], want, atol=2e-2, rtol=1e-2)
-        got = clip_features(model.clip, [test_ds.records[k]], **runs.run_frames(run))[0]  # the token explorer's video points
+        got = clip_features(model.clip, [test_ds.records[k]], **factory.run_frames(run))[0]  # the token explorer's video points
         torch.testing.assert_close(got, want, atol=2e-2, rtol=1e-2)

@@ -23,48 +23,50 @@ from a3lign_nb.clip import WeightsFileError, load_clip, load_weights_file
 from a3lign_nb.data import video as V
 from a3lign_nb.data.datasets import ClipLoadError, read_annotations
 from a3lign_nb.data.video import clip_transform_for
-from a3lign_nb import runs
+from a3lign_nb import factory, pipelines
+from a3lign_nb.clip import make_clip
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from a3lign_nb.train.cache import CacheMismatchError, CacheShardError, FeatureCache, shard_path
-from test_train import make_clips, tiny_cfg
+from conftest import make_clips, run_cli, tiny_cfg
 
 
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    return make_clips(tmp_path_factory.mktemp('clips'), n_per_class=2)
+@pytest.fixture
+def data(small_clips):
+    "The session's tiny clips, 2 per class (conftest)."
+    return small_clips
 
 
 def test_missing_data_root(data, tmp_path):
     with pytest.raises(FileNotFoundError, match='data root /no/such/root does not exist'):
-        runs.train(tiny_cfg(data, tmp_path/'r', data_root='/no/such/root'))
+        pipelines.train(tiny_cfg(data, tmp_path/'r', data_root='/no/such/root'))
     with pytest.raises(FileNotFoundError, match='annotation list .*nothere.txt not found'):
-        runs.train(tiny_cfg(data, tmp_path/'r', train_list=str(data/'nothere.txt')))
+        pipelines.train(tiny_cfg(data, tmp_path/'r', train_list=str(data/'nothere.txt')))
 
 
 def test_cache_from_another_model(data, tmp_path):
     cache = tmp_path/'cache'
-    runs.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache)))
+    pipelines.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache)))
     with pytest.raises(CacheMismatchError, match=r'model.fingerprint: cache has .* this run needs'):
-        runs.train(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), seed=1))  # other random CLIP weights
+        pipelines.train(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), seed=1))  # other random CLIP weights
     with pytest.raises(CacheMismatchError, match='--rebuild-cache'):
-        runs.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), max_frames=8))
-    c = runs.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), max_frames=8, rebuild_cache=True))
+        pipelines.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), max_frames=8))
+    c = pipelines.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), max_frames=8, rebuild_cache=True))
     assert c.max_frames == 8
 
 
 def test_checkpoint_from_another_config(data, tmp_path):
-    runs.train(tiny_cfg(data, tmp_path/'r', stop_after=1))
-    with pytest.raises(runs.CheckpointError, match='another config .*batch_size: 2 vs 3'):
-        runs.train(tiny_cfg(data, tmp_path/'r', batch_size=3))
-    with pytest.raises(runs.CheckpointError, match='fingerprint'):
-        runs.load_checkpoint(tmp_path/'r', clip=runs.make_clip('a3lign-tiny', None, 'cpu', seed=5))
+    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1))
+    with pytest.raises(checkpoint.CheckpointError, match='another config .*batch_size: 2 vs 3'):
+        pipelines.train(tiny_cfg(data, tmp_path/'r', batch_size=3))
+    with pytest.raises(checkpoint.CheckpointError, match='fingerprint'):
+        factory.load_checkpoint(tmp_path/'r', clip=make_clip('a3lign-tiny', None, 'cpu', seed=5))
     with pytest.raises(FileExistsError, match='--overwrite'):
-        runs.train(tiny_cfg(data, tmp_path/'r', resume=False))
+        pipelines.train(tiny_cfg(data, tmp_path/'r', resume=False))
     # runtime-only options may change on resume
-    runs.train(tiny_cfg(data, tmp_path/'r', stop_after=1, num_workers=0, eval_every=2))
+    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1, num_workers=0, eval_every=2))
     # --overwrite starts afresh
-    r = runs.train(tiny_cfg(data, tmp_path/'r', batch_size=3, overwrite=True, stop_after=1))
+    r = pipelines.train(tiny_cfg(data, tmp_path/'r', batch_size=3, overwrite=True, stop_after=1))
     assert r['epochs_done'] == 1
 
 
@@ -72,11 +74,11 @@ def test_nan_loss_names_step_and_keeps_checkpoint(data, tmp_path):
     def poison(epoch, step, batch):
         if epoch == 1 and step == 1: batch['feats'][0, 0, 0] = float('nan')
     with pytest.raises(loop.NonFiniteLoss) as e:
-        runs.train(tiny_cfg(data, tmp_path/'r'), batch_hook=poison)
+        pipelines.train(tiny_cfg(data, tmp_path/'r'), batch_hook=poison)
     msg = str(e.value)
     assert 'epoch 2' in msg and 'step 1 of the epoch' in msg and 'train.txt:' in msg and 'epoch_001.json' in msg
-    assert runs.find_checkpoint(tmp_path/'r').name == 'epoch_001.json'
-    m = runs.load_checkpoint(tmp_path/'r')   # last.* is still the good epoch 1
+    assert checkpoint.find_checkpoint(tmp_path/'r').name == 'epoch_001.json'
+    m = factory.load_checkpoint(tmp_path/'r')   # last.* is still the good epoch 1
     assert all(torch.isfinite(v).all() for v in m.trainable_state_dict().values())
 
 
@@ -95,18 +97,18 @@ def ctrl_c(epoch, step, batch):
 def test_ctrl_c_checkpoints_and_exits(data, tmp_path):
     with sigint(signal.default_int_handler):  # a terminal's Ctrl-C
         with pytest.raises(KeyboardInterrupt):
-            runs.train(tiny_cfg(data, tmp_path/'r'), batch_hook=ctrl_c)
+            pipelines.train(tiny_cfg(data, tmp_path/'r'), batch_hook=ctrl_c)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler it found, restored
-    ck = runs.find_checkpoint(tmp_path/'r')
+    ck = checkpoint.find_checkpoint(tmp_path/'r')
     assert ck.name == 'epoch_001_step_000001.json'
-    rep = runs.train(tiny_cfg(data, tmp_path/'r'))
+    rep = pipelines.train(tiny_cfg(data, tmp_path/'r'))
     assert 'uar' in rep
 
 
 def test_ignored_sigint_stays_ignored(data, tmp_path):
     "Issue 11: started with SIGINT ignored (a background job, nohup), training neither installs a handler nor stops."
     with sigint(signal.SIG_IGN):
-        rep = runs.train(tiny_cfg(data, tmp_path/'r'), batch_hook=ctrl_c)
+        rep = pipelines.train(tiny_cfg(data, tmp_path/'r'), batch_hook=ctrl_c)
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert 'uar' in rep and not list((tmp_path/'r'/'checkpoints').glob('*_step_*'))
 
@@ -115,13 +117,13 @@ def test_custom_sigint_handler_comes_back(data, tmp_path):
     def mine(*_): pass
     with sigint(mine):
         with pytest.raises(KeyboardInterrupt):
-            runs.train(tiny_cfg(data, tmp_path/'r'), batch_hook=lambda e, s, b: (ctrl_c(e, s, b), ctrl_c(e, s, b)))
+            pipelines.train(tiny_cfg(data, tmp_path/'r'), batch_hook=lambda e, s, b: (ctrl_c(e, s, b), ctrl_c(e, s, b)))
         assert signal.getsignal(signal.SIGINT) is mine
 
 
 def test_full_disk_keeps_previous_checkpoint(data, tmp_path, monkeypatch):
     "ENOSPC in the middle of writing the epoch-2 checkpoint: epoch 1 (and last.*) survive, no temp files left."
-    runs.train(tiny_cfg(data, tmp_path/'r', stop_after=1))
+    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1))
     before = (tmp_path/'r'/'last.safetensors').read_bytes()
     real = checkpoint.atomic_write
 
@@ -138,28 +140,28 @@ def test_full_disk_keeps_previous_checkpoint(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint, 'atomic_write', full_disk)
     with pytest.raises(OSError, match='previous checkpoint is intact') as e:
-        runs.train(tiny_cfg(data, tmp_path/'r'))
+        pipelines.train(tiny_cfg(data, tmp_path/'r'))
     assert e.value.errno == errno.ENOSPC
     monkeypatch.setattr(checkpoint, 'atomic_write', real)
     assert (tmp_path/'r'/'last.safetensors').read_bytes() == before
-    assert runs.find_checkpoint(tmp_path/'r').name == 'epoch_001.json'
+    assert checkpoint.find_checkpoint(tmp_path/'r').name == 'epoch_001.json'
     assert not [p for p in (tmp_path/'r').rglob('*.tmp')]
-    rep = runs.train(tiny_cfg(data, tmp_path/'r'))   # disk "freed": resumes and finishes
+    rep = pipelines.train(tiny_cfg(data, tmp_path/'r'))   # disk "freed": resumes and finishes
     assert 'uar' in rep
 
 
 # ---------------------------------------------------------------- damaged and hostile files
-A3 = [sys.executable, '-m', 'a3lign_nb.cli']
-
-
 def a3lign(*args):
-    return subprocess.run(A3 + list(map(str, args)), capture_output=True, text=True, timeout=600)
+    "`a3lign ARGS` through the command line's entry point, in this process (conftest's `run_cli`)."
+    return run_cli(*args, check=False)
 
 
 def one_line_error(p, *names):
-    "Exit 2, no traceback, one `a3lign ...: error:` line naming the file(s)."
-    err = [l for l in p.stderr.splitlines() if l.startswith('a3lign ')]
+    "Exit 2, no traceback, one `a3lign ...: error:` line naming the file(s); anything else on stderr is a one-line warning."
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    err = [l for l in lines if l.startswith('a3lign ') and ': error: ' in l]
     assert p.returncode == 2 and 'Traceback' not in p.stderr and len(err) == 1, p.stderr
+    assert all(l.startswith('a3lign ') and (': error: ' in l or ': warning: ' in l) for l in lines), p.stderr
     for n in names: assert str(n) in err[0], (n, err[0])
     return err[0]
 
@@ -191,18 +193,18 @@ def test_truncated_mp4_named_or_counted_skip(tmp_path):
     assert V.count_frames(d/'clips'/'cut.mp4') == 40  # the header's promise
     with pytest.raises(V.VideoReadError, match='of the 40 its header promises'): V.count_frames(d/'clips'/'cut.mp4', decode=True)
     with pytest.raises(ClipLoadError, match=r'train.txt:3: .*cut.mp4.*truncated or corrupt'):
-        runs.extract(tiny_cfg(d, tmp_path/'r', cache_dir=str(tmp_path/'c')))
+        pipelines.extract(tiny_cfg(d, tmp_path/'r', cache_dir=str(tmp_path/'c')))
     with pytest.warns(UserWarning, match='skipp'):
-        c = runs.extract(tiny_cfg(d, tmp_path/'r', cache_dir=str(tmp_path/'c2'), skip_bad=True))
+        c = pipelines.extract(tiny_cfg(d, tmp_path/'r', cache_dir=str(tmp_path/'c2'), skip_bad=True))
     sk = json.loads((tmp_path/'c2'/'manifest.json').read_text())['skipped']
     assert len(sk) == 1 and sk[0][1].endswith('train.txt:3') and 'truncated' in sk[0][2] and len(c.skipped) == 1
     recs = read_annotations(d/'train.txt')
-    v = VideoClipDataset(recs, clip_transform_for(runs.make_clip('a3lign-tiny', None, 'cpu')), 4, max_frames=64)
+    v = VideoClipDataset(recs, clip_transform_for(make_clip('a3lign-tiny', None, 'cpu')), 4, max_frames=64)
     with pytest.raises(ClipLoadError, match='train.txt:3: .*truncated'): v.load(2)
 
 
 def tiny_clip_state(seed=0):
-    return runs.make_clip('a3lign-tiny', None, 'cpu', seed=seed).model.state_dict()
+    return make_clip('a3lign-tiny', None, 'cpu', seed=seed).model.state_dict()
 
 
 class Payload:
@@ -300,40 +302,42 @@ def test_cli_bad_weights_one_line_exit_2(tmp_path):
 def test_damaged_checkpoints_fall_back(data, tmp_path):
     "Issue 11.3: resume and eval skip a damaged checkpoint, saying which and why, and use the newest readable one."
     run = tmp_path/'r'
-    runs.train(tiny_cfg(data, run, stop_after=2))
+    pipelines.train(tiny_cfg(data, run, stop_after=2))
     ck = run/'checkpoints'
     # garbage bytes whose hash the JSON agrees with: must still be a CheckpointError, not a SafetensorError
     doc = json.loads((ck/'epoch_002.json').read_text())
     (ck/'epoch_002.safetensors').write_bytes(b'\xff' * 64)
     doc['sha256'] = hashlib.sha256(b'\xff' * 64).hexdigest(); (ck/'epoch_002.json').write_text(json.dumps(doc))
-    with pytest.raises(runs.CheckpointError, match='epoch_002.safetensors: not a readable checkpoint'): runs.read_checkpoint(ck/'epoch_002.json')
+    with pytest.raises(checkpoint.CheckpointError, match='epoch_002.safetensors: not a readable checkpoint'): checkpoint.read_checkpoint(ck/'epoch_002.json')
     (run/'last.json').write_text('{"format": 1, "sha2')  # a torn last.json
     with pytest.warns(UserWarning, match=r'skipping checkpoint .*last.json: .*not a readable checkpoint.*Using .*epoch_001.json'):
-        m = runs.load_checkpoint(run)
+        m = factory.load_checkpoint(run)
     assert m.checkpoint.endswith('epoch_001.json')
     with pytest.warns(UserWarning, match=r'skipping checkpoint .*epoch_002.json'):
-        rep = runs.train(tiny_cfg(data, run))  # resumes from epoch 1 and finishes
+        rep = pipelines.train(tiny_cfg(data, run))  # resumes from epoch 1 and finishes
     assert 'uar' in rep and rep['epoch'] == 4
 
 
 def test_cli_eval_damaged_run(data, tmp_path):
     run = tmp_path/'r'
-    runs.train(tiny_cfg(data, run, joint_epochs=1))
+    pipelines.train(tiny_cfg(data, run, joint_epochs=1))
     (run/'last.safetensors').write_bytes(b'PK\x03\x04 not this')
     p = a3lign('eval', run, '--device', 'cpu', '--no-progress', '--out', tmp_path/'e.json')
-    assert p.returncode == 0 and 'skipping checkpoint' in p.stderr and 'last' in p.stderr, p.stderr  # fell back, said so
+    warn = [l for l in p.stderr.splitlines() if 'skipping checkpoint' in l]
+    assert p.returncode == 0 and len(warn) == 1 and 'last' in warn[0], p.stderr  # fell back, said so
+    assert warn[0].startswith('a3lign eval: warning: skipping checkpoint') and 'UserWarning' not in p.stderr  # one clean line
     for f in (run/'checkpoints').glob('*.safetensors'): f.write_bytes(b'\x80\x02junk')
     one_line_error(a3lign('eval', run, '--device', 'cpu', '--no-progress'), run/'last.safetensors')
 
 
 def test_damaged_cache_shard_named_and_rebuilt(data, tmp_path):
     cache = tmp_path/'c'
-    c = runs.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), shard_size=2))
+    c = pipelines.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), shard_size=2))
     good = c.get(0)[0].clone()
     shard_path(cache, 0).write_bytes(shard_path(cache, 0).read_bytes()[:100])  # cut short
     with pytest.raises(CacheShardError, match='shard_00000.safetensors: damaged cache shard.*rebuilds'): FeatureCache(cache).get(0)
     with pytest.warns(UserWarning, match='rebuilding 1 damaged shard'):
-        c = runs.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), shard_size=2))
+        c = pipelines.extract(tiny_cfg(data, tmp_path/'r', cache_dir=str(cache), shard_size=2))
     assert torch.equal(c.get(0)[0], good)
     shard_path(cache, 1).write_bytes(b'\xff' * 10)
     p = a3lign('train', *cli_common(data, tmp_path/'r2'), '--pretrained', 'none', '--cache-dir', cache, '--shard-size', 2)

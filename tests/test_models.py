@@ -293,7 +293,7 @@ def test_logits_stay_fp32_under_autocast():
 def test_encoders_see_time_at_the_features_scale():
     "On real frame features (shipped tiny CLIP), permuting the frames moves the image encoder's output at init by a few %;"
     " the first build (raw features + a std-0.02 table, kept as LEGACY_DEFAULTS) moved it by ~1e-4: time was invisible."
-    from a3lign_nb.eval.ablate import load_feature_set
+    from a3lign_nb.train.cache import load_feature_set
     from a3lign_nb.models.a3lign import LEGACY_DEFAULTS, shuffle_frames
     fs = load_feature_set('synthetic')
     x = fs.test_feats  # [M, 16, D]

@@ -9,7 +9,9 @@ from PIL import Image
 
 from a3lign_nb.data import datasets as D
 from a3lign_nb.data import video as V
-from a3lign_nb import runs
+from a3lign_nb import factory
+from a3lign_nb.train.config import TrainConfig
+from a3lign_nb.clip import make_clip
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from a3lign_nb.data.video import cache_positions, cached_frame_indices, protocol_frames
@@ -98,9 +100,9 @@ def test_cached_dataset_equals_video_dataset(tmp_path):
     for n in (5, 20, 70, 131): _folder(tmp_path, f'c{n}', n)
     (tmp_path/'list.txt').write_text(''.join(f'c{n} {n} {i % 7}\n' for i, n in enumerate((5, 20, 70, 131))))
     recs = list(D.read_annotations(tmp_path/'list.txt', spec='dfew'))
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
-    cfg = runs.TrainConfig(dataset='dfew')
-    protocol, tkw = runs.run_protocol(cfg)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    cfg = TrainConfig(dataset='dfew')
+    protocol, tkw = factory.run_protocol(cfg)
     assert (protocol, tkw) == ('dfer-clip', dict(brightness=0.5))
     c = ensure_cache(recs, clip, tmp_path/'cache', root=tmp_path, progress=False, protocol=protocol, transform_kw=tkw)
     assert c.manifest['key']['protocol'] == 'dfer-clip' and c.manifest['key']['max_frames'] is None
@@ -118,7 +120,7 @@ def test_cached_dataset_equals_video_dataset(tmp_path):
 # ---------------------------------------------------------------- transforms and specs
 def test_dfer_clip_transform():
     from torchvision.transforms.v2 import functional as TF
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     S = clip.image_size if isinstance(clip.image_size, int) else clip.image_size[0]
     x = np.random.default_rng(0).integers(0, 256, (3, 36, 48, 3), dtype=np.uint8)
     y = V.clip_transform_for(clip, protocol='dfer-clip')(x)  # squash, [0, 1], no mean/std
@@ -130,16 +132,16 @@ def test_dfer_clip_transform():
     # the paper's 120 -> 112 crop reaches a backbone of another input size
     t = V.clip_transform_for(clip, True, 'tsn', resize_to=120, image_size=112)
     assert t(x, np.random.default_rng(0)).shape == (3, 3, S, S)
-    assert runs.run_protocol(runs.TrainConfig(dataset='dfew', resize_to=120, crop_size=112))[1] == dict(brightness=0.5, resize_to=120, image_size=112)
+    assert factory.run_protocol(TrainConfig(dataset='dfew', resize_to=120, crop_size=112))[1] == dict(brightness=0.5, resize_to=120, image_size=112)
 
 
 def test_dataset_default_protocols():
     assert {k: D.get_spec(k).protocol for k in ('dfew', 'ferv39k', 'mafw', 'synthetic')} == \
         dict(dfew='dfer-clip', ferv39k='dfer-clip', mafw='dfer-clip', synthetic='tsn')
-    assert runs.run_protocol(runs.TrainConfig(dataset='ferv39k')) == ('dfer-clip', dict(rotation=4.0))
-    assert runs.run_protocol(runs.TrainConfig(dataset='mafw')) == ('dfer-clip', {})
-    assert runs.run_protocol(runs.TrainConfig(dataset='dfew', protocol='tsn')) == ('tsn', {})  # no dfer-clip brightness
-    assert runs.run_protocol(runs.TrainConfig()) == ('tsn', {})
+    assert factory.run_protocol(TrainConfig(dataset='ferv39k')) == ('dfer-clip', dict(rotation=4.0))
+    assert factory.run_protocol(TrainConfig(dataset='mafw')) == ('dfer-clip', {})
+    assert factory.run_protocol(TrainConfig(dataset='dfew', protocol='tsn')) == ('tsn', {})  # no dfer-clip brightness
+    assert factory.run_protocol(TrainConfig()) == ('tsn', {})
 
 
 # ---------------------------------------------------------------- the cache key
@@ -147,10 +149,10 @@ def test_cache_key_dtype_and_file_stamps(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 18)
     (tmp_path/'list.txt').write_text('a 20 0\nb 18 1\n')
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
     assert c.manifest['key']['decoder'].startswith('PIL') and c.manifest['key']['model']['weights_dtype'] == 'float32'
-    half = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0, precision='fp16')
+    half = make_clip('a3lign-tiny', None, 'cpu', seed=0, precision='fp16')
     assert weights_dtype(half) == 'float16'
     with pytest.raises(CacheMismatchError, match='weights_dtype'):
         ensure_cache(recs, half, tmp_path/'c', root=tmp_path, progress=False)
@@ -163,10 +165,10 @@ def test_cache_key_dtype_and_file_stamps(tmp_path):
 def test_path_map_in_training_lists(tmp_path):
     _folder(tmp_path/'data', 'a', 20); _folder(tmp_path/'data', 'b', 18)
     for s in ('train', 'test'): (tmp_path/f'{s}.txt').write_text('/peer/DFEW/a 20 0\n/peer/DFEW/b 18 1\n')
-    cfg = runs.TrainConfig(dataset='dfew', train_list=str(tmp_path/'train.txt'), test_list=str(tmp_path/'test.txt'))
-    with pytest.raises(D.AnnotationError, match='train.txt:1: /peer/DFEW/a not found'): runs.read_lists(cfg)
+    cfg = TrainConfig(dataset='dfew', train_list=str(tmp_path/'train.txt'), test_list=str(tmp_path/'test.txt'))
+    with pytest.raises(D.AnnotationError, match='train.txt:1: /peer/DFEW/a not found'): factory.read_lists(cfg)
     cfg.path_map = {'/peer/DFEW': str(tmp_path/'data')}
-    _, tr, ts, _ = runs.read_lists(cfg)
+    _, tr, ts, _ = factory.read_lists(cfg)
     assert [r.path for r in tr] == [tmp_path/'data'/'a', tmp_path/'data'/'b']
 
 
@@ -176,7 +178,7 @@ def test_short_folder_is_counted_never_silent(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 12)
     (tmp_path/'list.txt').write_text('a 20 0\nb 20 1\n')  # b: the list says 20, the folder holds 12
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     with pytest.raises(ClipLoadError, match=r'list.txt:2: .*the folder has 12 frames, the list says 20'):
         ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
     with pytest.warns(UserWarning, match='1 unreadable clip'):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from a3lign_nb.clip import load_clip
-from a3lign_nb.runs import make_clip
+from a3lign_nb.clip import make_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = 'a3lign-tiny-rn'

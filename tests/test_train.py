@@ -10,48 +10,19 @@ import torch
 from safetensors.torch import load_file
 
 from a3lign_nb.eval.metrics import uar, war, per_class_recall, confusion_matrix, fold_summary
-from a3lign_nb import runs
+from a3lign_nb import factory, pipelines
+from a3lign_nb.train.config import TrainConfig
+from a3lign_nb.clip import make_clip
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
+from conftest import tiny_cfg
 from a3lign_nb.train.cache import CacheMismatchError, CachedClipDataset, FeatureCache, ensure_cache, shard_path
 
 
-def make_clips(out: Path, n_per_class: int = 3, classes: int = 2, frames=(10, 20, 70), size: int = 32) -> Path:
-    "Tiny mp4 clips (the class is the direction a bright bar moves) + train.txt / test.txt lists."
-    import av
-    out = Path(out); (out/'clips').mkdir(parents=True, exist_ok=True)
-    k = 0
-    for split in ('train', 'test'):
-        lines = []
-        for c in range(classes):
-            for j in range(n_per_class):
-                n = frames[k % len(frames)]; k += 1
-                p = out/'clips'/f'{split}_{c}_{j}.mp4'
-                with av.open(str(p), 'w') as cont:
-                    s = cont.add_stream('libx264', rate=10); s.width = s.height = size; s.pix_fmt = 'yuv420p'
-                    for t in range(n):
-                        img = np.full((size, size, 3), 30 + 20 * j, np.uint8)
-                        x = int(t / n * (size - 4)); x = x if c == 0 else size - 4 - x
-                        img[:, x:x + 4] = 220
-                        for pk in s.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): cont.mux(pk)
-                    for pk in s.encode(): cont.mux(pk)
-                lines.append(f'clips/{p.name} {n} {c}')
-        (out/f'{split}.txt').write_text('\n'.join(lines) + '\n')
-    return out
-
-
-def tiny_cfg(data: Path, out: Path, **kw) -> runs.TrainConfig:
-    "A run of 1 + 1 + 2 epochs of the tiny CLIP (random weights) on the tiny clips."
-    base = dict(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=1, image_epochs=1, joint_epochs=2,
-                batch_size=2, device='cpu', progress=False, max_frames=16, out_dir=str(out),
-                model=dict(num_sentences=2, tokens_per_sentence=4))
-    return runs.TrainConfig(**{**base, **kw})
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    return make_clips(tmp_path_factory.mktemp('clips'))
+@pytest.fixture
+def data(clips):
+    "The session's tiny clips (conftest)."
+    return clips
 
 
 def trainable(run_dir):
@@ -71,27 +42,27 @@ def assert_same_run(a, b):
 
 
 # ---------------------------------------------------------------- resume
-def test_resume_equals_uninterrupted(data, tmp_path):
-    full = runs.train(tiny_cfg(data, tmp_path/'full'))
+def test_resume_equals_uninterrupted(data, trained_run, tmp_path):
+    full = json.loads((trained_run/'eval.json').read_text())   # the uninterrupted run (conftest: tiny_cfg, the same clips)
     assert 0 <= full['uar'] <= 1 and len(full['confusion']) == 7
     # stop at each stage boundary (text -> image after epoch 1, image -> joint after 2), then rerun the same command
     for stop in (1, 2):
-        r = runs.train(tiny_cfg(data, tmp_path/f'split{stop}', stop_after=stop))
+        r = pipelines.train(tiny_cfg(data, tmp_path/f'split{stop}', stop_after=stop))
         assert r['status'] == 'stopped' and r['epochs_done'] == stop
         assert not (tmp_path/f'split{stop}'/'eval.json').exists()
-        runs.train(tiny_cfg(data, tmp_path/f'split{stop}'))
-        assert_same_run(tmp_path/'full', tmp_path/f'split{stop}')
+        pipelines.train(tiny_cfg(data, tmp_path/f'split{stop}'))
+        assert_same_run(trained_run, tmp_path/f'split{stop}')
     # Ctrl-C in the middle of an epoch: checkpoint at the step boundary, exit; rerun resumes there
     def ctrl_c(epoch, step, batch):
         if epoch == 3 and step == 0: os.kill(os.getpid(), signal.SIGINT)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C, even when the runner ignores SIGINT
     try:
         with pytest.raises(KeyboardInterrupt):
-            runs.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
+            pipelines.train(tiny_cfg(data, tmp_path/'int'), batch_hook=ctrl_c)
     finally: signal.signal(signal.SIGINT, before)
     assert (tmp_path/'int'/'checkpoints'/'epoch_003_step_000001.json').exists()
-    runs.train(tiny_cfg(data, tmp_path/'int'))
-    assert_same_run(tmp_path/'full', tmp_path/'int')
+    pipelines.train(tiny_cfg(data, tmp_path/'int'))
+    assert_same_run(trained_run, tmp_path/'int')
     assert not list((tmp_path/'int'/'checkpoints').glob('*_step_*'))  # mid-epoch checkpoints are pruned
 
 
@@ -99,7 +70,7 @@ def test_resume_equals_uninterrupted(data, tmp_path):
 def test_cache_reuse_mismatch_resume(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'train.txt')) + list(read_annotations(data/'test.txt'))
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
     assert len(c) == len(recs) and c.views == 2
     f, idx = c.get(2)
@@ -114,7 +85,7 @@ def test_cache_reuse_mismatch_resume(data, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in shards} == stamp
     # mismatch: another model (other random weights), another frame cap
     with pytest.raises(CacheMismatchError, match='model.fingerprint'):
-        ensure_cache(recs, runs.make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
+        ensure_cache(recs, make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
     with pytest.raises(CacheMismatchError, match='max_frames: cache has 16, this run needs 32'):
         ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=32, views=2)
     # resume: an interrupted build (manifest not complete, one shard missing) redoes only that shard
@@ -128,12 +99,12 @@ def test_cache_reuse_mismatch_resume(data, tmp_path):
     assert torch.equal(c2.get(5)[0], before)  # bit-identical, augmented view included (seeded)
 
 
-def test_cache_and_video_paths_agree(data, tmp_path):
+def test_cache_and_video_paths_agree(data, trained_run, tmp_path):
     "Same frames drawn in both paths; features equal up to fp16 rounding; training curves agree."
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for
     recs = list(read_annotations(data/'train.txt'))
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, progress=False)
     dc = CachedClipDataset(c, recs, 16, train=True, seed=3, root=data)
     dv = VideoClipDataset(recs, clip_transform_for(clip), 16, train=True, seed=3, max_frames=16)
@@ -142,29 +113,28 @@ def test_cache_and_video_paths_agree(data, tmp_path):
         for i in range(len(recs)):
             a, b = dc[i]['feats'], clip.encode_images(dv[i]['frames'])
             torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
-    a = runs.train(tiny_cfg(data, tmp_path/'cache'))
-    b = runs.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
-    la = [json.loads(l) for l in open(tmp_path/'cache'/'log.jsonl')]
+    b = pipelines.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
+    la = [json.loads(l) for l in open(trained_run/'log.jsonl')]   # the same run from the cache (conftest's trained_run)
     lb = [json.loads(l) for l in open(tmp_path/'video'/'log.jsonl')]
     np.testing.assert_allclose([r['train_loss'] for r in la], [r['train_loss'] for r in lb], rtol=1e-3)
 
 
 def test_validation_selection_never_uses_test(data, tmp_path):
     with pytest.raises(ValueError, match='val_fraction'):
-        runs.train(tiny_cfg(data, tmp_path/'x', select='val_uar'))
-    rep = runs.train(tiny_cfg(data, tmp_path/'v', val_fraction=0.34, select='val_uar'))
+        pipelines.train(tiny_cfg(data, tmp_path/'x', select='val_uar'))
+    rep = pipelines.train(tiny_cfg(data, tmp_path/'v', val_fraction=0.34, select='val_uar'))
     log = [json.loads(l) for l in open(tmp_path/'v'/'log.jsonl')]
     assert all('val_uar' in r for r in log)
     best = max(log, key=lambda r: r['val_uar'])  # first epoch with the top val UAR
     assert rep['selected_by'] == 'val_uar' and rep['epoch'] == best['epoch']
-    tr, va = runs.stratified_split([0, 0, 0, 1, 1, 1], 0.34, seed=0)
+    tr, va = factory.stratified_split([0, 0, 0, 1, 1, 1], 0.34, seed=0)
     assert len(va) == 2 and sorted(np.array([0, 0, 0, 1, 1, 1])[va]) == [0, 1]
 
 
-def test_load_checkpoint_round_trip(data, tmp_path):
-    rep = runs.train(tiny_cfg(data, tmp_path/'r'))
-    m = runs.load_checkpoint(tmp_path/'r')
-    again = runs.evaluate(tmp_path/'r', device='cpu', progress=False, out=str(tmp_path/'again.json'))
+def test_load_checkpoint_round_trip(trained_run, tmp_path):
+    rep = json.loads((trained_run/'eval.json').read_text())
+    m = factory.load_checkpoint(trained_run)
+    again = pipelines.evaluate(trained_run, device='cpu', progress=False, out=str(tmp_path/'again.json'))
     assert (again['war'], again['uar'], again['confusion']) == (rep['war'], rep['uar'], rep['confusion'])
     assert m.training is False
 
@@ -185,19 +155,19 @@ def test_metrics_hand_computed():
 
 # ---------------------------------------------------------------- precision and amp
 def test_clip_precision_used_in_training_and_loading(data, tmp_path):
-    assert next(runs.make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
-    runs.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
-    m = runs.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
+    assert next(make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
+    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
+    m = factory.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
     assert next(m.clip.model.parameters()).dtype == torch.bfloat16
 
 
 def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
     "One GradScaler lives through all stages: resuming at a stage start must restore it, not start a fresh one."
     cfg = lambda out, **kw: tiny_cfg(data, out, amp='fp16', **kw)
-    runs.train(cfg(tmp_path/'full', stop_after=3))              # text, image, first joint epoch, uninterrupted
-    runs.train(cfg(tmp_path/'split', stop_after=2))             # text + image ...
-    runs.train(cfg(tmp_path/'split', stop_after=1))             # ... resumed at the joint stage's first epoch
-    a, b = (runs.read_checkpoint(p/'last.json') for p in (tmp_path/'full', tmp_path/'split'))
+    pipelines.train(cfg(tmp_path/'full', stop_after=3))              # text, image, first joint epoch, uninterrupted
+    pipelines.train(cfg(tmp_path/'split', stop_after=2))             # text + image ...
+    pipelines.train(cfg(tmp_path/'split', stop_after=1))             # ... resumed at the joint stage's first epoch
+    a, b = (checkpoint.read_checkpoint(p/'last.json') for p in (tmp_path/'full', tmp_path/'split'))
     assert a['scaler'] is not None and a['scaler'] == b['scaler']
     for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
 
@@ -205,7 +175,7 @@ def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
 def test_cache_key_records_autocast(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'test.txt'))[:2]
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
     assert c.manifest['key']['autocast'] == 'bfloat16'
     with pytest.raises(CacheMismatchError, match="autocast: cache has 'bfloat16', this run needs 'none'.*--amp"):
@@ -220,7 +190,7 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     d = tmp_path/'d'; shutil.copytree(data, d)
     (d/'clips'/'train_1_0.mp4').write_bytes(b'not a video at all' * 50)   # line 4 of train.txt
     recs = read_annotations(d/'train.txt')
-    clip = runs.make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
     src = f"{d/'train.txt'}:4"
     with pytest.raises(ClipLoadError, match=f"{src}: cannot load clip .*train_1_0.mp4"):
         ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)
@@ -248,6 +218,6 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     with warnings.catch_warnings(record=True): item = v[3]
     assert item['index'] == 4 and v.skipped[0][0] == src
     # the whole run with --skip-bad
-    rep = runs.train(tiny_cfg(d, tmp_path/'run', cache_dir=str(tmp_path/'c2'), skip_bad=True, text_epochs=1,
+    rep = pipelines.train(tiny_cfg(d, tmp_path/'run', cache_dir=str(tmp_path/'c2'), skip_bad=True, text_epochs=1,
                               image_epochs=0, joint_epochs=0))
     assert 'uar' in rep and json.loads((tmp_path/'c2'/'manifest.json').read_text())['skipped'][0][1] == src

@@ -20,10 +20,10 @@ from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, 
 from ..utils import atomic_write
 
 # %% auto #0
-__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'LIST_FORMATS', 'CHECK_KINDS', 'DatasetSpec', 'get_spec', 'ClipRecord',
-           'AnnotationError', 'ClipList', 'list_columns', 'read_annotations', 'write_annotations', 'dfew_csv_to_list',
-           'map_paths', 'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count', 'segment_rng',
-           'VideoClipDataset', 'seed_worker', 'make_loader', 'check_list', 'check_summary']
+__all__ = ['DFEW_CLASSES', 'MAFW_CLASSES', 'DATASETS', 'TIME_CLASSES', 'LIST_FORMATS', 'CHECK_KINDS', 'DatasetSpec', 'get_spec',
+           'ClipRecord', 'AnnotationError', 'ClipList', 'list_columns', 'read_annotations', 'write_annotations',
+           'dfew_csv_to_list', 'map_paths', 'suggest_path_map', 'ClipLoadError', 'ClipDataset', 'check_frame_count',
+           'segment_rng', 'VideoClipDataset', 'seed_worker', 'make_loader', 'check_list', 'check_summary']
 
 # %% ../../nbs/11_data.datasets.ipynb #2f0a7247
 DFEW_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')
@@ -64,7 +64,9 @@ def get_spec(name) -> DatasetSpec: # a registry name ('dfew', 'ferv39k', 'mafw',
     return DATASETS[key]
 
 # %% ../../nbs/11_data.datasets.ipynb #9f752fde
-from .synth import TIME_CLASSES
+# the time set's classes (its generator, `12_data.synth`, draws the clips): the order of happy and sad beats
+TIME_CLASSES = ('happy_then_sad', 'sad_then_happy', 'happy_sad_happy', 'sad_happy_sad',
+                'happy_sad_alternating', 'sad_happy_alternating')  # most to least frequent
 DATASETS['synthetictime'] = DatasetSpec('synthetic-time', TIME_CLASSES, None,
                                         'procedural cartoon faces; the class is the order of happy and sad beats')
 

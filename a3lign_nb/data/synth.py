@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .datasets import TIME_CLASSES  # the registry names the classes; this lesson draws them
 from ..utils import atomic_write, atomic_path, atomic_save_json
 
 # %% auto #0
-__all__ = ['SYNTH_CLASSES', 'AUS', 'GENERATOR_VERSION', 'KINDS', 'TIME_CLASSES', 'TIME_PATTERNS', 'TIME_BEATS', 'TIME_COUNTS',
-           'SYNTH_DEFAULTS', 'SKIN', 'HAIR', 'SPLITS', 'expression_track', 'kind_classes', 'time_track',
-           'random_identity', 'render_frame', 'render_clip', 'clip_plan', 'write_video', 'write_synthetic_dataset']
+__all__ = ['SYNTH_CLASSES', 'AUS', 'GENERATOR_VERSION', 'KINDS', 'TIME_PATTERNS', 'TIME_BEATS', 'TIME_COUNTS', 'SYNTH_DEFAULTS',
+           'SKIN', 'HAIR', 'SPLITS', 'expression_track', 'kind_classes', 'time_track', 'random_identity',
+           'render_frame', 'render_clip', 'clip_plan', 'write_video', 'write_synthetic_dataset']
 
 # %% ../../nbs/12_data.synth.ipynb #e3e03c37
 SYNTH_CLASSES = ('happiness', 'sadness', 'neutral', 'anger', 'surprise', 'disgust', 'fear')  # DFEW's order
@@ -89,8 +90,6 @@ def expression_track(label: int, # class index in `SYNTH_CLASSES`
 
 # %% ../../nbs/12_data.synth.ipynb #78176c64
 KINDS = ('appearance', 'time')  # the two kinds of synthetic set (`a3lign synth OUT --kind time`)
-TIME_CLASSES = ('happy_then_sad', 'sad_then_happy', 'happy_sad_happy', 'sad_happy_sad',
-                'happy_sad_alternating', 'sad_happy_alternating')  # most to least frequent
 TIME_PATTERNS = dict(zip(TIME_CLASSES, ('HHSS', 'SSHH', 'HSSH', 'SHHS', 'HSHS', 'SHSH')))  # one letter per beat
 TIME_BEATS = dict(H='happiness', S='sadness')  # the `SYNTH_CLASSES` apex each letter plays
 TIME_COUNTS = dict(train=(110, 70, 48, 32, 20, 11), test=(40, 26, 18, 12, 8, 4))  # shipped: rarest/most ~ 1/10, as in DFEW

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from ..train.dist import all_gather_objects, autocast_dtype, dist_info
+from ..dist import all_gather_objects, autocast_dtype, dist_info
 
 # %% auto #0
 __all__ = ['UAR_CONVENTIONS', 'BEST_TEST_NOTE', 'confusion_matrix', 'per_class_recall', 'war', 'uar', 'eval_report',
