@@ -239,6 +239,20 @@ def _share_css(body: str, shared: dict[str, str]) -> str:
     return re.sub(r'<style type="text/css">(.*?)</style>', sub, body, flags=re.S)
 
 
+def local_links(body: str, hosted: str, pages: set[str]) -> str:
+    """Links nbdev points at the hosted site (`doc_host` + `doc_baseurl`), made to work on this one.
+
+    An HTML link becomes a link to the page here (when it is built; else its text); a markdown link that nbdev wrote
+    inside code (a signature's parameter comment, shown as text) becomes its text: the name, without the URL."""
+    h = re.escape(hosted.rstrip('/') + '/')
+    body = re.sub(r'\[(`?[^\]\[`]+`?)\]\(' + h + r'[^)\s]*\)', lambda m: m.group(1), body)
+    def anchor(m):
+        target = m.group(2)
+        return (f'<a{m.group(1)}href="{target}"{m.group(3)}>' if target.split('#')[0] in pages
+                else f'<a{m.group(1)}{m.group(3)}>')
+    return re.sub(r'<a([^>]*?)href="' + h + r'([^"]*)"([^>]*)>', anchor, body)
+
+
 def build_fallback(out: Path, path: Path | None = None) -> Path:
     "Plain HTML site (no quarto): nbdev processing, then nbconvert, with a sidebar of all pages."
     import jinja2
@@ -292,6 +306,7 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
         # links between notebooks point at their pages
         body = re.sub(r'href="(?:\./)?([\w.\-]+)\.ipynb(#[^"]*)?"',
                       lambda m: f'href="{name_of.get(m.group(1) + ".ipynb", m.group(1) + ".html")}{m.group(2) or ""}"', body)
+        body = local_links(body, f"{cfg.doc_host}{cfg.doc_baseurl}", set(name_of.values()))
         nav = ''.join(f'<a href="{pg}"{" class=current" if pg == page else ""}>{html.escape(t)}</a>' for _, pg, t, _ in pages)
         nav = (f'<nav id="a3-nav"><div class="a3-title">{html.escape(cfg.title)}</div>{nav}'
                '<div class="a3-note">plain build (quarto not installed): see .ci/build_docs.py</div></nav>')

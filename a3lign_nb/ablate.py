@@ -64,7 +64,6 @@ def run_method(fs: FeatureSet, # the features
     if method == 'linear-probe':
         u, w = linear_probe(fs)
         return dict(uar=u, war=w, seconds=time.time() - t0)
-    kw = dict(seed=seed, **model_kw)
     cfg, sched = {'zero-shot': (dict(use_mat=False, use_jas=False), None),
                   'dfer-clip': (DFER_CLIP_STYLE, BAPSchedule.joint_only(total)),
                   'a3lign': ({}, BAPSchedule(*epochs)),
@@ -72,7 +71,7 @@ def run_method(fs: FeatureSet, # the features
                   'no-jas': (dict(use_jas=False), BAPSchedule.joint_only(total)),  # stages 1 and 3 would be the same
                   'no-bap': ({}, BAPSchedule.joint_only(total))}[method]
     torch.manual_seed(seed)
-    model = A3lignDFER(fs.model_config(**{**cfg, **kw}), fs.clip)
+    model = A3lignDFER(fs.model_config(**{**cfg, **model_kw}), fs.clip, seed=seed)
     optim = OptimConfig(**DFER_CLIP_OPTIM) if method == 'dfer-clip' else None  # None: OptimConfig's defaults
     if sched is not None: train_bap(model, fs.train_feats, fs.train_labels, sched, seed=seed, optim=optim)
     u, w = _scores(model, fs.test_feats, fs.test_labels, C)
@@ -141,7 +140,9 @@ def results_markdown(results: dict, # from `run_ablation`
 
 def write_results(results: dict, # from `run_ablation`
                   stem, # path without suffix: writes <stem>.json and <stem>.md
-                  title: str = '', note: str = '') -> tuple[Path, Path]:
+                  title: str = '', # the table's heading (a set's name)
+                  note: str = '', # a line under the table: how it was made
+                 ) -> tuple[Path, Path]: # (<stem>.json, <stem>.md)
     "Write the table as JSON and markdown (atomically)."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     js, md = stem.with_suffix('.json'), stem.with_suffix('.md')
@@ -168,7 +169,8 @@ def ablate(set_name: str = 'synthetic-time', # a shipped set, or any registry na
            seeds=(0, 1, 2), # seeds of the trained methods
            epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
            methods=METHODS, # which rows
-           train_list=None, test_list=None, # annotation lists (default: the shipped set's)
+           train_list=None, # training annotation list (default: the shipped set's)
+           test_list=None, # test annotation list (default: the shipped set's)
            progress: bool = True, # a line per run
            **model_kw, # `A3lignConfig` overrides for every trained method
           ) -> dict:

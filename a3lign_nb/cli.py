@@ -26,15 +26,14 @@ from . import clip as C
 from .data.datasets import check_list, check_summary
 from .data.synth import KINDS
 from .ablate import METHODS, SHIPPED_SETS, ablate
-from .models.a3lign import A3lignConfig
-from .factory import RUN_MODEL_FIELDS
+from .models.a3lign import MOVED_FIELDS, RUN_FIELDS, A3lignConfig
 from .train.config import TrainConfig
 from .pipelines import demo, evaluate, extract, run_folds, synth, train
 from .dist import is_main_process
 
 # %% auto #0
-__all__ = ['MODEL_KEYS', 'ALIASES', 'field_docs', 'add_config_args', 'config_from_args', 'info', 'build_parser',
-           'warning_printer', 'main']
+__all__ = ['MODEL_OPTIONS', 'MODEL_KEYS', 'field_docs', 'add_config_args', 'model_from_args', 'config_from_args', 'info',
+           'build_parser', 'warning_printer', 'main']
 
 # %% ../nbs/80_cli.ipynb #1833dce0
 def field_docs(cls) -> dict[str, str]:
@@ -66,21 +65,33 @@ def _parse_kv(s: str):
     except json.JSONDecodeError: pass
     return k.strip(), v
 
-# the `--model key=value` keys: A3lignConfig's fields that a run does not set itself (`factory.RUN_MODEL_FIELDS`)
-MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in RUN_MODEL_FIELDS]
-ALIASES = dict(clip_name=['--clip'], clip_pretrained=['--pretrained'])  # names the README uses
+# The architecture's fields with an option of their own (the README's `--clip` is `--backbone`); `classes` come from --dataset
+MODEL_OPTIONS = dict(backbone=['--backbone', '--clip'], num_segments=['--num-segments'])
+MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in MODEL_OPTIONS and f.name != 'classes']  # --model KEY=VALUE
 
-def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defaults=None):
-    "Add one option per dataclass field (help = the field's comment)."
+def add_config_args(p: argparse.ArgumentParser, # the (sub)command's parser
+                    cls=TrainConfig, # the config dataclass whose fields become options
+                    only=None, # field names to add (default: all)
+                    defaults=None, # defaults that differ from the dataclass's, by field name
+                   ) -> argparse.ArgumentParser:
+    "Add one option per dataclass field (help = the field's comment); the nested `model` as --backbone, --num-segments, --model KEY=VALUE."
     docs, defaults = field_docs(cls), defaults or {}
     for f in dataclasses.fields(cls):
         if only is not None and f.name not in only: continue
-        flag = ['--' + f.name.replace('_', '-')] + ALIASES.get(f.name, [])
+        flag = ['--' + f.name.replace('_', '-')]
         default = defaults.get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
         t = str(f.type)
         h = docs.get(f.name, '') + f' (default: {default})'
-        if f.name == 'model': h += '. Keys: ' + '; '.join(f'{k}: {v}' for k, v in field_docs(A3lignConfig).items() if k in MODEL_KEYS)
-        if t in ('bool', 'bool | None'): p.add_argument(*flag, action=argparse.BooleanOptionalAction, default=default, help=h)
+        if f.name == 'model':  # the architecture: its common fields have options, the rest are --model KEY=VALUE
+            mdocs = field_docs(A3lignConfig)
+            for k, flags in MODEL_OPTIONS.items():
+                kind = int if str(next(x for x in dataclasses.fields(A3lignConfig) if x.name == k).type) == 'int' else str
+                p.add_argument(*flags, type=kind, default=None, dest=f'model_{k}', metavar=k.upper(),
+                               help=f'{mdocs.get(k, "")} (default: {getattr(default, k)})')
+            p.add_argument('--model', type=_parse_kv, action='append', default=None, metavar='KEY=VALUE', dest='model',
+                           help='the architecture (A3lignConfig), one field per --model (repeatable). Keys: '
+                                + '; '.join(f'{k}: {v}' for k, v in mdocs.items() if k in MODEL_KEYS))
+        elif t in ('bool', 'bool | None'): p.add_argument(*flag, action=argparse.BooleanOptionalAction, default=default, help=h)
         elif t == 'dict':
             p.add_argument(*flag, type=_parse_kv, action='append', default=None, metavar='KEY=VALUE', dest=f.name, help=h)
         else:
@@ -89,12 +100,31 @@ def add_config_args(p: argparse.ArgumentParser, cls=TrainConfig, only=None, defa
                            help=h, metavar=f.name.upper())
     return p
 
-def config_from_args(ns: argparse.Namespace, cls=TrainConfig):
+def model_from_args(pairs, # the `--model KEY=VALUE` pairs
+                    base: A3lignConfig | None = None, # the architecture they change (default: `A3lignConfig()`)
+                    **options, # --backbone, --num-segments (None: not given)
+                   ) -> A3lignConfig:
+    "The architecture a command line describes; a key that is not an architecture field is an error naming the right option."
+    kw = dict(pairs or [])
+    for k in kw:
+        if k in MODEL_OPTIONS: raise ValueError(f'--model {k}=...: use {MODEL_OPTIONS[k][0]}')
+        if k == 'classes': raise ValueError('--model classes=...: the classes are the dataset\'s (--dataset)')
+        if k in RUN_FIELDS: raise ValueError(f'--model {k}=...: it is a run option now, use --{RUN_FIELDS[k].replace("_", "-")}')
+        if k in MOVED_FIELDS: raise ValueError(f'--model {k}=...: it is a run option, use --{k.replace("_", "-")}')
+    bad = sorted(set(kw) - set(MODEL_KEYS))
+    if bad: raise ValueError(f'unknown --model key(s) {bad}; the keys are: {", ".join(MODEL_KEYS)}')
+    kw.update({k: v for k, v in options.items() if v is not None})
+    return dataclasses.replace(base or A3lignConfig(), **kw)
+
+def config_from_args(ns: argparse.Namespace, # parsed by a parser `add_config_args` made
+                     cls=TrainConfig, # the config dataclass
+                    ):
     "The dataclass instance an argparse namespace describes."
     kw = {f.name: getattr(ns, f.name) for f in dataclasses.fields(cls) if hasattr(ns, f.name)}
-    for f in dataclasses.fields(cls):  # KEY=VALUE options (--model, --path-map) arrive as lists of pairs
+    for f in dataclasses.fields(cls):  # KEY=VALUE options (--path-map) arrive as lists of pairs
         if str(f.type) == 'dict' and f.name in kw: kw[f.name] = dict(kw[f.name] or [])
     if 'path_map' in kw: kw['path_map'] = {str(k): str(v) for k, v in kw['path_map'].items()}
+    if 'model' in kw: kw['model'] = model_from_args(kw['model'], **{k: getattr(ns, f'model_{k}', None) for k in MODEL_OPTIONS})
     return cls(**kw)
 
 # %% ../nbs/80_cli.ipynb #3a8a2332

@@ -339,7 +339,7 @@ def make_clip(name: str, # open_clip model name / shipped config
               device, # where to put it
               seed: int = 0, # seed of random weights
               allow_download: bool | None = None, # see `load_clip`
-              precision: str = 'fp32', # weights of the frozen towers (the model config's `clip_precision`)
+              precision: str = 'fp32', # weights of the frozen towers (a run's `backbone_precision`)
              ) -> FrozenCLIP:
     "`load_clip` with seeded random weights: the same `seed` gives the same tensors, so a checkpoint can recreate them."
     with torch.random.fork_rng(devices=[]):

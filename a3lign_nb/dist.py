@@ -54,7 +54,10 @@ def all_gather_objects(obj) -> list:
 # %% ../nbs/01_dist.ipynb #00674e64
 class ResumableSampler(DistributedSampler):
     "A `DistributedSampler` (also for one process) that can skip the first `skip` items of an epoch."
-    def __init__(self, dataset, shuffle: bool = True, seed: int = 0):
+    def __init__(self, dataset, # what to sample from (its length)
+                 shuffle: bool = True, # a seeded permutation per epoch (else in order)
+                 seed: int = 0, # the run's seed
+                ):
         rank, world = dist_info()
         super().__init__(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
         self.skip = 0
@@ -64,7 +67,9 @@ class ResumableSampler(DistributedSampler):
     def __len__(self): return self.num_samples - self.skip
 
 # %% ../nbs/01_dist.ipynb #dd3c5b68
-def autocast_dtype(device: torch.device, amp: str = 'auto') -> torch.dtype | None:
+def autocast_dtype(device: torch.device, # where the run computes
+                   amp: str = 'auto', # 'auto', 'bf16', 'fp16' or 'none'
+                  ) -> torch.dtype | None: # the autocast dtype, or None for fp32
     "The autocast dtype for `amp` ('auto' -> bf16 on GPUs that have it, fp16 on other GPUs, none on CPU/MPS)."
     if amp in ('none', 'fp32', None): return None
     if amp == 'bf16': return torch.bfloat16

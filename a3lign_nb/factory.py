@@ -6,32 +6,31 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .clip import make_clip, parse_pretrained
+from .clip import FrozenCLIP, make_clip
 from .data.datasets import AnnotationError, ClipList, VideoClipDataset, get_spec, map_paths, read_annotations
 from .data.video import clip_transform_for, get_protocol
 from .dist import is_main_process
-from .models.a3lign import MOVED_FIELDS, RENAMED_FIELDS, A3lignConfig, A3lignDFER
+from .models.a3lign import A3lignConfig, A3lignDFER
 from .train.cache import CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
 from .utils import REPO_SAMPLES, load_json
 
 # %% auto #0
-__all__ = ['RUN_MODEL_FIELDS', 'run_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists', 'build_model',
-           'default_cache_dir', 'run_cache', 'make_datasets', 'stratified_split', 'load_checkpoint', 'run_config',
-           'run_frames']
+__all__ = ['run_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists', 'build_model', 'default_cache_dir',
+           'run_cache', 'make_datasets', 'stratified_split', 'load_checkpoint', 'run_config', 'run_frames']
 
 # %% ../nbs/50_factory.ipynb #f53c51c0
-def run_clip(cfg: TrainConfig, device):
-    "The frozen CLIP of a run: its name, weights, seed and precision (a `--model clip_precision=` override, else fp32)."
-    return make_clip(cfg.clip_name, cfg.clip_pretrained, device, cfg.seed, cfg.allow_download,
-                     cfg.model.get('clip_precision', A3lignConfig.clip_precision))
+def run_clip(cfg: TrainConfig, # the run's options
+             device, # where to put it
+            ) -> FrozenCLIP:
+    "The frozen backbone of a run: the model's architecture (`model.backbone`) with the run's weights, seed and precision."
+    return make_clip(cfg.model.backbone, cfg.pretrained, device, cfg.seed, cfg.allow_download, cfg.backbone_precision)
 
 def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
     "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
@@ -80,7 +79,7 @@ def cache_options(cfg: TrainConfig, device, lists=None) -> dict:
     return dict(max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
                 batch_frames=cfg.extract_batch, shard_size=cfg.shard_size, num_workers=cfg.num_workers, device=device,
                 amp=cfg.amp, progress=cfg.progress and is_main_process(), skip_bad=cfg.skip_bad, protocol=protocol,
-                num_segments=cfg.num_segments, transform_kw=tkw,
+                num_segments=cfg.model.num_segments, transform_kw=tkw,
                 lists=lists if lists is not None else [str(p) for p in resolve_lists(cfg)])
 
 def read_lists(cfg: TrainConfig):
@@ -95,22 +94,11 @@ def read_lists(cfg: TrainConfig):
         if not recs: raise ValueError(f'{p}: the {name} list has no usable clips')
     return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
 
-# `A3lignConfig` fields a run sets itself (from --clip, --pretrained, --dataset, --num-segments, --seed), never through --model
-RUN_MODEL_FIELDS = dict(clip_name='--clip', clip_pretrained='--pretrained', classes='--dataset', num_segments='--num-segments',
-                        seed='--seed')
-
-def build_model(cfg: TrainConfig, classes, clip):
-    "The `A3lignDFER` of a run: `A3lignConfig` from the run's CLIP, classes, frames and seed, and the `cfg.model` overrides."
-    known = {f.name for f in fields(A3lignConfig)}
-    run_opts = {k: RUN_MODEL_FIELDS.get(k) or '--' + RENAMED_FIELDS.get(k, k).replace('_', '-')
-                for k in cfg.model if k in MOVED_FIELDS or k in RUN_MODEL_FIELDS or k in RENAMED_FIELDS}
-    if run_opts: raise ValueError(f'{sorted(run_opts)} are run options, not model options: use {", ".join(sorted(set(run_opts.values())))}'
-                                  ' instead of --model')
-    bad = sorted(set(cfg.model) - known)
-    if bad: raise ValueError(f'unknown model option(s) {bad}; A3lignConfig has: {sorted(known)}')
-    mc = A3lignConfig(**{**dict(clip_name=cfg.clip_name, clip_pretrained=parse_pretrained(cfg.clip_pretrained),
-                                classes=tuple(classes), num_segments=cfg.num_segments, seed=cfg.seed), **cfg.model})
-    return A3lignDFER(mc, clip)
+def build_model(cfg: TrainConfig, # the run's options: `cfg.model` is the architecture, the rest how it runs
+                clip: FrozenCLIP, # the run's frozen backbone (`run_clip`)
+               ) -> A3lignDFER:
+    "The `A3lignDFER` of a run: its architecture `cfg.model`, initialised from the run's seed."
+    return A3lignDFER(cfg.model, clip, **cfg.model_runtime())
 
 def default_cache_dir(cfg: TrainConfig, clip) -> Path:
     "`<out_dir>/../cache/<dataset>-<protocol>-<model>-<weights fingerprint>-<dtype>-f<max_frames>-v<views>` (shared by the runs beside it)."
@@ -128,12 +116,12 @@ def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
     protocol, tkw = run_protocol(cfg)
     if cfg.use_cache:
         cache = run_cache(cfg, clip, list(train_recs) + list(test_recs), root, device)
-        mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.num_segments, train=tr, seed=cfg.seed, root=root,
+        mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.model.num_segments, train=tr, seed=cfg.seed, root=root,
                                                 skip_bad=cfg.skip_bad, protocol=protocol)
     else:
         aug = cfg.views > 1 if cfg.augment is None else cfg.augment
         te, ttr = clip_transform_for(clip, False, protocol, **tkw), (clip_transform_for(clip, True, protocol, **tkw) if aug else None)
-        mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
+        mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.model.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
                                                train_transform=ttr, skip_bad=cfg.skip_bad, protocol=protocol)
     return mk(train_recs, True), mk(test_recs, False), mk
 
@@ -158,7 +146,7 @@ def stratified_split(labels, # class id of each training clip `[N]`
 
 # %% ../nbs/50_factory.ipynb #7e2684f7
 def load_checkpoint(path, # a run folder (uses last, or best when the run selected on val), or a checkpoint .json/.safetensors
-                    clip=None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
+                    clip: FrozenCLIP | None = None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
                     device='cpu', # where to put the model
                    ):
     "Rebuild the trained `A3lignDFER` from a checkpoint."
@@ -175,16 +163,17 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
         if older is None: raise
         warnings.warn(f'skipping checkpoint {p}: {e} Using {older}, the newest readable one.')
         p, ck = older, read_checkpoint(older)
-    mc = A3lignConfig.from_dict(ck['model_config'])  # an older config: MOVED_FIELDS dropped, LEGACY_DEFAULTS added
+    cfg = TrainConfig.from_dict(ck['config'], ck.get('model_config'))  # any saved layout (`upgrade_run_config`)
+    mc = cfg.model
     if clip is None:
-        clip = make_clip(mc.clip_name, mc.clip_pretrained, device, ck['config'].get('seed', 0), precision=mc.clip_precision)
-    elif clip.name != mc.clip_name:
-        raise CheckpointError(f'{p} was trained with CLIP {mc.clip_name!r}, not {clip.name!r}')
+        clip = make_clip(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
+    elif clip.name != mc.backbone:
+        raise CheckpointError(f'{p} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
     fp = weights_fingerprint(clip)
     if fp != ck['clip_fingerprint']:
         raise CheckpointError(f'{p} was trained through CLIP weights with fingerprint {ck["clip_fingerprint"]}; '
                               f'the CLIP given has {fp} (other weights, or another random seed).')
-    model = A3lignDFER(mc, clip)
+    model = A3lignDFER(mc, clip, **cfg.model_runtime())
     try: model.load_trainable_state_dict(ck['model'])
     except (RuntimeError, KeyError) as e:
         raise CheckpointError(f'{p} does not fit this model config: {e}') from None
@@ -192,12 +181,18 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
     return model.to(device).eval()
 
 # %% ../nbs/50_factory.ipynb #3872e203
-def run_config(run_dir) -> TrainConfig:
-    "The `TrainConfig` a run folder was trained with (`config.json`; fields of older versions left out)."
-    return TrainConfig.from_run(load_json(Path(run_dir)/'config.json')['train'])
+def run_config(run_dir # a run folder
+              ) -> TrainConfig:
+    "The `TrainConfig` a run folder was trained with (its `config.json`, any saved layout: `upgrade_run_config`)."
+    p = Path(run_dir)/'config.json'
+    if not p.exists(): raise FileNotFoundError(f'{run_dir}: not a run folder (no config.json)')
+    d = load_json(p)
+    try: return TrainConfig.from_dict(d['train'], d.get('model'))
+    except (KeyError, TypeError, ValueError) as e: raise ValueError(f'{p}: {e}') from None
 
-def run_frames(run_dir) -> dict:
+def run_frames(run_dir # a run folder
+              ) -> dict:
     "How a run's evaluation reads a clip: `num_segments`, `protocol`, `transform_kw` and `max_frames` (for `frame_indices`, `clip_transform_for`)."
     cfg = run_config(run_dir)
     protocol, tkw = run_protocol(cfg)
-    return dict(num_segments=cfg.num_segments, protocol=protocol, transform_kw=tkw, max_frames=cfg.max_frames)
+    return dict(num_segments=cfg.model.num_segments, protocol=protocol, transform_kw=tkw, max_frames=cfg.max_frames)

@@ -16,8 +16,9 @@ from .data.synth import SYNTH_DEFAULTS, write_synthetic_dataset
 from .dist import barrier, init_distributed, is_main_process
 from .eval.figures import write_run_report
 from .eval.metrics import best_test_epoch, eval_report, fold_summary, predict, summary_table
-from .factory import (default_cache_dir, load_checkpoint, make_datasets, read_lists, resolve_lists, run_cache,
-                               run_clip, build_model, run_protocol, stratified_split)
+from .factory import (build_model, default_cache_dir, load_checkpoint, make_datasets, read_lists, resolve_lists,
+                               run_cache, run_clip, run_config, run_protocol, stratified_split)
+from .models.a3lign import A3lignConfig
 from .train.cache import FeatureCache
 from .train.checkpoint import find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
@@ -25,7 +26,7 @@ from .train.loop import fit
 from .utils import REPO_SAMPLES, atomic_save_json, load_json, seed_everything
 
 # %% auto #0
-__all__ = ['DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_CLIP', 'train', 'evaluate', 'extract', 'run_folds', 'synth', 'demo']
+__all__ = ['DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_BACKBONE', 'train', 'evaluate', 'extract', 'run_folds', 'synth', 'demo']
 
 # %% ../nbs/70_pipelines.ipynb #4335ffde
 def _log_rows(run_dir) -> list[dict]:
@@ -52,7 +53,7 @@ def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainCo
     spec, tr, ts, root = read_lists(cfg)
     seed_everything(cfg.seed)
     clip = run_clip(cfg, device)
-    model = build_model(cfg, spec.classes, clip).to(device)
+    model = build_model(cfg, clip).to(device)
     train_ds, test_ds, mk = make_datasets(cfg, clip, tr, ts, root, device)
     val_ds = None
     if cfg.val_fraction > 0:
@@ -89,9 +90,7 @@ def evaluate(run_dir, # a finished (or stopped) run folder
             ) -> dict: # the `eval_report`
     "Score a run's selected checkpoint on its test list (or another) and write the report."
     run_dir = Path(run_dir)
-    if not (run_dir/'config.json').exists(): raise FileNotFoundError(f'{run_dir}: not a run folder (no config.json)')
-    conf = load_json(run_dir/'config.json')
-    cfg = TrainConfig.from_run(conf['train'])
+    cfg = run_config(run_dir)
     cfg = dataclasses.replace(cfg, device=device, progress=progress, use_cache=cfg.use_cache if use_cache is None else use_cache,
                               test_list=test_list or cfg.test_list, data_root=data_root or cfg.data_root)
     dev = init_distributed(cfg.device)
@@ -176,7 +175,7 @@ def synth(out_dir: str, # folder to write into
 
 DEMO_EPOCHS = (3, 2, 3)  # our choice for the demo: (text, image, joint) epochs; the paper's are (40, 30, 30)
 DEMO_MODEL = dict(num_sentences=4, tokens_per_sentence=8)  # our choice for the demo (A3lignConfig.tiny's); the paper's: 16, 64
-DEMO_CLIP = ('a3lign-tiny-rn', 'synthetic')  # shipped config + shipped image-tower weights (a random tower learns nothing here)
+DEMO_BACKBONE = ('a3lign-tiny-rn', 'synthetic')  # shipped config + shipped image-tower weights (a random tower learns nothing here)
 
 def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
          device: str = 'cpu', # the demo is sized for a CPU; 'auto' uses a GPU if there is one
@@ -198,12 +197,12 @@ def demo(out_dir: str = 'runs/demo', # the run folder (overwritten)
             print(f'data_samples/ not found (not a source checkout): generating a synthetic set in {data}')
             synth(str(data), seed=seed, progress=progress)
     cfg = TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                      clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=text_epochs, image_epochs=image_epochs,
+                      pretrained=DEMO_BACKBONE[1], text_epochs=text_epochs, image_epochs=image_epochs,
                       joint_epochs=joint_epochs, batch_size=batch_size, device=device, seed=seed, out_dir=out_dir,
-                      overwrite=True, progress=progress, model=dict(DEMO_MODEL))
+                      overwrite=True, progress=progress, model=A3lignConfig(backbone=DEMO_BACKBONE[0], **DEMO_MODEL))
     rep = train(cfg)
     rep['seconds'] = round(time.time() - t0, 1)
-    print(f"\nA3lign-DFER demo ({len(rep['classes'])} classes, {rep['num_clips']} test clips, tiny CLIP {DEMO_CLIP[0]}:{DEMO_CLIP[1]}, "
+    print(f"\nA3lign-DFER demo ({len(rep['classes'])} classes, {rep['num_clips']} test clips, tiny CLIP {DEMO_BACKBONE[0]}:{DEMO_BACKBONE[1]}, "
           f"{device}): UAR {100*rep['uar']:.2f}%  WAR {100*rep['war']:.2f}%  in {rep['seconds']:.0f} s\n"
           f"run folder: {out_dir} (eval.json, log.jsonl, curves.html, confusion.html, checkpoints/)")
     return rep

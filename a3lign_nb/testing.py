@@ -35,7 +35,7 @@ def synthetic_feature_task(n: int = 256, # number of clips
                            phases: int = 4, # prototypes visited per clip (phases! >= num_classes)
                            noise: float = 0.3, # std of the per-frame noise
                            mean_signal: float = 0.0, # size of a class-specific constant offset
-                           seed: int = 0,
+                           seed: int = 0, # the task's seed
                           ) -> tuple[torch.Tensor, torch.Tensor]: # (feats [n, T, D], labels [n])
     "Frame features whose class is encoded in the temporal order of shared prototypes."
     g = torch.Generator().manual_seed(seed)

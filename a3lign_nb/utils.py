@@ -114,7 +114,8 @@ if (_n := nbdev_test_threads()) is not None: torch.set_num_threads(_n)
 
 # %% ../nbs/00_utils.ipynb #1e11e5ab
 def sha256_file(path: str | os.PathLike, # file to hash
-                chunk: int = 1 << 20) -> str: # read size
+                chunk: int = 1 << 20, # bytes read at a time
+               ) -> str: # the hex digest
     "Hex SHA-256 of a file's bytes."
     h = hashlib.sha256()
     with open(path, 'rb') as f:

@@ -18,7 +18,8 @@ import numpy as np
 
 
 def run(variant: str, seed: int, args, tmp: Path) -> dict:
-    from a3lign_nb.pipelines import DEMO_CLIP, DEMO_MODEL
+    from a3lign_nb.pipelines import DEMO_BACKBONE, DEMO_MODEL
+    from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb import pipelines
     from a3lign_nb.train.config import TrainConfig
     from a3lign_nb.train import checkpoint, loop
@@ -28,10 +29,10 @@ def run(variant: str, seed: int, args, tmp: Path) -> dict:
               video=dict(use_cache=False, views=1, augment=True))[variant]
     out = tmp/f'{variant}_{seed}'
     cfg = TrainConfig(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                           clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=args.epochs[0],
+                           pretrained=DEMO_BACKBONE[1], text_epochs=args.epochs[0],
                            image_epochs=args.epochs[1], joint_epochs=args.epochs[2], batch_size=32, device='cpu', seed=seed,
                            out_dir=str(out), cache_dir=str(tmp/f'cache_{variant}_{seed}'), overwrite=True, progress=False,
-                           eval_every=0, model=dict(DEMO_MODEL), **kw)
+                           eval_every=0, model=A3lignConfig(backbone=DEMO_BACKBONE[0], **DEMO_MODEL), **kw)
     t0 = time.time()
     rep = pipelines.train(cfg)
     total = time.time() - t0

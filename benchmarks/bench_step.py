@@ -47,7 +47,7 @@ def main(argv=None):
     torch.manual_seed(0)
     clip = load_clip(a.clip, None, device=dev)
     classes = tuple(f'class{i}' for i in range(a.classes))
-    cfg = A3lignConfig(clip_name=a.clip, clip_pretrained=None, classes=classes, num_sentences=a.sentences,
+    cfg = A3lignConfig(backbone=a.clip, classes=classes, num_sentences=a.sentences,
                        tokens_per_sentence=a.tokens, num_segments=a.frames)
     model = A3lignDFER(cfg, clip).to(dev)
     feats = torch.randn(a.batch, a.frames, clip.embed_dim, device=dev)

@@ -33,17 +33,18 @@ def subset_lists(out: Path, per_class_train: int, per_class_test: int):
 def bench_a(args, tmp: Path):
     from a3lign_nb import factory
     from a3lign_nb.train.config import TrainConfig
+    from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb.clip import make_clip
     from a3lign_nb.utils import get_device
     from a3lign_nb.train import checkpoint, loop
     data = subset_lists(tmp, args.clips_per_class, 1)
     base = TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
-                            clip_name=args.clip, clip_pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
+                            pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
                             joint_epochs=args.epochs, batch_size=args.batch_size, device=args.device, progress=False,
-                            eval_every=0, model=dict(num_sentences=args.sentences, tokens_per_sentence=args.tokens))
+                            eval_every=0, model=A3lignConfig(backbone=args.clip, num_sentences=args.sentences, tokens_per_sentence=args.tokens))
     dev = get_device(args.device)
     spec, tr, ts, root = factory.read_lists(base)
-    clip = make_clip(base.clip_name, None, dev, 0)
+    clip = make_clip(base.model.backbone, None, dev, 0)
     t = time.time()
     cached = dataclasses.replace(base, cache_dir=str(tmp/'cache'))
     train_c, _, _ = factory.make_datasets(cached, clip, tr, ts, root, dev)
@@ -51,7 +52,7 @@ def bench_a(args, tmp: Path):
     train_v, _, _ = factory.make_datasets(dataclasses.replace(base, use_cache=False), clip, tr, ts, root, dev)
     out = {}
     for name, ds in (('cache', train_c), ('video', train_v)):
-        model = factory.build_model(base, spec.classes, clip).to(dev)
+        model = factory.build_model(base, clip).to(dev)
         loop.fit(model, ds, base, tmp/f'run_{name}', device=dev, classes=spec.classes)
         log = [json.loads(l) for l in open(tmp/f'run_{name}'/'log.jsonl')]
         out[name] = min(r['epoch_s'] for r in log)

@@ -39,16 +39,17 @@ def main(argv=None):
     ap.add_argument('--work', type=Path, default=None, help='where to train (default: a temp folder, removed)')
     ap.add_argument('--out', type=Path, default=OUT, help=f'where to write the shipped run (default: {OUT.relative_to(ROOT)})')
     a = ap.parse_args(argv)
-    from a3lign_nb.pipelines import DEMO_CLIP, DEMO_EPOCHS, train
+    from a3lign_nb.pipelines import DEMO_BACKBONE, DEMO_EPOCHS, train
+    from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb.train.config import TrainConfig
     from a3lign_nb.train.checkpoint import read_checkpoint, save_checkpoint
     from a3lign_nb.utils import atomic_save_json, load_json
     work = a.work or Path(tempfile.mkdtemp(prefix='a3lign-demo-'))
     run = work/'demo'
-    cfg = TrainConfig(dataset='synthetic', clip_name=DEMO_CLIP[0], clip_pretrained=DEMO_CLIP[1], text_epochs=DEMO_EPOCHS[0],
+    cfg = TrainConfig(dataset='synthetic', pretrained=DEMO_BACKBONE[1], text_epochs=DEMO_EPOCHS[0],
                       image_epochs=DEMO_EPOCHS[1], joint_epochs=DEMO_EPOCHS[2], batch_size=16, device='cpu', seed=0,
                       out_dir=str(run), overwrite=True, keep_checkpoints=0, progress=False,
-                      model=dict(tokens_per_sentence=8))
+                      model=A3lignConfig(backbone=DEMO_BACKBONE[0], tokens_per_sentence=8))
     rep = train(cfg)
     print(f"trained: UAR {rep['uar']:.3f} WAR {rep['war']:.3f}")
     ends = [sum(DEMO_EPOCHS[:i + 1]) for i in range(3)]

@@ -58,11 +58,12 @@ def make_clips(out: Path, n_per_class: int = 3, classes: int = 2, frames=(10, 20
 
 def tiny_cfg(data: Path, out: Path, **kw):
     "A run of 1 + 1 + 2 epochs of the tiny CLIP (random weights) on the tiny clips."
+    from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb.train.config import TrainConfig
     base = dict(dataset='synthetic', train_list=str(data/'train.txt'), test_list=str(data/'test.txt'),
-                clip_name='a3lign-tiny', clip_pretrained='none', text_epochs=1, image_epochs=1, joint_epochs=2,
+                pretrained='none', text_epochs=1, image_epochs=1, joint_epochs=2,
                 batch_size=2, device='cpu', progress=False, max_frames=16, out_dir=str(out),
-                model=dict(num_sentences=2, tokens_per_sentence=4))
+                model=A3lignConfig(backbone='a3lign-tiny', num_sentences=2, tokens_per_sentence=4))
     return TrainConfig(**{**base, **kw})
 
 

@@ -273,6 +273,11 @@ def test_docs_site_index(browser, docs_site):
     out = docs_site
     index = out/'index.html'
     assert index.exists()
+    # every link resolves on this site: none to the hosted site nbdev assumes, none to a page that was not built
+    hosted = {p.name: re.findall(r'a3lign-nb\.github\.io[^"<)\s]*', p.read_text(encoding='utf-8')) for p in out.glob('*.html')}
+    assert not any(hosted.values()), {k: v[:3] for k, v in hosted.items() if v}
+    local = {h.split('#')[0] for p in out.glob('*.html') for h in re.findall(r'href="([\w.\-]+\.html(?:#[^"]*)?)"', p.read_text(encoding='utf-8'))}
+    assert not [h for h in local if not (out/h).exists()], sorted(h for h in local if not (out/h).exists())
     page = browser.new_page(viewport={'width': 1300, 'height': 1000})
     try:
         page.goto(index.as_uri())

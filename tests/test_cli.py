@@ -62,7 +62,7 @@ def test_synth_train_eval(tmp_path):
     assert (tmp_path/'runs'/'a'/'curves.html').exists() and (tmp_path/'runs'/'a'/'confusion.html').exists()
     assert len((tmp_path/'runs'/'a'/'log.jsonl').read_text().splitlines()) == 3
     conf = json.loads((tmp_path/'runs'/'a'/'config.json').read_text())
-    assert conf['model']['num_sentences'] == 2 and conf['train']['batch_size'] == 4
+    assert conf['train']['model']['num_sentences'] == 2 and conf['train']['batch_size'] == 4 and conf['train']['version'] == 2
     out = run('eval', tmp_path/'runs'/'a', '--device', 'cpu', '--out', tmp_path/'e.json', '--no-progress').stdout
     assert f"UAR {100*ev['uar']:.2f}%" in out
 
@@ -76,7 +76,7 @@ def test_folds(tmp_path):
     run('folds', '--train-list', str(data/'train_{fold}.txt'), '--test-list', str(data/'test_{fold}.txt'), '--folds', '1,2',
         '--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
         '--batch-size', 2, '--device', 'cpu', '--no-progress', '--out-dir', tmp_path/'f', '--max-frames', 16,
-        '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--model', 'clip_precision=bf16')
+        '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--backbone-precision', 'bf16')
     s = json.loads((tmp_path/'f'/'folds.json').read_text())
     # the shared cache was built with the run's bf16 tower (before the fix: fp32, and every fold refused it)
     cache = next((tmp_path/'f'/'cache').iterdir())

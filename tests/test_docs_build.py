@@ -88,3 +88,18 @@ def test_module_docstrings_are_the_whole_summaries():
         doc = ast.get_docstring(ast.parse(mod.read_text(encoding='utf-8')))
         if doc != summary[0][1:].strip(): bad.append(f'{mod.relative_to(ROOT)}: docstring {doc!r} is not the summary')
     assert not bad, '\n'.join(bad)
+
+
+def test_imports_in_cells_of_their_own():
+    "nbdev runs every cell that holds an import while it renders docs, without the cells before it: a cell that mixes"
+    " imports with code using earlier variables breaks the docs build. Exported cells are exempt (they define the module)."
+    import re
+    bad = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text(encoding='utf-8'))['cells']):
+            s = ''.join(c['source'])
+            if c['cell_type'] != 'code' or re.match(r'#\|\s*export', s): continue
+            lines = [l for l in s.splitlines() if l.strip() and not l.lstrip().startswith('#')]
+            imports = [l for l in lines if re.match(r'(import|from)\s+\S+', l)]
+            if imports and len(imports) < len(lines): bad.append(f'{nb.name}, cell {i}: {imports[0]!r} beside other code')
+    assert not bad, 'put imports in a cell of their own:\n' + '\n'.join(bad)

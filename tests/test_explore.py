@@ -22,7 +22,7 @@ def model():
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
     torch.manual_seed(0)
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
+    cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T,
                        num_sentences=4, tokens_per_sentence=8)
     return A3lignDFER(cfg, tiny_clip()).eval()
 
@@ -250,14 +250,14 @@ def test_nearest_words_finds_the_init_text():
     from a3lign_nb.explore.tokens import nearest_words
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
     from a3lign_nb.testing import tiny_clip
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T,
+    cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T,
                        num_sentences=2, tokens_per_sentence=4, mat_init='class_name')
     w = nearest_words(A3lignDFER(cfg, tiny_clip()), k=2)
     first = w[w.position == 0]
     assert first.word.tolist() == [c for c in CLASSES for _ in range(2)]
     assert first.score.abs().max() < 1e-4 and (w[w.position > 0].score > .1).all()
     # the no-MAT ablation has fixed prompts, nothing learned to read
-    cfg = A3lignConfig(clip_name='a3lign-tiny', clip_pretrained=None, classes=CLASSES, num_segments=T, use_mat=False)
+    cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T, use_mat=False)
     with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_clip()))
 
 
@@ -296,11 +296,11 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     _, test_ds, _ = factory.make_datasets(cfg, model.clip, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
     tex = TimeExplorer.from_run(run, clip=model.clip)
     assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
-    short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.num_segments]  # 'dfer-clip' pads these
+    short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.model.num_segments]  # 'dfer-clip' pads these
     assert short, 'the shipped test list should hold clips shorter than 16 frames'
     i = short[0]; r = test_ds.records[i]
-    fi = frame_indices(r.num_frames, cfg.num_segments, protocol='dfer-clip', max_frames=cfg.max_frames)
-    assert not np.array_equal(fi, sample_indices(r.num_frames, cfg.num_segments))  # the test can tell the protocols apart
+    fi = frame_indices(r.num_frames, cfg.model.num_segments, protocol='dfer-clip', max_frames=cfg.max_frames)
+    assert not np.array_equal(fi, sample_indices(r.num_frames, cfg.model.num_segments))  # the test can tell the protocols apart
     for k in (0, i):
         item = test_ds[k]
         want = batch_features(model, dict(frames=item['frames'][None]), torch.device('cpu'), None)[0]  # [T, D], fp16-rounded

@@ -58,7 +58,7 @@ def _paper_size(name: str, width: int, mat: int, jas: int) -> FrozenCLIP:
     torch.manual_seed(0)
     clip = load_clip(name, None)
     assert (clip.embed_dim, clip.text_width) == (width, width)
-    c = _counts(A3lignDFER(A3lignConfig(clip_name=name, clip_pretrained=None), clip))
+    c = _counts(A3lignDFER(A3lignConfig(backbone=name), clip))
     assert c['mat'] == 7 * 16 * 64 * width == mat
     assert c['image_encoder'] + c['text_encoder'] == _jas_params(width) == jas
     return clip
@@ -68,7 +68,7 @@ def test_vit_b16_paper_settings():
     "ViT-B/16 size (random weights, no download): MAT 7x16x64x512 = 3,670,016, JAS 4,758,530; shapes through the real text tower."
     clip = _paper_size('ViT-B-16-quickgelu', 512, 3_670_016, 4_758_530)
     # shapes at S=16, T=64 through the real text tower; 2 classes keep it to 32 sentences (all 7: the slow test)
-    m2 = A3lignDFER(A3lignConfig(clip_name='ViT-B-16-quickgelu', clip_pretrained=None, classes=('a', 'b')), clip)
+    m2 = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu', classes=('a', 'b')), clip)
     with torch.no_grad():
         assert m2.sentence_features().shape == (2, 16, 512)
         assert m2(torch.randn(2, 16, 512)).shape == (2, 2)
@@ -77,7 +77,7 @@ def test_vit_b16_paper_settings():
 @slow
 def test_vit_b16_paper_settings_all_classes():
     clip = load_clip('ViT-B-16-quickgelu', None)
-    m = A3lignDFER(A3lignConfig(clip_name='ViT-B-16-quickgelu', clip_pretrained=None), clip)
+    m = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu'), clip)
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 512)
         assert m(torch.randn(2, 16, 512)).shape == (2, 7)
@@ -86,7 +86,7 @@ def test_vit_b16_paper_settings_all_classes():
 @slow
 def test_vit_l14_paper_settings():
     clip = _paper_size('ViT-L-14-quickgelu', 768, 5_505_024, 10_676_738)
-    m = A3lignDFER(A3lignConfig(clip_name='ViT-L-14-quickgelu', clip_pretrained=None), clip)
+    m = A3lignDFER(A3lignConfig(backbone='ViT-L-14-quickgelu'), clip)
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 768)
         assert m(torch.randn(2, 16, 768)).shape == (2, 7)
@@ -254,8 +254,8 @@ def test_config_roundtrip_and_errors(tmp_path):
 @pytest.mark.parametrize('kw', [{}, dict(jas_share_encoders=True, learn_logit_scale=True), dict(use_mat=False)])
 def test_trainable_state_roundtrips_through_safetensors(tmp_path, kw):
     clip = tiny_clip()
-    a = A3lignDFER(A3lignConfig.tiny(seed=0, **kw), clip)
-    b = A3lignDFER(A3lignConfig.tiny(seed=1, **kw), clip)
+    a = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=0)
+    b = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=1)
     sd = a.trainable_state_dict()
     assert sd and not any(k.startswith('clip') for k in sd)
     save_file(sd, tmp_path/'s.safetensors')

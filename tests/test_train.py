@@ -156,7 +156,7 @@ def test_metrics_hand_computed():
 # ---------------------------------------------------------------- precision and amp
 def test_clip_precision_used_in_training_and_loading(data, tmp_path):
     assert next(make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
-    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1, model=dict(num_sentences=2, tokens_per_sentence=4, clip_precision='bf16')))
+    pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1, backbone_precision='bf16'))
     m = factory.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
     assert next(m.clip.model.parameters()).dtype == torch.bfloat16
 

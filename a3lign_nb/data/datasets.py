@@ -84,7 +84,9 @@ class AnnotationError(ValueError):
 
 class ClipList(list):
     "A list of `ClipRecord`s that also carries `skipped`: `(source, reason)` for every line left out."
-    def __init__(self, records=(), skipped=()):
+    def __init__(self, records=(), # the usable `ClipRecord`s
+                 skipped=(), # (source, reason) of each line left out
+                ):
         super().__init__(records)
         self.skipped = list(skipped)
 
@@ -346,7 +348,10 @@ def check_frame_count(r):
     if Path(r.path).is_dir() and (have := len(list_frames(r.path))) < r.num_frames:
         raise VideoReadError(r.path, f'the folder has {have} frames, the list says {r.num_frames} (a3lign check --fix corrects the list)')
 
-def segment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+def segment_rng(seed: int, # the run's seed
+                epoch: int, # the training epoch
+                index: int, # the clip's position in its list
+               ) -> np.random.Generator: # the same draws for the same (seed, epoch, clip), in any process
     "The generator that draws clip `index`'s frames in `epoch` (same in the cache and video paths)."
     return np.random.default_rng([seed, epoch, index])
 

@@ -104,7 +104,9 @@ IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 class VideoReadError(RuntimeError):
     "A clip (video file or frame folder) could not be read; `.path` names it."
-    def __init__(self, path, msg):
+    def __init__(self, path, # the file or folder that could not be read
+                 msg, # why, and what to do
+                ):
         self.path, self.msg = Path(path), msg
         super().__init__(f'{path}: {msg}')
     def __reduce__(self): return (type(self), (self.path, self.msg))  # survives pickling out of a DataLoader worker
@@ -391,7 +393,11 @@ class Protocol:
     jitter: float # colour jitter strength (0: none)
     note: str = '' # where it comes from
 
-    def transform(self, image_size: int, mean, std, train: bool = False, **kwargs) -> ClipTransform:
+    def transform(self, image_size: int, # the backbone's input side
+                  mean, # the backbone's normalisation mean (per channel)
+                  std, # and std
+                  train: bool = False, # training-time augmentation on
+                  **kwargs) -> ClipTransform:
         "This protocol's `ClipTransform` (kwargs: per-dataset `brightness`/`rotation`, `resize_to`, ...)."
         return ClipTransform(image_size, mean, std, train=train, resize=self.resize, normalize=self.normalize,
                              scale=self.scale, flip=self.flip, jitter=self.jitter, crop_fallback=self.crop_fallback, **kwargs)

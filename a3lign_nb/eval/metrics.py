@@ -142,7 +142,11 @@ def unwrap(m):
     "The model inside a `DistributedDataParallel` wrapper (or the model itself)."
     return m.module if hasattr(m, 'module') else m
 
-def batch_features(model, batch, device, cast):
+def batch_features(model, # an `A3lignDFER` (or its DDP wrapper)
+                   batch: dict, # a loader's batch: 'feats' [B, T, D] from the cache, or 'frames' [B, T, 3, H, W]
+                   device, # where the model is
+                   cast, # the autocast dtype (None: fp32)
+                  ) -> torch.Tensor: # frame features [B, T, D]
     "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
     if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
     clip = unwrap(model).clip

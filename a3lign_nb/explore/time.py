@@ -119,7 +119,9 @@ class TimeExplorer:
         self.clips.append(d)
         return len(self.clips) - 1
 
-    def add_clip(self, path, label: int | None = None) -> int:
+    def add_clip(self, path, # a video file or frame folder
+                 label: int | None = None, # its class, if known
+                ) -> int: # its index in `clips`
         "Add a clip (a video file or frame folder) and show it; returns its index."
         path = Path(path)
         if not path.exists(): raise FileNotFoundError(f'{path}: no such video file or frame folder')

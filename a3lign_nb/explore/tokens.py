@@ -346,7 +346,9 @@ def _sync(self: TokenExplorer):
 
 # %% ../../nbs/61_explore.tokens.ipynb #d58039ed
 @patch
-def words(self: TokenExplorer, k: int = 3, checkpoint: str | None = None) -> pd.DataFrame:
+def words(self: TokenExplorer, k: int = 3, # nearest vocabulary words per token
+          checkpoint: str | None = None, # which checkpoint (default: the one shown)
+         ) -> pd.DataFrame:
     "`nearest_words` of the MAT tokens of a checkpoint (default: the current one), for the classes shown; cached."
     name = checkpoint or self.state['checkpoint']
     cache = self.__dict__.setdefault('_words', {})

@@ -21,7 +21,7 @@ from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptF
 from ..utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'RENAMED_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
+__all__ = ['LEGACY_DEFAULTS', 'MOVED_FIELDS', 'RENAMED_FIELDS', 'RUN_FIELDS', 'A3lignConfig', 'A3lignDFER', 'shuffle_frames']
 
 # %% ../../nbs/22_models.a3lign.ipynb #e834feef
 # Architecture switches added after configs were first saved, with the value that reproduces such an older config's
@@ -32,20 +32,23 @@ LEGACY_DEFAULTS = dict(jas_input_norm=False, jas_time_offsets=False, jas_text_en
 MOVED_FIELDS = ('optimizer', 'lr', 'momentum', 'weight_decay', 'nesterov', 'mat_lr_mult', 'warmup_epochs', 'min_lr_ratio',
                 'grad_clip', 'grad_clip_mode')
 # Fields renamed since configs were first saved (old name -> new name): one name per quantity, data to models.
-RENAMED_FIELDS = dict(num_frames='num_segments')  # T, the frames sampled per clip (`ClipRecord.num_frames` is a clip's length)
+RENAMED_FIELDS = dict(num_frames='num_segments',  # T, the frames sampled per clip (`ClipRecord.num_frames` is a clip's length)
+                      clip_name='backbone')  # "clip" is a video clip only; the CLIP model is the backbone
+# Fields older saved configs hold that are the run's, not the architecture's (old name -> the `TrainConfig` field):
+# the backbone's weights and precision, the initialisation seed, and how the text tower is run (memory, speed).
+RUN_FIELDS = dict(clip_pretrained='pretrained', clip_precision='backbone_precision', seed='seed',
+                  text_chunk_size='text_chunk_size', text_grad_checkpoint='text_grad_checkpoint',
+                  cache_class_features='cache_class_features')
 
 @dataclass
 class A3lignConfig:
-    "Everything that defines an A3lign-DFER model (paper values as defaults; the rest our choices)."
-    # --- backbone
-    clip_name: str = 'ViT-L-14-quickgelu' # open_clip name; the paper's reported results use ViT-L/14 (third-party tables)
-    clip_pretrained: str | None = 'openai' # CLIP weights (None: random, for tests)
-    clip_precision: str = 'fp32' # our choice: precision of the frozen towers (fp32, fp16, bf16)
-    classes: tuple[str, ...] = DFEW_CLASSES # class names in label order (default: DFEW's 7)
-    num_segments: int = 16 # T, frames sampled per clip (paper: 16); a run sets it from its --num-segments
+    "The architecture of an A3lign-DFER model, and nothing else (paper values as defaults; the rest our choices)."
+    # --- backbone and shapes
+    backbone: str = 'ViT-L-14-quickgelu' # open_clip architecture (or a shipped config); the paper's reported results use ViT-L/14 (third-party tables). Its weights are the run's (`TrainConfig.pretrained`)
+    classes: tuple[str, ...] = DFEW_CLASSES # class names in label order (default: DFEW's 7); a run sets them from its --dataset
+    num_segments: int = 16 # T, frames sampled per clip (paper: 16)
     num_sentences: int = 16 # S, MAT sentences per class (paper: 16)
-    tokens_per_sentence: int = 64 # MAT tokens per sentence (paper: 64)
-    seed: int = 0 # our choice: seed of MAT's and JAS's initialisation (independent of the global RNG)
+    tokens_per_sentence: int = 64 # K, MAT tokens per sentence (paper: 64)
     # --- MAT (paper: initialisation not stated)
     use_mat: bool = True # False: the no-MAT ablation, fixed prompts through the text tower
     mat_init: str = 'random' # our choice: 'random', 'class_name' or 'description'
@@ -54,8 +57,6 @@ class A3lignConfig:
     mat_init_texts: tuple[str, ...] | None = None # one text per class for mat_init='description' (None: the template)
     mat_description_template: str = DESCRIPTION_TEMPLATE # our choice, used when mat_init_texts is None
     prompt_templates: tuple[str, ...] = PROMPT_TEMPLATES # no-MAT ablation prompts; S = their number (our choice: 1)
-    text_chunk_size: int | None = None # our choice: sentences per text-tower call (None: all C*S at once)
-    text_grad_checkpoint: bool = False # our choice: recompute text-tower activations in backward
     # --- JAS (paper: encoder details not stated; DFER-CLIP's values)
     use_jas: bool = True # False: the no-JAS ablation, mean over time on both sides
     jas_depth: int = 1 # our choice (DFER-CLIP: 1 layer)
@@ -73,7 +74,6 @@ class A3lignConfig:
     jas_time_offsets: bool = True # our choice: each side's own zero-initialised offset to the shared time table (stage 2 can adapt the image side's)
     logit_scale: float = 100.0 # our choice (DFER-CLIP: fixed 1/0.01)
     learn_logit_scale: bool = False # our choice (DFER-CLIP: fixed)
-    cache_class_features: bool = True # our choice: reuse class features while the text side cannot change
 
     def __post_init__(self):
         for k in ('classes', 'prompt_templates', 'mat_init_texts'):  # JSON gives lists
@@ -101,9 +101,7 @@ class A3lignConfig:
             bad('mat_init_texts', f'need one text per class ({len(self.classes)})')
         if self.jas_pooling not in ('cls', 'mean'): bad('jas_pooling', "use 'cls' or 'mean'")
         if self.jas_time_embedding not in ('learned', 'none'): bad('jas_time_embedding', "use 'learned' or 'none'")
-        if self.clip_precision not in ('fp32', 'fp16', 'bf16'): bad('clip_precision', "use 'fp32', 'fp16' or 'bf16'")
         if self.logit_scale <= 0: bad('logit_scale', 'must be > 0')
-        if self.text_chunk_size is not None and self.text_chunk_size < 1: bad('text_chunk_size', 'must be >= 1 or None')
 
     @property
     def num_classes(self) -> int: return len(self.classes)
@@ -113,15 +111,22 @@ class A3lignConfig:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
 
     @classmethod
+    def upgrade(cls, d: dict # a saved model config of any earlier layout (or the current one)
+               ) -> tuple[dict, dict]: # (this layout's fields, the run settings it held under their `TrainConfig` names)
+        "An older saved config in today's layout: optimiser options dropped, fields renamed, run settings split off, old switches kept."
+        arch = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in MOVED_FIELDS and k not in RUN_FIELDS}
+        run = {RUN_FIELDS[k]: v for k, v in d.items() if k in RUN_FIELDS}
+        if 'jas_depth' in arch:  # a saved config (`to_dict` writes every field): a switch it lacks did not exist yet, so it gets the old behaviour
+            arch = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k not in arch}, **arch}
+        return arch, run
+
+    @classmethod
     def from_dict(cls, d: dict) -> 'A3lignConfig':
-        "Inverse of `to_dict`; unknown keys are an error (a config from another version, or a typo)."
-        known = {f.name for f in fields(cls)}
-        d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items() if k not in MOVED_FIELDS}  # an older config: see above
-        extra = sorted(set(d) - known)
-        if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(known)}')
-        if 'jas_depth' in d:  # a saved config (`to_dict` writes every field): a switch it lacks did not exist yet, so it gets the old behaviour
-            d = {**{k: v for k, v in LEGACY_DEFAULTS.items() if k not in d}, **d}
-        return cls(**d)
+        "Inverse of `to_dict`, for any saved layout (`upgrade`); unknown keys are an error naming them (another version, or a typo)."
+        arch, _ = cls.upgrade(d)
+        extra = sorted(set(arch) - {f.name for f in fields(cls)})
+        if extra: raise ValueError(f'A3lignConfig: unknown field(s) {extra}. Known fields: {sorted(f.name for f in fields(cls))}')
+        return cls(**arch)
 
     def save(self, path) -> Path:
         "Write as JSON (atomically)."
@@ -138,29 +143,35 @@ class A3lignConfig:
 
     @classmethod
     def tiny(cls, **kw) -> 'A3lignConfig':
-        "Our small config for lessons and tests: the shipped `a3lign-tiny` CLIP (random weights), S=4, T=8."
-        return cls(**{**dict(clip_name='a3lign-tiny', clip_pretrained=None, num_sentences=4, tokens_per_sentence=8), **kw})
+        "Our small config for lessons and tests: the shipped `a3lign-tiny` backbone, S = 4 sentences of K = 8 tokens."
+        return cls(**{**dict(backbone='a3lign-tiny', num_sentences=4, tokens_per_sentence=8), **kw})
 
 # %% ../../nbs/22_models.a3lign.ipynb #a7d36e62
 class A3lignDFER(nn.Module):
     "A3lign-DFER: frozen CLIP + MAT + JAS. `forward(feats [B, T, D]) -> logits [B, C]`."
-    def __init__(self, cfg: A3lignConfig, # the model's config
-                 clip: FrozenCLIP | None = None): # a loaded CLIP to reuse; None: `load_clip(cfg.clip_name, cfg.clip_pretrained)`
+    def __init__(self, cfg: A3lignConfig, # the architecture
+                 clip: FrozenCLIP | None = None, # the frozen backbone to use; None: `cfg.backbone` with random weights
+                 seed: int = 0, # our choice: seed of MAT's and JAS's initialisation (independent of the global RNG)
+                 text_chunk_size: int | None = None, # our choice: sentences per text-tower call (None: all C*S at once)
+                 text_grad_checkpoint: bool = False, # our choice: recompute text-tower activations in backward (memory)
+                 cache_class_features: bool = True, # our choice: reuse class features while the text side cannot change
+                ):
         super().__init__()
         cfg.validate()
-        if clip is None: clip = load_clip(cfg.clip_name, cfg.clip_pretrained, precision=cfg.clip_precision)
-        elif clip.name != cfg.clip_name:
-            warnings.warn(f'A3lignDFER: config names CLIP {cfg.clip_name!r} but a {clip.name!r} was given; using the given one.')
-        self.cfg, self.clip = cfg, clip
-        with torch.random.fork_rng(devices=[]):  # MAT/JAS init depend on cfg.seed only
-            torch.manual_seed(cfg.seed)
+        if text_chunk_size is not None and text_chunk_size < 1: raise ValueError(f'text_chunk_size={text_chunk_size!r}: must be >= 1 or None')
+        if clip is None: clip = load_clip(cfg.backbone)
+        elif clip.name != cfg.backbone:
+            warnings.warn(f'A3lignDFER: config names backbone {cfg.backbone!r} but a {clip.name!r} was given; using the given one.')
+        self.cfg, self.clip, self.cache_class_features = cfg, clip, cache_class_features
+        with torch.random.fork_rng(devices=[]):  # MAT/JAS init depend on `seed` only
+            torch.manual_seed(seed)
             if cfg.use_mat:
                 texts = None
                 if cfg.mat_init == 'class_name': texts = init_texts_for(cfg.classes, 'class_name')
                 elif cfg.mat_init == 'description':
                     texts = cfg.mat_init_texts or init_texts_for(cfg.classes, 'description', cfg.mat_description_template)
                 self.mat = MAT(clip, cfg.num_classes, cfg.num_sentences, cfg.tokens_per_sentence, cfg.mat_init, texts,
-                               cfg.mat_init_fill, cfg.mat_init_std, cfg.text_chunk_size, cfg.text_grad_checkpoint)
+                               cfg.mat_init_fill, cfg.mat_init_std, text_chunk_size, text_grad_checkpoint)
                 S = cfg.num_sentences
             else:
                 self.mat = PromptFeatures(clip, cfg.classes, cfg.prompt_templates)
@@ -198,7 +209,7 @@ class A3lignDFER(nn.Module):
         ps = self._text_params()
         # reusable while the text side cannot change: frozen, or evaluated without gradients (the key below holds
         # every text parameter's version, so an optimizer step invalidates it)
-        cacheable = (self.cfg.cache_class_features
+        cacheable = (self.cache_class_features
                      and (not torch.is_grad_enabled() or not any(p.requires_grad for p in ps))
                      and not (self.training and self.cfg.jas_dropout > 0))
         if cacheable:
@@ -237,7 +248,8 @@ def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features fr
 
 @patch
 def forward_frames(self: A3lignDFER, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
-                   temporal: bool = True) -> torch.Tensor: # logits [B, C]
+                   temporal: bool = True, # the image dynamic encoder on (False: mean over time, BAP stage 1)
+                  ) -> torch.Tensor: # logits [B, C]
     return self(self.clip.encode_frames(frames.to(self.device)), temporal)
 
 @patch

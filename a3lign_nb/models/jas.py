@@ -30,7 +30,9 @@ class TemporalBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(mlp_dim, dim), nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor, need_weights: bool = False):
+    def forward(self, x: torch.Tensor, # [B, L, D] tokens
+                need_weights: bool = False, # also return the attention weights [B, L, L]
+               ):
         "`x: [N, L, D]` -> (`[N, L, D]`, attention `[N, H, L, L]` or None)."
         h = self.ln_1(x)
         a, w = self.attn(h, h, h, need_weights=need_weights, average_attn_weights=False)
@@ -112,7 +114,9 @@ class TemporalEncoder(nn.Module):
                ) -> torch.Tensor: # [N, D]
         return self._run(x, time)[0]
 
-    def attention_maps(self, x: torch.Tensor, time: torch.Tensor | None = None) -> torch.Tensor:
+    def attention_maps(self, x: torch.Tensor, # [B, T, D] features
+                       time: torch.Tensor | None = None, # [T, D] time embeddings to add (None: the encoder's own)
+                      ) -> torch.Tensor:
         "Attention weights `[depth, N, H, L', L']` (L' = L + 1 with a class token, which is position 0)."
         with torch.no_grad(): return torch.stack(self._run(x, time, need_weights=True)[1])
 

@@ -126,7 +126,11 @@ class MAT(nn.Module):
     def extra_repr(self): return f'C={self.shape[0]}, S={self.shape[1]}, K={self.shape[2]}, W={self.shape[3]}'
 
 # %% ../../nbs/20_models.mat.ipynb #5ead235b
-def mat_num_params(num_classes: int, num_sentences: int = 16, tokens_per_sentence: int = 64, width: int = 512) -> int:
+def mat_num_params(num_classes: int, # C
+                   num_sentences: int = 16, # S (paper: 16)
+                   tokens_per_sentence: int = 64, # K (paper: 64)
+                   width: int = 512, # W, the text tower's token width
+                  ) -> int: # C * S * K * W
     "`C*S*K*W`: the number of MAT parameters."
     return num_classes * num_sentences * tokens_per_sentence * width
 

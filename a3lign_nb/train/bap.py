@@ -94,7 +94,9 @@ def apply_stage(model: nn.Module, # an `A3lignDFER`
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     return names
 
-def stage_parameters(model: nn.Module, stage: Stage) -> list[tuple[str, nn.Parameter]]:
+def stage_parameters(model: nn.Module, # an `A3lignDFER`
+                     stage: Stage, # a BAP stage
+                    ) -> list[tuple[str, nn.Parameter]]: # (name, parameter) of what the stage trains
     "The (name, parameter) pairs a stage trains, each once."
     seen, out = set(), []
     for g, ps in model.parameter_groups().items():
@@ -108,7 +110,9 @@ def _nothing_to_train(model, stage):
                       f"use_jas={model.cfg.use_jas}); give it 0 epochs, e.g. BAPSchedule(text_epochs, 0, joint_epochs), "
                       "or use BAPSchedule.joint_only(epochs).")
 
-def check_schedule(model: nn.Module, schedule: BAPSchedule):
+def check_schedule(model: nn.Module, # an `A3lignDFER`
+                   schedule: BAPSchedule, # the stages to run
+                  ):
     "Raise if a stage of `schedule` has nothing to train in `model` (e.g. stage 'image' with use_jas=False)."
     for s in schedule.stages:
         if not stage_parameters(model, s): raise _nothing_to_train(model, s)
@@ -251,7 +255,8 @@ def stage_step_report(model: nn.Module, # an `A3lignDFER`
 def shuffle_sensitivity(model: nn.Module, # an `A3lignDFER`
                         feats: torch.Tensor, # [B, T, D]
                         temporal: bool, # the stage's `temporal`
-                        seed: int = 0) -> float: # seed of the permutation
+                        seed: int = 0, # seed of the permutation
+                       ) -> float: # the largest |change| of a logit
     "Largest absolute change of the logits when the frame order of every clip is shuffled."
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -65,7 +65,9 @@ def describe_transform(t) -> dict | str:
                               std=[round(float(m), 6) for m in torch.as_tensor(t.std).flatten()]))
     return _jsonable(t)
 
-def clip_key(path, root=None) -> str:
+def clip_key(path, # a clip's path
+             root=None, # the data root (the key is relative to it when inside it)
+            ) -> str:
     "The name a clip has in the cache: its path relative to the data root (POSIX separators)."
     p = Path(path)
     if root is not None:
@@ -77,7 +79,9 @@ def file_stamp(path) -> list[int]:
     st = os.stat(path)
     return [int(st.st_size), int(st.st_mtime_ns)]
 
-def describe_decoder(records, backend: str = 'auto') -> str:
+def describe_decoder(records, # the clips to be decoded
+                     backend: str = 'auto', # 'auto', 'decord', 'pyav'
+                    ) -> str:
     "The decoder a cache build reads `records` with: 'PIL <version>' for frame folders, else decord/PyAV and its version."
     if records and all(Path(r.path).is_dir() for r in records):
         import PIL
@@ -99,7 +103,9 @@ def _diff(a, b, prefix='') -> list[str]:
 # %% ../../nbs/40_train.cache.ipynb #e5a59fa6
 class CacheShardError(RuntimeError):
     "A damaged cache shard; `.path` names it. `ensure_cache` (every run, `a3lign extract`) rebuilds it."
-    def __init__(self, path, err):
+    def __init__(self, path, # the damaged shard file
+                 err, # what reading it raised
+                ):
         self.path, self.err = Path(path), err if isinstance(err, str) else f'{type(err).__name__}: {err}'
         super().__init__(f'{path}: damaged cache shard ({self.err}). '
                          'Rerun the same command (or `a3lign extract`): it rebuilds damaged shards.')
@@ -155,7 +161,9 @@ class FeatureCache:
         return (f"FeatureCache({str(self.root)!r}: {len(self)} clips, model={k['model']['name']!r}, "
                 f"views={k['views']}, max_frames={k['max_frames']}, D={k['model']['embed_dim']})")
 
-def shard_path(root, s: int) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
+def shard_path(root, # the cache folder
+               s: int, # the shard's number
+              ) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
 
 # %% ../../nbs/40_train.cache.ipynb #8cb40754
 class _ExtractClips(torch.utils.data.Dataset):
@@ -189,7 +197,12 @@ def weights_dtype(clip) -> str:
     p = next(iter(visual.parameters()), None)
     return str(p.dtype).replace('torch.', '') if p is not None else 'none'
 
-def cache_key(clip, t_eval, t_train, views: int, max_frames, view_seed: int,
+def cache_key(clip, # the frozen backbone (its weights' fingerprint)
+              t_eval, # the test-time `ClipTransform`
+              t_train, # the training-time transform of views 1.. (None: one view)
+              views: int, # spatial views per clip
+              max_frames, # frames cached per clip (None: every frame the protocol can pick)
+              view_seed: int, # seed of the augmented views
               cast: torch.dtype | None = None, # the autocast dtype of the extraction (`autocast_dtype`; None: fp32)
               protocol: str = 'tsn', # the frame-sampling protocol (decides which frames are cached)
               num_segments: int = 16, # T (decides the protocol's frames)
@@ -478,12 +491,11 @@ class FeatureSet:
 
     def model_config(self, **kw) -> A3lignConfig:
         "An `A3lignConfig` for this set's classes and CLIP (paper defaults otherwise), with `kw` overrides."
-        return A3lignConfig(**{**dict(clip_name=self.clip.name, clip_pretrained=ABLATION_CLIP[1],
-                                      classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
+        return A3lignConfig(**{**dict(backbone=self.clip.name, classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
 
 def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic', 'synthetic-time') or any registry name
-                     train_list=None, # annotation lists (default: the shipped set's)
-                     test_list=None,
+                     train_list=None, # training annotation list (default: the shipped set's)
+                     test_list=None, # test annotation list (default: the shipped set's)
                      clip: FrozenCLIP | None = None, # default: the shipped tiny CLIP `ABLATION_CLIP`
                      cache_dir=None, # where to keep the feature cache (default: a temporary folder)
                      num_segments: int = 16, # T (the paper's 16)

@@ -99,8 +99,8 @@ def resume_point(run_dir, cfg, m, scaler, run: dict, main: bool) -> dict | None:
     ck_path = find_checkpoint(run_dir) if cfg.resume else None
     if ck_path is None: return None
     ck = read_checkpoint(ck_path)
-    old = type(m.cfg).from_dict(ck['model_config']).to_dict()  # a config saved by an older version: its fields renamed or moved
-    diff = config_diff(ck['config'], run['config']) + config_diff(old, run['model_config'], ignore=())
+    old = TrainConfig.from_dict(ck['config'], ck.get('model_config')).to_dict()  # any saved layout (`upgrade_run_config`)
+    diff = config_diff(old, run['config'])
     if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
                                    'Use another --out-dir, or --overwrite to start this run afresh there.')
     if ck['clip_fingerprint'] != run['clip_fingerprint']: raise CheckpointError(
@@ -248,10 +248,11 @@ def fit(model, # `A3lignDFER` on `device`
     schedule = cfg.make_schedule(); total = schedule.total_epochs
     bap.check_schedule(m, schedule)  # e.g. an 'image' stage with use_jas=False has nothing to train
     amp = Precision(device, cfg.amp)
-    run = dict(config=asdict(cfg), model_config=m.cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip))
+    if m.cfg != cfg.model: raise ValueError('fit: the model was not built from cfg.model (use factory.build_model(cfg, backbone))')
+    run = dict(config=cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip))
     ck = resume_point(run_dir, cfg, m, amp.scaler, run, main)
     start, skip = (ck['epochs_done'], ck['step']) if ck else (0, 0)
-    if main: atomic_save_json(dict(train=run['config'], model=run['model_config'], classes=classes), run_dir/'config.json')
+    if main: atomic_save_json(dict(train=run['config'], classes=classes), run_dir/'config.json')
     log = RunLog(run_dir, list(ck['log']) if ck else [], main, cfg.progress)
     best = ck['best'] if ck else None  # (metric, epochs_done)
     cur_stage, epochs_run = None, 0
