@@ -163,7 +163,7 @@ class FrozenCLIP(nn.Module):
     @property
     def dtype(self) -> torch.dtype: return self.model.positional_embedding.dtype
 
-    def extra_repr(self): return f'name={self.name!r}, pretrained={self.pretrained!r}, D={self.embed_dim}, W={self.text_width}'
+    def extra_repr(self): return f'name={self.name!r}, pretrained={self.pretrained!r}, D={self.embed_dim}, E={self.text_width}'
 
 # %% ../nbs/02_clip.ipynb #3da2715c
 class WeightsFileError(ValueError):
@@ -379,7 +379,7 @@ def _tokenize(self: FrozenCLIP,
     return self.tokenizer(list(texts), context_length=context_length or self.context_length).to(self.device)
 
 def _embed_tokens(self: FrozenCLIP, ids: torch.Tensor # token ids [N, L]
-                 ) -> torch.Tensor: # token embeddings [N, L, W]
+                 ) -> torch.Tensor: # token embeddings [N, L, E]
     "Look ids up in the (frozen) token-embedding table; no positions added."
     return self.model.token_embedding(ids.to(self.device))
 
@@ -393,20 +393,20 @@ def _encode_text(self: FrozenCLIP, ids: torch.Tensor # token ids [N, L]
     return self.model.encode_text(ids.to(self.device)).float()
 
 def _encode_text_embeddings(self: FrozenCLIP,
-                            emb: torch.Tensor, # token embeddings [N, L, W], L <= context_length
+                            emb: torch.Tensor, # token embeddings [N, L, E], L <= context_length
                             eot_idx: torch.Tensor, # where each sequence ends [N]
                            ) -> torch.Tensor: # text features [N, D], float32
     "The text tower after the embedding look-up. Gradients flow back into `emb`."
     m = self.model
-    N, L, W = emb.shape
+    N, L, E = emb.shape
     if L > self.context_length: raise ValueError(f'{L} tokens > context length {self.context_length} of {self.name}')
-    if W != self.text_width: raise ValueError(f'token width {W} != text width {self.text_width} of {self.name}')
+    if E != self.text_width: raise ValueError(f'token width {E} != text width {self.text_width} of {self.name}')
     cast = m.transformer.get_cast_dtype()
-    x = emb.to(cast) + m.positional_embedding[:L].to(cast)  # [N, L, W]
+    x = emb.to(cast) + m.positional_embedding[:L].to(cast)  # [N, L, E]
     mask = None if m.attn_mask is None else m.attn_mask[:L, :L]  # causal mask, cropped to L
-    x = m.transformer(x, attn_mask=mask)  # [N, L, W]
+    x = m.transformer(x, attn_mask=mask)  # [N, L, E]
     x = m.ln_final(x)
-    x = x[torch.arange(N, device=x.device), eot_idx.to(x.device)]  # [N, W]: the end-of-text token
+    x = x[torch.arange(N, device=x.device), eot_idx.to(x.device)]  # [N, E]: the end-of-text token
     if m.text_projection is not None:
         x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
     return x.float()  # [N, D]

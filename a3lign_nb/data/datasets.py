@@ -277,12 +277,12 @@ class ClipLoadError(RuntimeError):
     "A clip failed to load; the message starts with the annotation line and the clip path."
 
 class ClipDataset(Dataset):
-    "Annotation records -> `dict(frames=float[T, 3, S, S], label=int, index=int, skipped=str)`."
+    "Annotation records -> `dict(frames=float[T, 3, R, R], label=int, index=int, skipped=str)`."
     def __init__(self,
                  records, # `ClipRecord`s, e.g. from `read_annotations`
                  num_segments: int = 16, # frames per clip, T (16 in the paper)
                  train: bool = False, # random frame per segment (train) or the middle one (test)
-                 transform=None, # callable `(uint8 [T,H,W,3], rng) -> float [T,3,S,S]`; default: `ClipTransform(224)`
+                 transform=None, # callable `(uint8 [T,H,W,3], rng) -> float [T,3,R,R]`; default: `ClipTransform(224)`
                  skip_bad: bool = False, # replace clips that fail to load by the next one, with a warning
                  seed: int = 0, # seed of the per-item random draws
                  backend: str = 'auto', # decoder for video files: 'auto', 'decord' or 'pyav'
@@ -356,7 +356,7 @@ def segment_rng(seed: int, # the run's seed
     return np.random.default_rng([seed, epoch, index])
 
 class VideoClipDataset(torch.utils.data.Dataset):
-    "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,S,S], label, index)."
+    "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,R,R], label, index)."
     def __init__(self, records, # `ClipRecord`s
                  transform, # test-time transform (`clip_transform_for(clip, train=False)`); training uses `train_transform` if given
                  num_segments: int = 16, # T
@@ -411,7 +411,7 @@ def make_loader(dataset, # a `ClipDataset` (or any map-style dataset)
                 sampler=None, # e.g. a `DistributedSampler`; then `shuffle` is ignored
                 drop_last: bool = False, # drop the last incomplete batch
                 pin_memory: bool | None = None, # default: when CUDA is available
-               ) -> DataLoader: # batches: `frames [B, T, 3, S, S]`, `label [B]`, `index [B]`, `skipped` list[str]
+               ) -> DataLoader: # batches: `frames [B, T, 3, R, R]`, `label [B]`, `index [B]`, `skipped` list[str]
     "A seeded `DataLoader` for clips."
     g = torch.Generator(); g.manual_seed(int(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False,

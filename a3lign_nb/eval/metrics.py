@@ -150,7 +150,7 @@ def batch_features(model, # an `A3lignDFER` (or its DDP wrapper)
     "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
     if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
     clip = unwrap(model).clip
-    frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,S,S]
+    frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,R,R]
     with torch.no_grad(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
         f = clip.encode_frames(frames)  # [B,T,D]
     return f.to(torch.float16).float()

@@ -71,7 +71,7 @@ def read_clip(clip, # the model's `FrozenCLIP`
     "Read a clip's frames as the run's evaluation does (`frame_indices`, its transform) and run them through the frozen image tower."
     n = num_frames or count_frames(path)
     frames = read_frames(path, frame_indices(n, num_segments, protocol=protocol, max_frames=max_frames))  # [T, H, W, 3]
-    x = clip_transform_for(clip, False, protocol, **(transform_kw or {}))(frames).to(clip.device)  # [T, 3, S, S]
+    x = clip_transform_for(clip, False, protocol, **(transform_kw or {}))(frames).to(clip.device)  # [T, 3, R, R]
     return frames, clip.encode_frames(x[None])[0].float()  # [T, D]
 
 @torch.no_grad()

@@ -134,18 +134,18 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `cli
         raise ValueError('this model has no learnable MAT tokens (the no-MAT ablation uses fixed prompts; '
                          f'their texts are model.mat.texts: {getattr(mat, "texts", None)})')
     if clip is None: raise ValueError('nearest_words needs the CLIP whose vocabulary to search: pass clip=')
-    C, S, K, W = mat.tokens.shape  # K tokens per sentence
+    C, S, K, E = mat.tokens.shape  # K tokens per sentence
     names = tuple(getattr(getattr(model, 'cfg', None), 'classes', None) or [str(c) for c in range(C)])
     ci, si = _as_list(cls, C, names), _as_list(sentence, S)
-    X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, W)  # [P, W], P = len(ci) * len(si) * K
-    E = clip.model.token_embedding.weight.detach().float().cpu()  # [V, W]
-    V, k = len(E), min(int(k), len(E))
-    if metric == 'cosine': X, E = F.normalize(X, dim=-1), F.normalize(E, dim=-1)
+    X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, E)  # [P, E], P = len(ci) * len(si) * K
+    table = clip.model.token_embedding.weight.detach().float().cpu()  # [V, E]
+    V, k = len(table), min(int(k), len(table))
+    if metric == 'cosine': X, table = F.normalize(X, dim=-1), F.normalize(table, dim=-1)
     x2 = X.pow(2).sum(1, keepdim=True)  # [P, 1]
     best_s = torch.full((len(X), 0), 0.0); best_i = torch.zeros((len(X), 0), dtype=torch.long)
     n = max(k, budget // max(len(X), 1))  # vocabulary rows per chunk
     for o in range(0, V, n):
-        e = E[o:o + n]  # [n, W]
+        e = table[o:o + n]  # [n, E]
         s = X @ e.T  # [P, n]
         if metric == 'euclidean': s = -(x2 + e.pow(2).sum(1)[None] - 2 * s)  # minus squared distance: larger = nearer
         s, i = torch.cat([best_s, s], 1), torch.cat([best_i, torch.arange(o, o + len(e)).expand(len(X), -1)], 1)
@@ -468,7 +468,7 @@ def clip_features(clip, # a `FrozenCLIP`
     out = []
     for r in records:
         idx = frame_indices(r.num_frames, num_segments, protocol=protocol, max_frames=max_frames)
-        x = tf(read_frames(r.path, idx)).to(clip.device)  # [T, 3, S, S]
+        x = tf(read_frames(r.path, idx)).to(clip.device)  # [T, 3, R, R]
         out.append(clip.encode_frames(x[None])[0])  # [T, D]
     return torch.stack(out).float()
 

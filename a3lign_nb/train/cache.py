@@ -167,7 +167,7 @@ def shard_path(root, # the cache folder
 
 # %% ../../nbs/40_train.cache.ipynb #8cb40754
 class _ExtractClips(torch.utils.data.Dataset):
-    "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,S,S], frame idx [F])."
+    "Decode + transform the cached frames of a list of clips: item -> (clip index, frames [V,F,3,R,R], frame idx [F])."
     def __init__(self, records, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad=False,
                  protocol='tsn', num_segments=16):
         self.records, self.order, self.t_eval, self.t_train = records, order, t_eval, t_train
@@ -189,7 +189,7 @@ class _ExtractClips(torch.utils.data.Dataset):
         out = [torch.as_tensor(self.t_eval(raw))]
         for v in range(1, self.views):  # augmented views, seeded by (view_seed, clip, view): rebuilds are identical
             out.append(torch.as_tensor(self.t_train(raw, np.random.default_rng([self.view_seed, i, v]))))
-        return i, torch.stack(out), idx  # [V,F,3,S,S]
+        return i, torch.stack(out), idx  # [V,F,3,R,R]
 
 def weights_dtype(clip) -> str:
     "The dtype of the image tower's weights ('float32', 'float16', ...)."
@@ -306,8 +306,8 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
                                             unit='frame', desc=f'extract[{rank}]' if world > 1 else 'extract',
                                             disable=not progress)
 
-    def encode(batch):  # batch: list of (i, frames [V,F,3,S,S], idx)
-        x = torch.cat([f.flatten(0, 1) for _, f, _ in batch])  # [sum V*F, 3, S, S]
+    def encode(batch):  # batch: list of (i, frames [V,F,3,R,R], idx)
+        x = torch.cat([f.flatten(0, 1) for _, f, _ in batch])  # [sum V*F, 3, R, R]
         outs = []
         with torch.inference_mode(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
             for c in x.split(batch_frames):
