@@ -10,7 +10,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,24 +30,53 @@ from ..dist import ResumableSampler, all_gather_objects, autocast_dtype, barrier
 from ..utils import atomic_save_json, atomic_write, get_device, seed_everything
 
 # %% auto #0
-__all__ = ['Precision', 'optimizer_step', 'NonFiniteLoss', 'step_flags', 'resume_point', 'wrap_ddp', 'start_stage', 'epoch_row',
-           'RunLog', 'run_epoch', 'fit']
+__all__ = ['Precision', 'batch_loss', 'optimizer_step', 'LoopState', 'new_state', 'start_stage', 'begin_epoch', 'train_loader',
+           'checkpoint_state', 'resume_point', 'epoch_row', 'record_epoch', 'RunLog', 'save_epoch', 'NonFiniteLoss',
+           'step_flags', 'run_epoch', 'wrap_ddp', 'fit']
 
 # %% ../../nbs/44_train.loop.ipynb #ba8561a0
 class Precision:
     "Mixed precision of a run: the autocast dtype of `amp` on `device`, and a gradient scaler that is on only for fp16."
-    def __init__(self, device: torch.device, amp: str = 'auto'):
+    def __init__(self,
+                 device: torch.device, # where the run computes
+                 amp: str = 'auto', # 'auto' (bf16 or fp16 on a GPU, none on a CPU), 'bf16', 'fp16' or 'none'
+                ):
         self.device, self.cast = device, autocast_dtype(device, amp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.cast == torch.float16)
-    def autocast(self): return torch.autocast(self.device.type, dtype=self.cast or torch.float32, enabled=self.cast is not None)
 
+    def autocast(self):
+        "The context a forward pass runs in: autocast to `cast`, or nothing when `cast` is None."
+        return torch.autocast(self.device.type, dtype=self.cast or torch.float32, enabled=self.cast is not None)
+
+# %% ../../nbs/44_train.loop.ipynb #4d2b9e62
+def batch_loss(module, # the model (`A3lignDFER`), or its DDP wrapper
+               batch: dict, # dict(feats [B,T,D] | frames [B,T,3,R,R], label [B], index [B])
+               stage: bap.Stage, # the BAP stage (`temporal`: the image encoder over time, else the mean over time)
+               amp: Precision, # the run's device and autocast dtype
+              ) -> tuple: # (logits [B,C], labels [B], loss: 0-d float32)
+    "One batch forward: features `[B,T,D]` on the device -> logits `[B,C]` under autocast -> cross-entropy in float32."
+    feats, y = batch_features(unwrap(module), batch, amp.device, amp.cast), batch['label'].to(amp.device)  # [B,T,D], [B]
+    with amp.autocast():
+        logits = module(feats, temporal=stage.temporal)  # [B,C]
+        loss = F.cross_entropy(logits.float(), y)
+    return logits, y, loss
+
+def _new_part() -> dict:
+    "An epoch's running sums, empty (`optimizer_step` adds the gradient norms and the step count)."
+    return dict(loss_sum=0.0, n=0, pred=[], true=[])
+
+def _tally(part: dict, loss, logits, y):
+    "Add a batch to the epoch's running sums: its loss, its predictions `[B]` and labels `[B]`."
+    part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
+    part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
 
 # %% ../../nbs/44_train.loop.ipynb #0b6909d2
-def optimizer_step(loss: torch.Tensor, # the batch's loss (float32)
-                   opt, sched, # the stage's optimiser and learning-rate schedule
+def optimizer_step(loss: torch.Tensor, # the batch's loss (0-d, float32)
+                   opt: torch.optim.Optimizer, # the stage's optimiser
+                   sched, # the stage's learning-rate schedule (stepped every batch)
                    amp: Precision, # the run's precision (its scaler)
-                   ocfg, # the optimisation options (`grad_clip`, `grad_clip_mode`)
-                   part: dict, # the epoch's running sums (gradient norms, steps) -- updated
+                   ocfg: bap.OptimConfig, # the optimisation options (`grad_clip`, `grad_clip_mode`)
+                   part: dict, # the epoch's running sums: gradient norms per role and steps are added
                   ):
     "Backward (scaled under fp16), per-role gradient norms measured and clipped, then the optimiser and schedule step."
     opt.zero_grad(set_to_none=True)
@@ -60,6 +89,233 @@ def optimizer_step(loss: torch.Tensor, # the batch's loss (float32)
     if all(math.isfinite(v) for v in norms.values()):
         for r, v in norms.items(): part.setdefault('gnorm', {})[r] = part.get('gnorm', {}).get(r, 0.0) + v
         part['steps'] = part.get('steps', 0) + 1
+
+# %% ../../nbs/44_train.loop.ipynb #b3b5c20a
+@dataclass
+class LoopState:
+    "The training loop's state: what the run is (set once), the stage in progress, and where the run is."
+    # the run, set once by `new_state`
+    model: torch.nn.Module # the `A3lignDFER` being trained (never its DDP wrapper)
+    cfg: TrainConfig # the run's options
+    run_dir: Path # the run folder
+    train_ds: object # training items: dict(feats [T,D] | frames [T,3,R,R], label, index); may have `set_epoch`
+    amp: Precision # device, autocast dtype and gradient scaler
+    schedule: bap.BAPSchedule # the BAP stages (`cfg.make_schedule()`)
+    classes: list # class names; C = len(classes)
+    run: dict = field(default_factory=dict) # what every checkpoint carries: `config` (`cfg.to_dict()`), `clip_fingerprint`
+    val_ds: object = None # validation items: scored every epoch when `cfg.select` is 'val_uar'/'val_war' (v3)
+    test_ds: object = None # test items: scored every `cfg.eval_every` epochs, never used to select (v3)
+    batch_hook: object = None # called as `batch_hook(epoch, step, batch)` before each step (v3)
+    stop: object = None # the Ctrl-C flag while the loop runs (v3)
+    rank: int = 0 # this process (v4)
+    world: int = 1 # the number of processes (v4)
+    # the stage in progress, set by `start_stage`
+    stage: bap.Stage | None = None # its name, what trains, `temporal`
+    opt: torch.optim.Optimizer | None = None # its optimiser
+    sched: object = None # its learning-rate schedule (stepped every batch)
+    sampler: ResumableSampler | None = None # its sampler: the order of each epoch, and where to start in it
+    ddp: torch.nn.Module | None = None # `model` in its DDP wrapper (v4)
+    # where the run is
+    epoch: int = 0 # the epoch in progress (0-based); after `resume_point`, the first one to run
+    e_in: int = 0 # its index within its stage
+    step: int = 0 # its steps done; after a mid-epoch resume, the steps to skip
+    part: dict = field(default_factory=dict) # its running sums: loss_sum, n, pred, true (+ gnorm, steps)
+    rows: list = field(default_factory=list) # the log rows of the epochs done
+    best: tuple | None = None # (metric, epochs done) of the best epoch by `cfg.select` (v3)
+
+    @property
+    def device(self) -> torch.device:
+        "Where the run computes."
+        return self.amp.device
+    @property
+    def main(self) -> bool:
+        "True on the process that writes the files (rank 0)."
+        return self.rank == 0
+    @property
+    def net(self) -> torch.nn.Module:
+        "What a step calls: `model`, or its DDP wrapper."
+        return self.ddp if self.ddp is not None else self.model
+    def __repr__(self):
+        where = f'epoch {self.epoch + 1} of {self.schedule.total_epochs}, step {self.step}'
+        return f"LoopState({self.run_dir.name}: {where}, stage {getattr(self.stage, 'name', None)!r}, {len(self.rows)} rows)"
+
+def new_state(model, # `A3lignDFER` (or its DDP wrapper) built from `cfg.model`
+              train_ds, # training items
+              cfg: TrainConfig, # the run's options
+              run_dir, # the run folder
+              device=None, # default: `cfg.device`
+              classes=None, # class names (default: the model's)
+             ) -> LoopState:
+    "The state a run starts from, once `model` is checked against `cfg.model` and every stage has something to train."
+    device = torch.device(device) if device is not None else get_device(cfg.device)
+    m = unwrap(model); schedule = cfg.make_schedule()
+    bap.check_schedule(m, schedule)  # e.g. an 'image' stage with use_jas=False has nothing to train
+    amp = Precision(device, cfg.amp)
+    if m.cfg != cfg.model: raise ValueError('fit: the model was not built from cfg.model (use factory.build_model(cfg, backbone))')
+    rank, world = dist_info()
+    return LoopState(m, cfg, Path(run_dir), train_ds, amp, schedule, list(classes or m.cfg.classes), rank=rank, world=world,
+                     run=dict(config=cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip)))
+
+# %% ../../nbs/44_train.loop.ipynb #7985914f
+def start_stage(s: LoopState, # the loop's state: the stage's optimiser, schedule and sampler are set
+                stage: bap.Stage, # the stage that starts
+                ck: dict | None = None, # the checkpoint the run resumes from, if any
+               ):
+    "A stage starts: `apply_stage`, a fresh optimiser, schedule and sampler (optimiser and schedule from `ck` when it was written inside this stage)."
+    bap.apply_stage(s.model, stage)
+    s.stage, s.opt = stage, bap.make_optimizer(s.model, stage, s.cfg)
+    s.sampler = ResumableSampler(s.train_ds, shuffle=True, seed=s.cfg.seed)
+    s.sched = bap.make_scheduler(s.opt, stage, math.ceil(s.sampler.num_samples / s.cfg.batch_size), s.cfg)
+    if ck is not None and ck['stage'] == stage.name and (ck['step'] or s.e_in > 0):
+        s.opt.load_state_dict(ck['optimizer']); s.sched.load_state_dict(ck['scheduler'])
+
+def begin_epoch(s: LoopState, # the loop's state: set up for `epoch`
+                epoch: int, # the epoch (0-based)
+                ck: dict | None = None, # the checkpoint the run resumes from (only for the first epoch it runs)
+               ) -> bool: # True when a stage started
+    "Set up `epoch`: its stage, every RNG state, the sampler's order and position, the dataset's draws, the running sums."
+    s.epoch = epoch
+    stage, s.e_in = s.schedule.stage_at(epoch)
+    started = s.stage is None or stage.name != s.stage.name
+    if started: start_stage(s, stage, ck)
+    if ck is not None: set_rng_state(ck['rng'])  # every RNG exactly as it was when the checkpoint was written
+    elif epoch == 0: seed_everything(s.cfg.seed + 1)
+    s.step = ck['step'] if ck is not None else 0
+    s.sampler.set_epoch(epoch); s.sampler.skip = s.step * s.cfg.batch_size  # the epoch's order, less the steps done
+    getattr(s.train_ds, 'set_epoch', lambda e: None)(epoch)  # fresh frame draws (cached and video datasets)
+    s.part = ck['partial'] if ck is not None and s.step else _new_part()
+    return started
+
+def train_loader(s: LoopState, # the loop's state after `begin_epoch`
+                ) -> DataLoader: # batches: dict(feats [B,T,D] | frames [B,T,3,R,R], label [B], index [B])
+    "The epoch's DataLoader in `s.sampler`'s order, with its own generator: making it draws nothing from the global RNG."
+    g = torch.Generator().manual_seed(s.cfg.seed * 100003 + s.epoch)
+    return DataLoader(s.train_ds, batch_size=s.cfg.batch_size, sampler=s.sampler, num_workers=s.cfg.num_workers,
+                      pin_memory=s.device.type == 'cuda', drop_last=False, generator=g, persistent_workers=False)
+
+# %% ../../nbs/44_train.loop.ipynb #b3b5c20b
+def checkpoint_state(s: LoopState, # the loop's state
+                     end_of_epoch: bool, # True: `s.epoch` is done; False: `s.step` of its steps are (a mid-epoch checkpoint)
+                    ) -> dict: # what `save_checkpoint` writes
+    "Everything exact resume needs, at the end of `s.epoch` or part-way through it (then with its running sums)."
+    done, step, partial = (s.epoch + 1, 0, None) if end_of_epoch else (s.epoch, s.step, s.part)
+    scaler = s.amp.scaler.state_dict() if s.amp.scaler.is_enabled() else None
+    return dict(epochs_done=done, step=step, stage=s.stage.name, **s.run, model=s.model.trainable_state_dict(),
+                optimizer=s.opt.state_dict(), scheduler=s.sched.state_dict(), scaler=scaler, rng=rng_state(),
+                log=s.rows, best=s.best, partial=partial)
+
+def resume_point(s: LoopState, # the loop's state, fresh from `new_state`
+                ) -> dict | None: # the checkpoint to continue from (None: the run starts afresh)
+    "Find the checkpoint to continue from, check it against `s.run` (configs, CLIP fingerprint), restore the weights, scaler, epoch and log into `s`."
+    ck_path = find_checkpoint(s.run_dir) if s.cfg.resume else None
+    if ck_path is None: return None
+    ck = read_checkpoint(ck_path)
+    old = TrainConfig.from_dict(ck['config'], ck.get('model_config')).to_dict()  # any saved layout (`upgrade_run_config`)
+    diff = config_diff(old, s.run['config'])
+    if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
+                                   'Use another --out-dir, or --overwrite to start this run afresh there.')
+    if ck['clip_fingerprint'] != s.run['clip_fingerprint']: raise CheckpointError(
+        f'{ck_path}: its CLIP weights (fingerprint {ck["clip_fingerprint"]}) differ from this run\'s ({s.run["clip_fingerprint"]}).')
+    s.model.load_trainable_state_dict(ck['model'])
+    # one GradScaler lives through every stage of an uninterrupted run (only the optimizer and schedule are
+    # new at a stage start), so its state is restored whatever the stage -- also at a stage boundary
+    if ck.get('scaler'): s.amp.scaler.load_state_dict(ck['scaler'])
+    s.epoch, s.rows, s.best = ck['epochs_done'], list(ck['log']), ck['best']
+    if s.main: print(f'resuming {s.run_dir} from {ck_path.name} (epoch {ck["epochs_done"]}' + (f', step {ck["step"]})' if ck['step'] else ')'))
+    return ck
+
+# %% ../../nbs/44_train.loop.ipynb #e770fda8
+def _grad_norms(parts) -> dict:
+    "Mean gradient norm per role over the epoch's steps (and ranks): `gnorm_<role>`, measured before any clipping."
+    out = {}
+    for p in parts:
+        for r, v in p.get('gnorm', {}).items(): out.setdefault(r, []).append(v / max(1, p.get('steps', 1)))
+    return {f'gnorm_{r}': sum(v) / len(v) for r, v in out.items()}
+
+def _metrics(pred, true, C, prefix) -> dict:
+    "`<prefix>_war` and `<prefix>_uar` of predictions `[N]` against labels `[N]` (nothing when N = 0)."
+    if len(true) == 0: return {}
+    return {f'{prefix}_war': _war(true, pred), f'{prefix}_uar': _uar(true, pred, C)}
+
+def epoch_row(part: dict, # this process's running sums of the epoch: loss_sum, n, pred, true, gnorm, steps
+              epoch: int, # the epoch (0-based)
+              stage: bap.Stage, # its stage
+              e_in: int, # its index within the stage (0-based)
+              opt: torch.optim.Optimizer, # the stage's optimiser (its learning rate)
+              C: int, # the number of classes
+             ) -> dict: # epoch, stage, epoch_in_stage, lr, train_loss, train_war, train_uar, gnorm_<role>
+    "The log row of an epoch, from every rank's running sums."
+    parts = all_gather_objects(part)
+    n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
+    pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
+    return dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=max(g['lr'] for g in opt.param_groups),
+                train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
+
+def _eval_metrics(s: LoopState) -> dict:
+    "Val and test metrics after `s.epoch`: every `eval_every` epochs and the last; otherwise val alone when the run selects on it."
+    total = s.schedule.total_epochs
+    kw = dict(temporal=s.stage.temporal, batch_size=s.cfg.batch_size, amp=s.cfg.amp)
+    if s.cfg.eval_every and ((s.epoch + 1) % s.cfg.eval_every == 0 or s.epoch + 1 == total):
+        todo = [('val', s.val_ds), ('test', s.test_ds)]; kw['num_workers'] = s.cfg.num_workers
+    else: todo = [('val', s.val_ds)] if s.cfg.select.startswith('val_') else []
+    out = {}
+    for name, ds in todo:
+        if ds is not None: out.update(_metrics(*predict(s.model, ds, s.device, **kw), len(s.classes), name))
+    return out
+
+def record_epoch(s: LoopState, # the loop's state at the end of an epoch
+                 t0: float, # when the epoch started (`time.time()`)
+                ) -> tuple: # (the epoch's log row, whether it is the best so far by `cfg.select`)
+    "The epoch's log row (train metrics, val and test metrics, seconds) appended to `s.rows`; `s.best` updated."
+    row = epoch_row(s.part, s.epoch, s.stage, s.e_in, s.opt, len(s.classes)) | _eval_metrics(s)
+    row['epoch_s'] = round(time.time() - t0, 3)
+    s.rows.append(row)
+    sel = s.cfg.select
+    is_best = sel.startswith('val_') and row.get(sel) is not None and (s.best is None or row[sel] > s.best[0])
+    if is_best: s.best = (row[sel], s.epoch + 1)
+    return row, is_best
+
+# %% ../../nbs/44_train.loop.ipynb #e770fda9
+class RunLog:
+    "The run's epoch rows; on rank 0: `log.jsonl` (rewritten atomically), TensorBoard when installed, a printed line."
+    def __init__(self,
+                 run_dir, # the run folder
+                 rows: list, # the rows so far (kept, not copied: the loop appends to this list)
+                 main: bool, # this process writes (rank 0)
+                 progress: bool, # print a line per epoch
+                ):
+        self.run_dir, self.rows, self.main, self.progress = Path(run_dir), rows, main, progress
+        if main: self.write()
+        self.tb = self._tensorboard() if main else None
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # optional: without tensorboard, log.jsonl only
+            return SummaryWriter(str(self.run_dir/'tb'))
+        except Exception: return None
+    def write(self):
+        "Rewrite `log.jsonl` with every row, atomically."
+        with atomic_write(self.run_dir/'log.jsonl') as f:
+            for r in self.rows: f.write(json.dumps(r) + '\n')
+    def show(self, row: dict, # the epoch's log row
+            ):
+        "After the epoch's checkpoint (rank 0): TensorBoard scalars and a printed line."
+        if self.tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != 'epoch': self.tb.add_scalar(k, v, row['epoch'])
+        if self.progress: print(' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items() if k != 'epoch_s'))
+    def close(self):
+        "Close TensorBoard's writer."
+        if self.tb is not None: self.tb.close()
+
+def save_epoch(s: LoopState, # the loop's state at the end of an epoch (its row recorded)
+               log: RunLog, # the run's log
+               is_best: bool, # the epoch is the best so far: also `checkpoints/best.*`
+              ):
+    "After an epoch, on rank 0: its checkpoint (and `best`), `log.jsonl`, pruning, then TensorBoard and the printed line."
+    state = checkpoint_state(s, end_of_epoch=True)
+    save_checkpoint(s.run_dir, state)
+    if is_best: save_checkpoint(s.run_dir, state, name='best', also_last=False)
+    log.write(); prune_checkpoints(s.run_dir, s.cfg.keep_checkpoints, protect=('best',)); log.show(s.rows[-1])
 
 # %% ../../nbs/44_train.loop.ipynb #05ba42a7
 class NonFiniteLoss(FloatingPointError):
@@ -79,159 +335,67 @@ class _StopFlag:
     def __exit__(self, *_):
         if self._old is not None: signal.signal(signal.SIGINT, self._old)
 
-def step_flags(loss, stop: _StopFlag, device, world: int) -> tuple[float, float]:
-    "(non-finite loss, Ctrl-C) of this step on any rank: one all-reduce, so every rank knows at the same step."
+def step_flags(loss: torch.Tensor, # the step's loss (0-d)
+               stop: _StopFlag, # this process's Ctrl-C flag
+               device: torch.device, # where the all-reduce runs
+               world: int, # the number of processes (1: no all-reduce)
+              ) -> tuple[float, float]: # (non-finite loss, Ctrl-C): > 0 when so on any rank
+    "The step's two flags on every rank at once: one all-reduce, so every rank stops at the same step."
     flags = torch.tensor([float(not torch.isfinite(loss)), float(stop.set)], device=device)
     if world > 1: dist.all_reduce(flags)
     return tuple(flags.tolist())
 
-def _non_finite(loss, epoch, stage, step, batch, train_ds, run_dir) -> NonFiniteLoss:
-    src = [train_ds.records[i].source for i in batch['index'].tolist()[:4]] if hasattr(train_ds, 'records') else []
+def _non_finite(s: LoopState, loss, batch) -> NonFiniteLoss:
+    "The error for a non-finite loss at step `s.step` of `s.epoch`, naming the batch's clips and the last good checkpoint."
+    src = [s.train_ds.records[i].source for i in batch['index'].tolist()[:4]] if hasattr(s.train_ds, 'records') else []
     return NonFiniteLoss(
-        f'loss is {loss.item()} at epoch {epoch+1} ({stage.name} stage), step {step} of the epoch; '
+        f'loss is {loss.item()} at epoch {s.epoch+1} ({s.stage.name} stage), step {s.step} of the epoch; '
         f'batch clips {batch["index"].tolist()[:8]}' + (f' ({", ".join(src)})' if src else '') + '. '
-        f'Stopped without saving; the last good checkpoint is {find_checkpoint(run_dir)}. '
+        f'Stopped without saving; the last good checkpoint is {find_checkpoint(s.run_dir)}. '
         'Lower the learning rate, try --amp none, or check those clips.')
 
-# %% ../../nbs/44_train.loop.ipynb #b3b5c20b
-def resume_point(run_dir, cfg, m, scaler, run: dict, main: bool) -> dict | None:
-    "The checkpoint to continue from (None: start afresh), checked against `run` (configs, CLIP fingerprint); weights and scaler restored."
-    ck_path = find_checkpoint(run_dir) if cfg.resume else None
-    if ck_path is None: return None
-    ck = read_checkpoint(ck_path)
-    old = TrainConfig.from_dict(ck['config'], ck.get('model_config')).to_dict()  # any saved layout (`upgrade_run_config`)
-    diff = config_diff(old, run['config'])
-    if diff: raise CheckpointError(f'{ck_path} was written by a run with another config ({"; ".join(diff)}). '
-                                   'Use another --out-dir, or --overwrite to start this run afresh there.')
-    if ck['clip_fingerprint'] != run['clip_fingerprint']: raise CheckpointError(
-        f'{ck_path}: its CLIP weights (fingerprint {ck["clip_fingerprint"]}) differ from this run\'s ({run["clip_fingerprint"]}).')
-    m.load_trainable_state_dict(ck['model'])
-    # one GradScaler lives through every stage of an uninterrupted run (only the optimizer and schedule are
-    # new at a stage start), so its state is restored whatever the stage -- also at a stage boundary
-    if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
-    if main: print(f'resuming {run_dir} from {ck_path.name} (epoch {ck["epochs_done"]}' + (f', step {ck["step"]})' if ck['step'] else ')'))
-    return ck
-
-def _state(m, opt, sched, scaler, epochs_done, step, stage, run, rows, best, partial):
-    return dict(epochs_done=epochs_done, step=step, stage=stage.name, **run, model=m.trainable_state_dict(),
-                optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler.is_enabled() else None,
-                rng=rng_state(), log=rows, best=best, partial=partial)
-
-# %% ../../nbs/44_train.loop.ipynb #7985914f
-def wrap_ddp(m, device, world: int):
-    "What the loop calls: `m` itself, or under DDP a fresh `DistributedDataParallel` around it."
-    if world == 1: return m
-    return torch.nn.parallel.DistributedDataParallel(m, device_ids=[device.index] if device.type == 'cuda' else None,
-                                                     broadcast_buffers=False)
-
-def start_stage(m, stage, cfg, train_ds, device, world: int, ck: dict | None, e_in: int):
-    "(optimiser, schedule, sampler, module to call) of a stage that starts (or resumes, from `ck`, at epoch `e_in` in it)."
-    bap.apply_stage(m, stage)
-    opt = bap.make_optimizer(m, stage, cfg)
-    sampler = ResumableSampler(train_ds, shuffle=True, seed=cfg.seed)
-    sched = bap.make_scheduler(opt, stage, math.ceil(sampler.num_samples / cfg.batch_size), cfg)
-    if ck is not None and ck['stage'] == stage.name and (ck['step'] or e_in > 0):
-        opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
-    return opt, sched, sampler, wrap_ddp(m, device, world)
-
-# %% ../../nbs/44_train.loop.ipynb #e770fda8
-def _grad_norms(parts) -> dict:
-    "Mean gradient norm per role over the epoch's steps (and ranks): `gnorm_<role>`, measured before any clipping."
-    out = {}
-    for p in parts:
-        for r, v in p.get('gnorm', {}).items(): out.setdefault(r, []).append(v / max(1, p.get('steps', 1)))
-    return {f'gnorm_{r}': sum(v) / len(v) for r, v in out.items()}
-
-def _metrics(pred, true, C, prefix) -> dict:
-    if len(true) == 0: return {}
-    return {f'{prefix}_war': _war(true, pred), f'{prefix}_uar': _uar(true, pred, C)}
-
-def epoch_row(part: dict, epoch: int, stage, e_in: int, opt, C: int) -> dict:
-    "The log row of an epoch from every rank's `part` (loss sums, predictions, gradient norms)."
-    parts = all_gather_objects(part)
-    n = sum(p['n'] for p in parts); lsum = sum(p['loss_sum'] for p in parts)
-    pred = np.array([x for p in parts for x in p['pred']]); true = np.array([x for p in parts for x in p['true']])
-    return dict(epoch=epoch + 1, stage=stage.name, epoch_in_stage=e_in + 1, lr=max(g['lr'] for g in opt.param_groups),
-                train_loss=lsum / max(n, 1), **_metrics(pred, true, C, 'train'), **_grad_norms(parts))
-
-class RunLog:
-    "The run's epoch rows; on rank 0: `log.jsonl` (rewritten atomically), TensorBoard when installed, a printed line."
-    def __init__(self, run_dir, rows: list, main: bool, progress: bool):
-        self.run_dir, self.rows, self.main, self.progress = Path(run_dir), rows, main, progress
-        if main: self.write()
-        self.tb = self._tensorboard() if main else None
-    def _tensorboard(self):
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # optional: without tensorboard, log.jsonl only
-            return SummaryWriter(str(self.run_dir/'tb'))
-        except Exception: return None
-    def write(self):
-        with atomic_write(self.run_dir/'log.jsonl') as f:
-            for r in self.rows: f.write(json.dumps(r) + '\n')
-    def show(self, row):
-        "After the epoch's checkpoint (rank 0): TensorBoard scalars and a printed line."
-        if self.tb is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != 'epoch': self.tb.add_scalar(k, v, row['epoch'])
-        if self.progress: print(' '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items() if k != 'epoch_s'))
-    def close(self):
-        if self.tb is not None: self.tb.close()
-
 # %% ../../nbs/44_train.loop.ipynb #a220b5ef
-def _loader(ds, sampler, cfg, device, epoch):
-    # its own generator: creating the iterator must not draw from the global RNG (exact resume mid-epoch)
-    g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-    return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      pin_memory=device.type == 'cuda', drop_last=False, generator=g, persistent_workers=False)
-
-def run_epoch(ddp, opt, sched, amp: Precision, stage, sampler, part: dict, stop: _StopFlag, *, cfg, train_ds, epoch: int,
-              total: int, skip: int, run_dir, batch_hook=None) -> tuple[int, bool]:
-    "Train one epoch from step `skip`; returns (step reached, interrupted by Ctrl-C)."
-    m, device, world = unwrap(ddp), amp.device, dist_info()[1]
-    m.train()
-    it = iter(_loader(train_ds, sampler, cfg, device, epoch))
-    bar = tqdm(total=math.ceil(sampler.num_samples / cfg.batch_size), initial=skip, leave=False,
-               desc=f'epoch {epoch+1}/{total} {stage.name}', disable=not (cfg.progress and dist_info()[0] == 0))
-    step, interrupted = skip, False
+def run_epoch(s: LoopState, # the loop's state after `begin_epoch`: `s.step` and `s.part` advance
+             ) -> bool: # True when a Ctrl-C interrupted the epoch (after `s.step` steps)
+    "Train `s.epoch` from step `s.step` to its end, or to the first step boundary after a Ctrl-C."
+    s.model.train()
+    it = iter(train_loader(s))
+    bar = tqdm(total=math.ceil(s.sampler.num_samples / s.cfg.batch_size), initial=s.step, leave=False,
+               desc=f'epoch {s.epoch+1}/{s.schedule.total_epochs} {s.stage.name}', disable=not (s.cfg.progress and s.main))
+    interrupted = False
     while True:
         # under DDP a rank never leaves alone on its own flag: the flag travels in the all-reduce of `step_flags`
-        if stop.set and world == 1: interrupted = True; break
+        if s.stop.set and s.world == 1: interrupted = True; break
         try: batch = next(it)
         except StopIteration: break
         except KeyboardInterrupt: interrupted = True; break  # a second Ctrl-C: at once (torchrun ends the rest)
         except Exception:
-            if stop.set: interrupted = True; break
+            if s.stop.set: interrupted = True; break  # a loader worker died of the same SIGINT
             raise
-        if batch_hook is not None: batch_hook(epoch, step, batch)
-        feats, y = batch_features(m, batch, device, amp.cast), batch['label'].to(device)  # [B,T,D], [B]
-        with amp.autocast():
-            logits = ddp(feats, temporal=stage.temporal)  # [B,C]
-            loss = F.cross_entropy(logits.float(), y)
-        bad, stopping = step_flags(loss, stop, device, world)
-        if bad: raise _non_finite(loss, epoch, stage, step, batch, train_ds, run_dir)
-        optimizer_step(loss, opt, sched, amp, cfg, part)
-        part['loss_sum'] += loss.item() * len(y); part['n'] += len(y)
-        part['pred'] += logits.argmax(-1).tolist(); part['true'] += y.tolist()
-        step += 1
-        bar.update(1); bar.set_postfix(loss=f"{part['loss_sum']/part['n']:.3f}", lr=f"{max(g['lr'] for g in opt.param_groups):.2g}")
+        if s.batch_hook is not None: s.batch_hook(s.epoch, s.step, batch)
+        logits, y, loss = batch_loss(s.net, batch, s.stage, s.amp)  # [B,C], [B], 0-d
+        bad, stopping = step_flags(loss, s.stop, s.device, s.world)
+        if bad: raise _non_finite(s, loss, batch)
+        optimizer_step(loss, s.opt, s.sched, s.amp, s.cfg, s.part)
+        _tally(s.part, loss, logits, y); s.step += 1
+        bar.update(1); bar.set_postfix(loss=f"{s.part['loss_sum']/s.part['n']:.3f}", lr=f"{max(g['lr'] for g in s.opt.param_groups):.2g}")
         if stopping: interrupted = True; break  # every rank finished this same step
     bar.close()
-    return step, interrupted
+    return interrupted
+
+# %% ../../nbs/44_train.loop.ipynb #dce22497
+def wrap_ddp(m, # the model
+             device: torch.device, # this rank's device
+             world: int, # the number of processes
+            ) -> torch.nn.Module: # `m`, or a fresh `DistributedDataParallel` around it
+    "What the loop calls: `m` itself in one process, or under DDP a fresh `DistributedDataParallel` around it."
+    if world == 1: return m
+    return torch.nn.parallel.DistributedDataParallel(m, device_ids=[device.index] if device.type == 'cuda' else None,
+                                                     broadcast_buffers=False)
 
 # %% ../../nbs/44_train.loop.ipynb #dce22498
-def _eval_metrics(m, cfg, stage, device, C: int, val_ds, test_ds, epoch: int, total: int) -> dict:
-    "Val and test metrics after `epoch`: every `eval_every` epochs and the last; otherwise val alone when the run selects on it."
-    kw = dict(temporal=stage.temporal, batch_size=cfg.batch_size, amp=cfg.amp)
-    if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == total):
-        todo = [('val', val_ds), ('test', test_ds)]; kw['num_workers'] = cfg.num_workers
-    else: todo = [('val', val_ds)] if cfg.select.startswith('val_') else []
-    out = {}
-    for name, ds in todo:
-        if ds is not None: out.update(_metrics(*predict(m, ds, device, **kw), C, name))
-    return out
-
-def fit(model, # `A3lignDFER` on `device`
-        train_ds, # training items: dict(feats [T,D] | frames [T,3,S,S], label, index); has `set_epoch`
+def fit(model, # `A3lignDFER` on `device`, built from `cfg.model`
+        train_ds, # training items: dict(feats [T,D] | frames [T,3,R,R], label, index); may have `set_epoch`
         cfg: TrainConfig, # the run's options
         run_dir, # the run folder
         test_ds=None, # test items (metrics logged every `eval_every` epochs; never used for selection)
@@ -239,59 +403,30 @@ def fit(model, # `A3lignDFER` on `device`
         device=None, # default: `cfg.device`
         classes=None, # class names (default: the model's)
         batch_hook=None, # called as `batch_hook(epoch, step, batch)` before each step (tests use it to inject faults)
-       ) -> dict: # summary: epochs_done, selected epoch, last log row, status
-    "Train `model` through the BAP stages with checkpoints and exact resume; returns a summary."
-    run_dir = Path(run_dir)
-    device = torch.device(device) if device is not None else get_device(cfg.device)
-    rank, world = dist_info(); main = rank == 0
-    m = unwrap(model); classes = list(classes or m.cfg.classes); C = len(classes)
-    schedule = cfg.make_schedule(); total = schedule.total_epochs
-    bap.check_schedule(m, schedule)  # e.g. an 'image' stage with use_jas=False has nothing to train
-    amp = Precision(device, cfg.amp)
-    if m.cfg != cfg.model: raise ValueError('fit: the model was not built from cfg.model (use factory.build_model(cfg, backbone))')
-    run = dict(config=cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip))
-    ck = resume_point(run_dir, cfg, m, amp.scaler, run, main)
-    start, skip = (ck['epochs_done'], ck['step']) if ck else (0, 0)
-    if main: atomic_save_json(dict(train=run['config'], classes=classes), run_dir/'config.json')
-    log = RunLog(run_dir, list(ck['log']) if ck else [], main, cfg.progress)
-    best = ck['best'] if ck else None  # (metric, epochs_done)
-    cur_stage, epochs_run = None, 0
-    with _StopFlag() as stop:
+       ) -> dict: # summary: status ('done' or 'stopped'), epochs_done, total_epochs, last log row, best (metric, epoch)
+    "Train `model` through the BAP stages with checkpoints and exact resume, logs, evaluation and fault handling, in one process or under DDP."
+    s = new_state(model, train_ds, cfg, run_dir, device, classes)
+    s.val_ds, s.test_ds, s.batch_hook = val_ds, test_ds, batch_hook
+    ck = resume_point(s)
+    if s.main: atomic_save_json(dict(train=s.run['config'], classes=s.classes), s.run_dir/'config.json')
+    log, start, total = RunLog(s.run_dir, s.rows, s.main, cfg.progress), s.epoch, s.schedule.total_epochs
+    with _StopFlag() as s.stop:
         for epoch in range(start, total):
-            stage, e_in = schedule.stage_at(epoch)
-            if stage.name != cur_stage:
-                opt, sched, sampler, ddp = start_stage(m, stage, cfg, train_ds, device, world, ck, e_in); cur_stage = stage.name
-            if ck is not None: set_rng_state(ck['rng'])  # RNG exactly as it was when the checkpoint was written
-            elif epoch == start: seed_everything(cfg.seed + 1)
-            sampler.set_epoch(epoch); sampler.skip = skip * cfg.batch_size
-            getattr(train_ds, 'set_epoch', lambda e: None)(epoch)
-            part = ck['partial'] if (ck is not None and skip) else dict(loss_sum=0.0, n=0, pred=[], true=[])
+            if begin_epoch(s, epoch, ck): s.ddp = wrap_ddp(s.model, s.device, s.world)  # the stage trains other parameters
             ck, t0 = None, time.time()
-            step, interrupted = run_epoch(ddp, opt, sched, amp, stage, sampler, part, stop, cfg=cfg, train_ds=train_ds,
-                                          epoch=epoch, total=total, skip=skip, run_dir=run_dir, batch_hook=batch_hook)
-            if interrupted:
-                if world == 1:
-                    save_checkpoint(run_dir, _state(m, opt, sched, amp.scaler, epoch, step, stage, run, log.rows, best, part))
-                    print(f'\ninterrupted: epoch {epoch+1}, step {step}; checkpoint written to {run_dir}/last.json. '
+            if run_epoch(s):
+                if s.world == 1:
+                    save_checkpoint(s.run_dir, checkpoint_state(s, end_of_epoch=False))
+                    print(f'\ninterrupted: epoch {epoch+1}, step {s.step}; checkpoint written to {s.run_dir}/last.json. '
                           'Rerun the same command to resume.')
-                elif main:  # the partial metrics and RNG states are per rank: no exact mid-epoch checkpoint under DDP
-                    print(f'\ninterrupted: epoch {epoch+1}, step {step} on every rank; rerun the same command to resume '
-                          f'from the last epoch checkpoint ({find_checkpoint(run_dir)}).')
+                elif s.main:  # the partial metrics and RNG states are per rank: no exact mid-epoch checkpoint under DDP
+                    print(f'\ninterrupted: epoch {epoch+1}, step {s.step} on every rank; rerun the same command to resume '
+                          f'from the last epoch checkpoint ({find_checkpoint(s.run_dir)}).')
                 raise KeyboardInterrupt
-            row = epoch_row(part, epoch, stage, e_in, opt, C) | _eval_metrics(m, cfg, stage, device, C, val_ds, test_ds, epoch, total)
-            row['epoch_s'] = round(time.time() - t0, 3)
-            log.rows.append(row)
-            is_best = cfg.select.startswith('val_') and row.get(cfg.select) is not None and (best is None or row[cfg.select] > best[0])
-            if is_best: best = (row[cfg.select], epoch + 1)
-            if main:
-                state = _state(m, opt, sched, amp.scaler, epoch + 1, 0, stage, run, log.rows, best, None)
-                save_checkpoint(run_dir, state)
-                if is_best: save_checkpoint(run_dir, state, name='best', also_last=False)
-                log.write(); prune_checkpoints(run_dir, cfg.keep_checkpoints, protect=('best',)); log.show(row)
+            row, is_best = record_epoch(s, t0)
+            if s.main: save_epoch(s, log, is_best)
             barrier()
-            skip = 0; epochs_run += 1
-            if cfg.stop_after and epochs_run >= cfg.stop_after and epoch + 1 < total:
-                log.close()
-                return dict(status='stopped', epochs_done=epoch + 1, total_epochs=total, last=row, best=best)
+            if cfg.stop_after and epoch + 1 - start >= cfg.stop_after and epoch + 1 < total:
+                log.close(); return dict(status='stopped', epochs_done=epoch + 1, total_epochs=total, last=row, best=s.best)
     log.close()
-    return dict(status='done', epochs_done=total, total_epochs=total, last=log.rows[-1] if log.rows else None, best=best)
+    return dict(status='done', epochs_done=total, total_epochs=total, last=s.rows[-1] if s.rows else None, best=s.best)
