@@ -5,11 +5,14 @@
 # %% ../nbs/50_factory.ipynb #c2bb417a
 from __future__ import annotations
 
+import hashlib
+import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as st_load, save as st_save
 
 from .clip import FrozenCLIP, make_clip
 from .data.datasets import AnnotationError, ClipList, VideoClipDataset, get_spec, map_paths, read_annotations
@@ -19,11 +22,14 @@ from .models.a3lign import A3lignConfig, A3lignDFER
 from .train.cache import CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
-from .utils import REPO_SAMPLES, load_json
+from .utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
 
 # %% auto #0
-__all__ = ['run_clip', 'resolve_lists', 'run_protocol', 'cache_options', 'read_lists', 'build_model', 'default_cache_dir',
-           'run_cache', 'make_datasets', 'stratified_split', 'load_checkpoint', 'run_config', 'run_frames']
+__all__ = ['MODEL_FORMAT', 'MODEL_FORMAT_VERSION', 'MODEL_WEIGHTS', 'PICKLE_SUFFIXES', 'HF_PREFIX', 'run_clip', 'resolve_lists',
+           'run_protocol', 'cache_options', 'read_lists', 'build_model', 'default_cache_dir', 'run_cache',
+           'make_datasets', 'stratified_split', 'model_doc', 'config_frames', 'stage_temporal', 'read_run_checkpoint',
+           'load_checkpoint', 'run_config', 'run_frames', 'write_model_folder', 'read_model_folder', 'model_path',
+           'load_model', 'model_frames']
 
 # %% ../nbs/50_factory.ipynb #f53c51c0
 def run_clip(cfg: TrainConfig, # the run's options
@@ -64,7 +70,9 @@ def _read_mapped(list_file, cfg: TrainConfig, spec):
 
 
 # %% ../nbs/50_factory.ipynb #3fe16af4
-def run_protocol(cfg: TrainConfig, spec=None) -> tuple[str, dict]:
+def run_protocol(cfg: TrainConfig, # the run's options
+                 spec=None, # a dataset spec or name (default: the run's `dataset`)
+                ) -> tuple[str, dict]: # (protocol name, `clip_transform_for` options)
     "The run's (protocol name, `clip_transform_for` options): `cfg.protocol` or the dataset's, its per-dataset augmentation, the crop options."
     spec = get_spec(spec or cfg.dataset)
     name = get_protocol(cfg.protocol or spec.protocol).name
@@ -73,7 +81,10 @@ def run_protocol(cfg: TrainConfig, spec=None) -> tuple[str, dict]:
     if cfg.crop_size is not None: kw['image_size'] = int(cfg.crop_size)
     return name, kw
 
-def cache_options(cfg: TrainConfig, device, lists=None) -> dict:
+def cache_options(cfg: TrainConfig, # the run's options
+                  device, # where the image tower runs
+                  lists=None, # what the cache's manifest records as its lists (default: the run's two)
+                 ) -> dict: # keyword arguments of `ensure_cache`
     "The `ensure_cache` options of a run (shared by `make_datasets`, `extract` and `a3lign folds`)."
     protocol, tkw = run_protocol(cfg)
     return dict(max_frames=cfg.max_frames, views=cfg.views, view_seed=cfg.seed, rebuild=cfg.rebuild_cache,
@@ -100,18 +111,33 @@ def build_model(cfg: TrainConfig, # the run's options: `cfg.model` is the archit
     "The `A3lignDFER` of a run: its architecture `cfg.model`, initialised from the run's seed."
     return A3lignDFER(cfg.model, clip, **cfg.model_runtime())
 
-def default_cache_dir(cfg: TrainConfig, clip) -> Path:
+def default_cache_dir(cfg: TrainConfig, # the run's options
+                      clip: FrozenCLIP, # the run's backbone (its weights' fingerprint names the folder)
+                     ) -> Path:
     "`<out_dir>/../cache/<dataset>-<protocol>-<model>-<weights fingerprint>-<dtype>-f<max_frames>-v<views>` (shared by the runs beside it)."
     tag = (f"{cfg.dataset}-{run_protocol(cfg)[0]}-{clip.name.replace('/', '_')}-{weights_fingerprint(clip)[:8]}-"
            f"{weights_dtype(clip)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
     return Path(cfg.out_dir).resolve().parent/'cache'/tag
 
-def run_cache(cfg: TrainConfig, clip, records, root, device, cache_dir=None, lists=None) -> 'FeatureCache':
+def run_cache(cfg: TrainConfig, # the run's options
+              clip: FrozenCLIP, # the run's backbone
+              records, # the `ClipRecord`s to cache
+              root, # their data root
+              device, # where the image tower runs
+              cache_dir=None, # the cache folder (default: the run's, `default_cache_dir`)
+              lists=None, # what the manifest records as the lists (default: the run's)
+             ) -> 'FeatureCache':
     "`ensure_cache` of `records` with the run's options (`cache_options`), in `cache_dir` (default: the run's, `default_cache_dir`)."
     return ensure_cache(list(records), clip, cache_dir or cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
                         **cache_options(cfg, device, lists))
 
-def make_datasets(cfg: TrainConfig, clip, train_recs, test_recs, root, device):
+def make_datasets(cfg: TrainConfig, # the run's options (`use_cache`, `num_segments`, the protocol, ...)
+                  clip: FrozenCLIP, # the run's backbone
+                  train_recs, # training `ClipRecord`s
+                  test_recs, # test `ClipRecord`s
+                  root, # their data root
+                  device, # where the image tower runs (building the cache)
+                 ): # (train dataset, test dataset, a maker `mk(records, train)` for more splits)
     "(train, test) datasets: from the feature cache (built/reused over both lists) or straight from video."
     protocol, tkw = run_protocol(cfg)
     if cfg.use_cache:
@@ -145,11 +171,33 @@ def stratified_split(labels, # class id of each training clip `[N]`
     return np.setdiff1d(np.arange(len(labels)), val), val
 
 # %% ../nbs/50_factory.ipynb #7e2684f7
-def load_checkpoint(path, # a run folder (uses last, or best when the run selected on val), or a checkpoint .json/.safetensors
-                    clip: FrozenCLIP | None = None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
-                    device='cpu', # where to put the model
-                   ):
-    "Rebuild the trained `A3lignDFER` from a checkpoint."
+MODEL_FORMAT = 'a3lign-model'  # the `format` in a model folder's config.json (`write_model_folder`; `a3lign export`)
+MODEL_FORMAT_VERSION = 1  # its layout; `load_model` refuses a version it does not know, naming the file
+MODEL_WEIGHTS = 'model.safetensors'  # a model folder's trainable weights (safetensors: tensors only, nothing is unpickled)
+
+def model_doc(path, # a folder (or anything else: then None)
+             ) -> dict | None: # its config.json when it is a model folder, else None
+    "Tell a model folder from a run folder or a file: a model folder's config.json says `format: a3lign-model`."
+    p = Path(path)/'config.json'
+    if not p.is_file(): return None
+    d = load_json(p)
+    return d if isinstance(d, dict) and d.get('format') == MODEL_FORMAT else None
+
+def config_frames(cfg: TrainConfig, # a run's options
+                 ) -> dict: # `num_segments`, `protocol`, `transform_kw`, `max_frames`
+    "How a run of `cfg` reads a clip (for `frame_indices` and `clip_transform_for`)."
+    protocol, tkw = run_protocol(cfg)
+    return dict(num_segments=cfg.model.num_segments, protocol=protocol, transform_kw=tkw, max_frames=cfg.max_frames)
+
+def stage_temporal(cfg: TrainConfig, # the run's options (its BAP schedule)
+                   stage: str, # the stage a checkpoint was written in (its `stage`)
+                  ) -> bool: # True: the image dynamic encoder; False: the mean over time (after BAP stage 1 only)
+    "How a checkpoint predicts: through the image dynamic encoder, unless its stage trained without it."
+    return next((s.temporal for s in cfg.make_schedule().stages if s.name == stage), True)
+
+def read_run_checkpoint(path, # a run folder (last, or best when the run selected on val), or a checkpoint .json/.safetensors
+                       ) -> tuple[Path, dict]: # (the checkpoint file used, its state)
+    "The checkpoint a run stands for, read; a damaged `last` falls back to the newest readable checkpoint, with a warning."
     p = Path(path)
     run_dir = p if p.is_dir() else None
     if run_dir is not None:
@@ -163,25 +211,40 @@ def load_checkpoint(path, # a run folder (uses last, or best when the run select
         if older is None: raise
         warnings.warn(f'skipping checkpoint {p}: {e} Using {older}, the newest readable one.')
         p, ck = older, read_checkpoint(older)
-    cfg = TrainConfig.from_dict(ck['config'], ck.get('model_config'))  # any saved layout (`upgrade_run_config`)
+    return p, ck
+
+def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, clip, device, src) -> A3lignDFER:
+    "The model of `cfg` holding the trainable weights `sd`, on the backbone they were trained through (checked by fingerprint)."
     mc = cfg.model
     if clip is None:
         clip = make_clip(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
     elif clip.name != mc.backbone:
-        raise CheckpointError(f'{p} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
+        raise CheckpointError(f'{src} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
     fp = weights_fingerprint(clip)
-    if fp != ck['clip_fingerprint']:
-        raise CheckpointError(f'{p} was trained through CLIP weights with fingerprint {ck["clip_fingerprint"]}; '
+    if fp != fingerprint:
+        raise CheckpointError(f'{src} was trained through CLIP weights with fingerprint {fingerprint}; '
                               f'the CLIP given has {fp} (other weights, or another random seed).')
     model = A3lignDFER(mc, clip, **cfg.model_runtime())
-    try: model.load_trainable_state_dict(ck['model'])
+    try: model.load_trainable_state_dict(sd)
     except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f'{p} does not fit this model config: {e}') from None
-    model.checkpoint = str(p)  # the file it came from (after any fallback)
+        raise CheckpointError(f'{src} does not fit this model config: {e}') from None
+    model.checkpoint, model.frames = str(src), config_frames(cfg)  # the file it came from; how it reads a clip
+    return model
+
+def load_checkpoint(path, # a run folder (uses last, or best when the run selected on val), a checkpoint .json/.safetensors, or a model folder
+                    clip: FrozenCLIP | None = None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
+                    device='cpu', # where to put the model
+                   ):
+    "Rebuild the trained `A3lignDFER` from a checkpoint; it carries `.checkpoint`, `.frames` and `.temporal`."
+    if model_doc(path) is not None: return _load_model_folder(Path(path), clip, device)
+    p, ck = read_run_checkpoint(path)
+    cfg = TrainConfig.from_dict(ck['config'], ck.get('model_config'))  # any saved layout (`upgrade_run_config`)
+    model = _model_from(cfg, ck['model'], ck['clip_fingerprint'], clip, device, p)
+    model.temporal = stage_temporal(cfg, ck['stage'])
     return model.to(device).eval()
 
 # %% ../nbs/50_factory.ipynb #3872e203
-def run_config(run_dir # a run folder
+def run_config(run_dir # a run folder (or a model folder: its config.json has the same `train`)
               ) -> TrainConfig:
     "The `TrainConfig` a run folder was trained with (its `config.json`, any saved layout: `upgrade_run_config`)."
     p = Path(run_dir)/'config.json'
@@ -193,6 +256,105 @@ def run_config(run_dir # a run folder
 def run_frames(run_dir # a run folder
               ) -> dict:
     "How a run's evaluation reads a clip: `num_segments`, `protocol`, `transform_kw` and `max_frames` (for `frame_indices`, `clip_transform_for`)."
-    cfg = run_config(run_dir)
-    protocol, tkw = run_protocol(cfg)
-    return dict(num_segments=cfg.model.num_segments, protocol=protocol, transform_kw=tkw, max_frames=cfg.max_frames)
+    return config_frames(run_config(run_dir))
+
+# %% ../nbs/50_factory.ipynb #8eff73f7
+PICKLE_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt', '.pkl', '.pickle')  # weights files that unpickle (and may run code): refused unopened
+
+def write_model_folder(folder, # the model folder (created; files in it are replaced atomically)
+                       cfg: TrainConfig, # the run's options: `cfg.model` is the architecture
+                       state: dict, # the trainable weights, `A3lignDFER.trainable_state_dict()` (a checkpoint's `model`)
+                       fingerprint: str, # `weights_fingerprint` of the backbone the weights were trained through
+                       temporal: bool = True, # predict through the image dynamic encoder (`stage_temporal`)
+                       **extra, # more JSON-able entries of config.json (`export_model` adds `results` and `source`)
+                      ) -> Path: # the folder
+    "Write a model folder's `model.safetensors` and `config.json` (which names the weights' SHA-256)."
+    folder = Path(folder)
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    with atomic_write(folder/MODEL_WEIGHTS, 'wb') as f: f.write(blob)
+    atomic_save_json(dict(format=MODEL_FORMAT, format_version=MODEL_FORMAT_VERSION, train=cfg.to_dict(),
+                          classes=list(cfg.model.classes), frames=config_frames(cfg), temporal=bool(temporal),
+                          weights=MODEL_WEIGHTS, weights_fingerprint=fingerprint, sha256=hashlib.sha256(blob).hexdigest(),
+                          **extra), folder/'config.json')
+    return folder
+
+def _checked_doc(folder: Path) -> dict:
+    "A model folder's config.json, its format version checked."
+    cj, doc = folder/'config.json', model_doc(folder)
+    if doc is None:
+        raise FileNotFoundError(f'{cj}: not a model folder (no config.json with "format": "{MODEL_FORMAT}"); '
+                                'make one from a run folder with `a3lign export RUN OUT`')
+    v = doc.get('format_version')
+    if type(v) is not int or not 1 <= v <= MODEL_FORMAT_VERSION:
+        raise ValueError(f'{cj}: model folder format version {v!r} is unknown to this a3lign_nb (it reads 1 to '
+                         f'{MODEL_FORMAT_VERSION}): upgrade a3lign_nb, or export the run again with this version')
+    return doc
+
+def read_model_folder(folder, # a model folder
+                     ) -> tuple[dict, dict]: # (its config.json, the trainable weights)
+    "A model folder's config and weights, checked: format version, weights present, safetensors only, SHA-256."
+    folder = Path(folder)
+    doc = _checked_doc(folder)
+    wf = folder/MODEL_WEIGHTS
+    if not wf.is_file():
+        pickles = sorted(f for f in folder.iterdir() if f.suffix.lower() in PICKLE_SUFFIXES)
+        if pickles: raise CheckpointError(f'{pickles[0]}: pickled weights are never loaded (unpickling can run code); a model '
+                                          f'folder holds its weights as {MODEL_WEIGHTS}: export the run again (`a3lign export RUN OUT`)')
+        raise FileNotFoundError(f'{wf}: missing; a model folder holds its weights there: export the run again (`a3lign export RUN OUT`)')
+    blob = wf.read_bytes()
+    try: sd = st_load(blob)  # parsing safetensors runs no code, whatever the bytes
+    except Exception as e:
+        raise CheckpointError(f'{wf}: not a safetensors file ({type(e).__name__}: {e}); it is not loaded. '
+                              'Export the run again (`a3lign export RUN OUT`)') from None
+    if hashlib.sha256(blob).hexdigest() != doc.get('sha256'):
+        raise CheckpointError(f'{wf}: its SHA-256 is not the one {folder/"config.json"} names (a damaged or swapped file); '
+                              'export the run again')
+    return doc, sd
+
+# %% ../nbs/50_factory.ipynb #bc0c6d47
+HF_PREFIX = 'hf-hub:'  # a model folder in the local Hugging Face cache: 'hf-hub:ORG/NAME'
+
+def model_path(path_or_id, # a run folder, a checkpoint file, a model folder or 'hf-hub:ORG/NAME'
+               cache_dir=None, # the Hugging Face cache (default: $HF_HUB_CACHE, else ~/.cache/huggingface/hub)
+              ) -> Path:
+    "The local path of a model: as given, or an `hf-hub:` id's snapshot folder in the local Hugging Face cache (never downloaded)."
+    s = str(path_or_id)
+    if not s.startswith(HF_PREFIX): return Path(path_or_id)
+    repo = s[len(HF_PREFIX):]
+    from huggingface_hub import snapshot_download
+    try: return Path(snapshot_download(repo, cache_dir=cache_dir, local_files_only=True))
+    except (OSError, ValueError) as e:  # not cached (LocalEntryNotFoundError), or not a repository id
+        raise FileNotFoundError(f'{s}: not in the local Hugging Face cache ({cache_dir or "$HF_HUB_CACHE or ~/.cache/huggingface/hub"}); '
+                                f'nothing is downloaded at run time: on a machine with network run `hf download {repo}` and bring '
+                                f'the cache here, or pass the model folder itself ({type(e).__name__})') from None
+
+def _load_model_folder(folder: Path, clip, device) -> A3lignDFER:
+    doc, sd = read_model_folder(folder)
+    try: cfg = TrainConfig.from_dict(doc['train'])
+    except (KeyError, TypeError, ValueError) as e: raise ValueError(f'{folder/"config.json"}: {e}') from None
+    model = _model_from(cfg, sd, doc.get('weights_fingerprint'), clip, device, folder/MODEL_WEIGHTS)
+    model.frames, model.temporal = dict(doc.get('frames') or model.frames), bool(doc.get('temporal', True))
+    return model.to(device).eval()
+
+def load_model(path_or_id, # a run folder, a checkpoint file, a model folder (`a3lign export`) or 'hf-hub:ORG/NAME' (local cache only)
+               clip: FrozenCLIP | None = None, # a backbone to reuse (must have the weights the model was trained through)
+               device='cpu', # where to put the model
+               cache_dir=None, # the Hugging Face cache of 'hf-hub:' ids (default: $HF_HUB_CACHE, else ~/.cache/huggingface/hub)
+              ) -> A3lignDFER: # in eval mode, with `.checkpoint` (the file), `.frames` (how it reads a clip) and `.temporal`
+    "A trained model from wherever it lives; what `a3lign predict` and the explorers load."
+    p = model_path(path_or_id, cache_dir)
+    if model_doc(p) is not None: return _load_model_folder(p, clip, device)
+    if not p.exists(): raise FileNotFoundError(f'{p}: no such run folder, checkpoint file or model folder')
+    return load_checkpoint(p, clip, device)
+
+def model_frames(model_or_path, # a loaded model (`load_model`), a run folder, a model folder or 'hf-hub:ORG/NAME'
+                 cache_dir=None, # the Hugging Face cache of 'hf-hub:' ids
+                ) -> dict: # `run_frames`' keys: `num_segments`, `protocol`, `transform_kw`, `max_frames`
+    "How a model reads a clip, whatever it came from (a run folder: `run_frames`)."
+    if isinstance(model_or_path, torch.nn.Module):
+        fr = getattr(model_or_path, 'frames', None)
+        if fr is None: raise ValueError('this model carries no .frames (it was built, not loaded): load it with load_model, '
+                                        'or pass the frames dict of its run (run_frames(run_dir))')
+        return dict(fr)
+    p = model_path(model_or_path, cache_dir)
+    return dict(_checked_doc(p)['frames']) if model_doc(p) is not None else run_frames(p)

@@ -17,7 +17,7 @@ from .dist import barrier, init_distributed, is_main_process
 from .eval.figures import write_run_report
 from .eval.metrics import best_test_epoch, eval_report, fold_summary, predict, summary_table
 from .factory import (build_model, default_cache_dir, load_checkpoint, make_datasets, read_lists, resolve_lists,
-                               run_cache, run_clip, run_config, run_protocol, stratified_split)
+                               run_cache, run_clip, run_config, run_protocol, stage_temporal, stratified_split)
 from .models.a3lign import A3lignConfig
 from .train.cache import FeatureCache
 from .train.checkpoint import find_checkpoint, read_checkpoint
@@ -98,7 +98,7 @@ def evaluate(run_dir, # a finished (or stopped) run folder
     spec, tr, ts, root = read_lists(cfg)
     _, test_ds, _ = make_datasets(cfg, model.clip, tr, ts, root, dev)
     stage_name = read_checkpoint(model.checkpoint)['stage']  # the checkpoint `load_checkpoint` used
-    temporal = next((s.temporal for s in cfg.make_schedule().stages if s.name == stage_name), True)
+    temporal = stage_temporal(cfg, stage_name)
     p, t = predict(model, test_ds, dev, temporal=temporal, batch_size=cfg.batch_size, amp=cfg.amp, progress=progress)
     rep = eval_report(t, p, spec.classes, split='test', dataset=spec.name, fold=cfg.fold, test_list=str(resolve_lists(cfg)[1]),
                       best_test_epoch=best_test_epoch(_log_rows(run_dir)) if test_list is None else None)

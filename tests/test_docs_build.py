@@ -103,3 +103,32 @@ def test_imports_in_cells_of_their_own():
             imports = [l for l in lines if re.match(r'(import|from)\s+\S+', l)]
             if imports and len(imports) < len(lines): bad.append(f'{nb.name}, cell {i}: {imports[0]!r} beside other code')
     assert not bad, 'put imports in a cell of their own:\n' + '\n'.join(bad)
+
+
+def test_every_public_function_has_docments():
+    "Each parameter of a public function or method (two or more parameters) has its comment, which `show_doc` renders."
+    import importlib
+    import inspect
+    import pkgutil
+    import a3lign_nb
+    from fastcore.docments import docments
+    missing = []
+    for m in pkgutil.walk_packages(a3lign_nb.__path__, 'a3lign_nb.'):
+        if m.name.endswith('_modidx'): continue
+        mod = importlib.import_module(m.name)
+        for name in getattr(mod, '__all__', []):
+            obj = getattr(mod, name, None)
+            fns = [(name, obj)] if inspect.isfunction(obj) and obj.__module__ == mod.__name__ else []
+            if inspect.isclass(obj) and obj.__module__ == mod.__name__:
+                for k, v in vars(obj).items():
+                    f = v.__func__ if isinstance(v, (classmethod, staticmethod)) else v
+                    if inspect.isfunction(f) and (not k.startswith('_') or k == '__init__'): fns.append((f'{name}.{k}', f))
+            for n, f in fns:
+                ps = [p for p, v in inspect.signature(f).parameters.items()
+                      if p not in ('self', 'cls') and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+                if len(ps) < 2: continue
+                try: inspect.getsource(f)
+                except (OSError, TypeError): continue  # generated (a dataclass's __init__): its fields carry the comments
+                d = docments(f)
+                if [p for p in ps if not d.get(p)]: missing.append(f'{m.name}.{n}: {[p for p in ps if not d.get(p)]}')
+    assert not missing, 'parameters without a comment:\n' + '\n'.join(missing)

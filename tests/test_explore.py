@@ -307,3 +307,47 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
         torch.testing.assert_close(tex.clip_data(k)['feats'], want, atol=2e-2, rtol=1e-2)
         got = clip_features(model.clip, [test_ds.records[k]], **factory.run_frames(run))[0]  # the token explorer's video points
         torch.testing.assert_close(got, want, atol=2e-2, rtol=1e-2)
+
+
+# ---------------------------------------------------------------- the time explorer over a prediction (`a3lign predict`)
+@pytest.fixture(scope='module')
+def covered_prediction(tmp_path_factory):
+    "The shipped demo model's prediction over carphone with its face covered from 1.5 s to 2.5 s."
+    import av
+    from a3lign_nb.data.faces import read_video, sample_face_video
+    from a3lign_nb.factory import load_model
+    from a3lign_nb.predict import predict_video
+    from a3lign_nb.utils import REPO_SAMPLES
+    if REPO_SAMPLES is None: pytest.skip('the shipped demo run is not here (not a source checkout)')
+    frames, ts, fps = read_video(sample_face_video())
+    frames = frames.copy(); frames[(ts >= 1.5) & (ts < 2.5)] = 0
+    path = tmp_path_factory.mktemp('video')/'covered.mp4'
+    with av.open(str(path), 'w') as c:
+        s = c.add_stream('libx264', rate=int(round(fps))); s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
+        for p in s.encode(): c.mux(p)
+    model = load_model(REPO_SAMPLES/'checkpoints'/'demo')
+    return predict_video(path, model), model
+
+
+def test_time_explorer_opens_a_prediction(covered_prediction):
+    "Each window with a face is a clip scored exactly as the prediction scored it; the timeline's cursor follows the window shown."
+    res, model = covered_prediction
+    tex = TimeExplorer.from_prediction(res, model)
+    face = [r for r in res['rows'] if r['has_face']]
+    assert 0 < len(face) < len(res['rows']) and len(tex.clips) == len(face)   # the covered stretch has no-face rows
+    for i, r in enumerate(face):
+        tex.set(clip=i)
+        assert tex.clips[i]['frames'].shape == (res['num_segments'], 224, 224, 3)
+        got = tex.analysis()['probs']
+        np.testing.assert_allclose(got, [r['probs'][c] for c in tex.classes], atol=1e-4)   # the same frames, the same model
+    tex.widget()
+    r = face[-1]
+    assert tex.select_time((r['start'] + r['end']) / 2) is not None
+    cursor = [s for s in tex._timeline.layout.shapes if s.line.color == 'red']
+    assert len(cursor) == 1 and (cursor[0].x0, cursor[0].x1) == (face[-1]['start'], face[-1]['end'])
+    gap = next(r for r in res['rows'] if not r['has_face'] and not any(f['start'] <= r['start'] < f['end'] for f in face))
+    assert tex.select_time(gap['start'] + 1e-3) is None and 'no face' in tex._controls['status'].value
+    shaded = [s for s in tex._timeline.layout.shapes if s.fillcolor == '#bbb']
+    assert len(shaded) == sum(not r['has_face'] for r in res['rows'])

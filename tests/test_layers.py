@@ -26,7 +26,7 @@ LAYERS = [  # (layer, module-name prefixes); the first prefix that matches a mod
     ('train', ['train']),
     ('factory', ['factory']),
     ('study', ['ablate', 'explore']),
-    ('pipelines', ['pipelines']),
+    ('pipelines', ['pipelines', 'prepare', 'predict', 'export']),
     ('cli', ['cli']),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

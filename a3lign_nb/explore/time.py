@@ -20,13 +20,15 @@ from plotly.subplots import make_subplots
 from fastcore.basics import patch
 
 from ..data.datasets import read_annotations
+from ..data.faces import crop_face, face_track, iter_video
 from ..data.video import clip_transform_for, count_frames, frame_indices, read_frames
 from .tokens import class_colour, run_test_list, shipped_run
-from ..factory import load_checkpoint, run_config, run_frames
+from ..factory import load_checkpoint, model_frames, run_config, run_frames, stage_temporal
 from ..train.checkpoint import checkpoint_info
 
 # %% auto #0
-__all__ = ['png_uri', 'frame_strip', 'shuffled_order', 'read_clip', 'temporal_alignment', 'TimeExplorer', 'run_temporal']
+__all__ = ['png_uri', 'frame_strip', 'shuffled_order', 'read_clip', 'encode_clip_frames', 'temporal_alignment', 'TimeExplorer',
+           'run_temporal', 'window_crops']
 
 # %% ../../nbs/62_explore.time.ipynb #107ca32e
 def png_uri(img: np.ndarray, # uint8 `[H, W, 3]`
@@ -71,8 +73,17 @@ def read_clip(clip, # the model's `FrozenCLIP`
     "Read a clip's frames as the run's evaluation does (`frame_indices`, its transform) and run them through the frozen image tower."
     n = num_frames or count_frames(path)
     frames = read_frames(path, frame_indices(n, num_segments, protocol=protocol, max_frames=max_frames))  # [T, H, W, 3]
+    return frames, encode_clip_frames(clip, frames, protocol, transform_kw)
+
+@torch.no_grad()
+def encode_clip_frames(clip, # the model's `FrozenCLIP`
+                       frames: np.ndarray, # uint8 `[T, H, W, 3]`: a clip's frames (or a window's face crops)
+                       protocol: str = 'tsn', # the run's protocol: its test transform
+                       transform_kw: dict | None = None, # the run's transform options (`run_frames`)
+                      ) -> torch.Tensor: # CLIP features `[T, D]`
+    "A clip's frames through the run's test transform and the frozen image tower."
     x = clip_transform_for(clip, False, protocol, **(transform_kw or {}))(frames).to(clip.device)  # [T, 3, R, R]
-    return frames, clip.encode_frames(x[None])[0].float()  # [T, D]
+    return clip.encode_frames(x[None])[0].float()  # [T, D]
 
 @torch.no_grad()
 def temporal_alignment(model, # an `A3lignDFER`
@@ -108,10 +119,12 @@ class TimeExplorer:
         for c in clips: self._add(c)
         self._cache, self.fig, self._controls, self.timings = {}, None, {}, {}
         self.state = dict(clip=0, cls=cls, frame=0, shuffled=False)
+        self.prediction, self._timeline = None, None  # a `predict_video` result, and its live timeline figure
         if self.clips and cls is None: self.state['cls'] = self._default_cls(0)
 
     def _add(self, c) -> int:
-        if hasattr(c, 'path'): d = dict(path=Path(c.path), label=getattr(c, 'label', None), num_frames=getattr(c, 'num_frames', None))
+        if isinstance(c, dict): d = {'label': None, 'num_frames': None, **c, 'path': Path(c['path'])}  # e.g. a window's crops
+        elif hasattr(c, 'path'): d = dict(path=Path(c.path), label=getattr(c, 'label', None), num_frames=getattr(c, 'num_frames', None))
         elif isinstance(c, (tuple, list)): d = dict(path=Path(c[0]), label=c[1], num_frames=None)
         else: d = dict(path=Path(c), label=None, num_frames=None)
         if d['label'] is not None and not 0 <= int(d['label']) < len(self.classes):
@@ -145,7 +158,10 @@ def clip_data(self: TimeExplorer, i: int) -> dict:
     "Frames `[T, H, W, 3]` and features `[T, D]` of clip `i` (read once, then cached)."
     if i not in self._cache:
         c = self.clips[i]
-        frames, feats = read_clip(self.model.clip, c['path'], self.T, c['num_frames'], **self.frames_kw)
+        if c.get('frames') is not None:  # frames given (a prediction window's face crops): encode them as the run would
+            frames = c['frames']
+            feats = encode_clip_frames(self.model.clip, frames, self.frames_kw.get('protocol', 'tsn'), self.frames_kw.get('transform_kw'))
+        else: frames, feats = read_clip(self.model.clip, c['path'], self.T, c['num_frames'], **self.frames_kw)
         self._cache[i] = dict(frames=frames, feats=feats, strip=frame_strip(frames, self.thumb), results={})
     return self._cache[i]
 
@@ -199,7 +215,7 @@ def _title(self: TimeExplorer, a) -> str:
     true = f" · true <b>{self.classes[int(c['label'])]}</b>" if c['label'] is not None else ''
     po = int(a['probs_other'].argmax())
     other = 'in order' if s['shuffled'] else 'shuffled'
-    return (f"{c['path'].name} · {'shuffled' if s['shuffled'] else 'in order'}: predicted <b>{self.classes[p]}</b> "
+    return (f"{c.get('title') or c['path'].name} · {'shuffled' if s['shuffled'] else 'in order'}: predicted <b>{self.classes[p]}</b> "
             f"({a['probs'][p]:.2f}){true} · {other}: {self.classes[po]} ({a['probs_other'][po]:.2f})")
 
 @patch
@@ -248,6 +264,8 @@ def _sync(self: TimeExplorer, full: bool = True):
     "Push the state into the live figure; a frame move only moves the markers and swaps the frame image."
     t0 = time.perf_counter()
     a, s = self.analysis(), self.state
+    if self._timeline is not None:
+        with self._timeline.batch_update(): self._timeline.layout.shapes = self._timeline_shapes()
     with self.fig.batch_update():
         self.fig.layout.shapes = self._marker_shapes()
         self.fig.data[-2].source = png_uri(a['frames'][s['frame']], 160)
@@ -270,7 +288,7 @@ def _sync(self: TimeExplorer, full: bool = True):
 # %% ../../nbs/62_explore.time.ipynb #789c76ce
 @patch
 def _clip_options(self: TimeExplorer):
-    return [(f"{i}: {c['path'].name}" + (f" ({self.classes[int(c['label'])]})" if c['label'] is not None else ''), i)
+    return [(f"{i}: {c.get('title') or c['path'].name}" + (f" ({self.classes[int(c['label'])]})" if c['label'] is not None else ''), i)
             for i, c in enumerate(self.clips)]
 
 @patch
@@ -300,7 +318,14 @@ def widget(self: TimeExplorer):
         try: self.add_clip(c['path'].value.strip()); c['status'].value = 'loaded'
         except Exception as e: c['status'].value = f'cannot load: {e}'
     c['load'].on_click(on_load)
-    box = W.VBox([W.HBox([c['clip'], c['path'], c['load']]), W.HBox([c['cls'], c['shuffled'], c['status']]),
+    top = []
+    if self.prediction is not None:  # a timeline of the whole video: click a window to open it
+        self._timeline = self.timeline_figure(widget=True)
+        def on_click(trace, points, state):
+            if points.point_inds: self.select_time(points.xs[0])
+        for tr in self._timeline.data: tr.on_click(on_click)
+        top = [self._timeline]
+    box = W.VBox(top + [W.HBox([c['clip'], c['path'], c['load']]), W.HBox([c['cls'], c['shuffled'], c['status']]),
                   W.HBox([c['play'], c['frame']]), self.fig])
     box.add_class('a3-time-explorer')
     self.timings['open_s'] = time.perf_counter() - t0
@@ -312,7 +337,7 @@ def run_temporal(run_dir) -> bool:
     "Whether a run's selected checkpoint predicts through the image dynamic encoder (False after BAP stage 1 only)."
     try:
         stage = checkpoint_info(Path(run_dir)/'last.json')['stage']
-        return next((s.temporal for s in run_config(run_dir).make_schedule().stages if s.name == stage), True)
+        return stage_temporal(run_config(run_dir), stage)
     except Exception: return True
 
 @classmethod
@@ -336,3 +361,91 @@ def _time_from_samples(cls, **kwargs):
     return cls.from_run(shipped_run(), **kwargs)
 
 TimeExplorer.from_run, TimeExplorer.from_samples = _time_from_run, _time_from_samples
+
+# %% ../../nbs/62_explore.time.ipynb #21ea5324
+def window_crops(res: dict, # a `predict_video` result: its `video`, `rows`, `num_segments`, `protocol`, `detector`
+                 frames: dict | None = None, # how the model reads a clip (`model_frames`): its `max_frames` cap
+                 size: int = 224, # crop side (as `predict_video`'s)
+                 margin: float = 0.25, # around the face box (as `predict_video`'s; our choice)
+                ) -> dict[int, np.ndarray]: # window number -> uint8 face crops `[T, size, size, 3]`, windows with a face
+    "The face crops a prediction's windows were scored on: the video's face track again, each window's `frame_indices`, one decode."
+    track = face_track(res['video'], res.get('detector'))
+    T, protocol, cap = int(res['num_segments']), res['protocol'], (frames or {}).get('max_frames')
+    picks = {r['window']: r['first_frame'] + frame_indices(r['frames'], T, protocol=protocol, max_frames=cap)
+             for r in res['rows'] if r['has_face']}
+    need = {int(k) for p in picks.values() for k in p}
+    crops = {}
+    for k, (frame, _) in enumerate(iter_video(res['video'])):
+        if k in need: crops[k] = crop_face(frame, track.boxes[k], size, margin)
+        if k >= max(need, default=-1): break
+    return {w: np.stack([crops[int(k)] for k in p]) for w, p in picks.items()}
+
+# %% ../../nbs/62_explore.time.ipynb #1640bd60
+@classmethod
+def _time_from_prediction(cls,
+                          res: dict, # a `predict_video` result (or one video's entry of `predict`'s)
+                          model, # the `A3lignDFER` that made it (`load_model`)
+                          frames: dict | None = None, # how the model reads a clip (default: `model_frames(model)`)
+                          **kwargs): # `TimeExplorer` options
+    "A `TimeExplorer` over a prediction: one clip per window with a face (its face crops), and the timeline of the video."
+    frames = dict(frames or model_frames(model))
+    kwargs.setdefault('temporal', res.get('temporal', True))
+    tex = cls(model, [], frames=frames, **kwargs)
+    for w, crops in window_crops(res, frames).items():
+        r = res['rows'][w]
+        tex._add(dict(path=res['video'], frames=crops, window=w, title=f"window {w}: {r['start']:.2f}-{r['end']:.2f} s"))
+    if not tex.clips: raise ValueError(f"{res['video']}: no window has a face (coverage below {res.get('min_coverage')}): nothing to explore")
+    tex.prediction = res
+    tex.state['cls'] = tex._default_cls(0)
+    return tex
+
+TimeExplorer.from_prediction = _time_from_prediction
+
+@patch
+def window_at(self: TimeExplorer, t: float # seconds into the video
+             ) -> int | None: # the explorer's clip showing the window at `t` (None: no face there)
+    "The clip of the window whose span holds `t` (the latest to start, as windows overlap)."
+    rows = [r for r in self.prediction['rows'] if r['start'] <= t < r['end']]
+    by_w = {c.get('window'): i for i, c in enumerate(self.clips)}
+    for r in sorted(rows, key=lambda r: -r['start']):
+        if r['window'] in by_w: return by_w[r['window']]
+    return None
+
+@patch
+def select_time(self: TimeExplorer, t: float # seconds into the video
+               ) -> int | None: # the clip shown, or None when no window with a face covers `t`
+    "Show the window under time `t` (what a click on the timeline does)."
+    i = self.window_at(t)
+    if i is None:
+        if 'status' in self._controls: self._controls['status'].value = f'{t:.2f} s: no face in this window'
+        return None
+    if self._controls.get('clip') is not None: self._controls['clip'].value = i  # the dropdown calls `set`
+    else: self.set(clip=i)
+    return i
+
+@patch
+def _timeline_shapes(self: TimeExplorer) -> list[dict]:
+    rows, w = self.prediction['rows'], self.clips[self.state['clip']].get('window')
+    shade = [dict(type='rect', xref='x', yref='paper', x0=r['start'], x1=r['end'], y0=0, y1=1, fillcolor='#bbb',
+                  opacity=0.35, line_width=0, layer='below') for r in rows if not r['has_face']]
+    cur = [dict(type='rect', xref='x', yref='paper', x0=r['start'], x1=r['end'], y0=0, y1=1, line=dict(color='red', width=2))
+           for r in rows if r['window'] == w]
+    return shade + cur
+
+@patch
+def timeline_figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
+    "Class probabilities of every window over the video's time (window middles), no-face stretches shaded, a cursor on the window shown."
+    res = self.prediction
+    if res is None: raise ValueError('no prediction: open one with TimeExplorer.from_prediction(result, model)')
+    rows = res['rows']
+    mid = [(r['start'] + r['end']) / 2 for r in rows]
+    fig = go.FigureWidget() if widget else go.Figure()
+    for j, c in enumerate(self.classes):
+        fig.add_trace(go.Scatter(x=mid, y=[r['probs'][c] if r['has_face'] else None for r in rows], mode='lines+markers',
+                                 name=c, line=dict(color=class_colour(j)), connectgaps=False,
+                                 hovertemplate=f'{c}: %{{y:.2f}} at %{{x:.2f}} s<extra></extra>'))
+    fig.update_layout(height=260, width=1100, shapes=self._timeline_shapes(), margin=dict(t=40, l=50, r=20, b=40),
+                      title=f"{Path(res['video']).name}: {len(rows)} windows of {res['window']:.2f} s, "
+                            f"{sum(not r['has_face'] for r in rows)} without a face (shaded)",
+                      xaxis_title='time in the video (s)', yaxis=dict(title='probability', range=[0, 1]), uirevision='keep')
+    return fig
