@@ -18,12 +18,12 @@ from .data.datasets import get_spec
 from .eval.metrics import uar, war
 from .models.a3lign import A3lignConfig, A3lignDFER, shuffle_frames
 from .train.bap import BAPSchedule, OptimConfig, train_bap
-from .train.cache import ABLATION_CLIP, SHIPPED_SETS, FeatureSet, load_feature_set
+from .train.cache import ABLATION_BACKBONE, SHIPPED_SETS, FeatureSet, load_feature_set
 from .utils import REPO_SAMPLES, atomic_write, atomic_save_json
 
 # %% auto #0
-__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'linear_probe', 'run_method', 'run_ablation',
-           'results_markdown', 'write_results', 'results_figure', 'ablate']
+__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'linear_probe', 'score_method',
+           'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate']
 
 # %% ../nbs/60_ablate.ipynb #983014e8
 METHODS = ('zero-shot', 'linear-probe', 'dfer-clip', 'a3lign', 'no-mat', 'no-jas', 'no-bap', 'a3lign-shuffled')
@@ -50,7 +50,7 @@ def linear_probe(fs: FeatureSet, # the features
     pred, y = clf.predict(Xt), fs.test_labels.numpy()
     return uar(y, pred, len(fs.classes)), war(y, pred)
 
-def run_method(fs: FeatureSet, # the features
+def score_method(fs: FeatureSet, # the features
                method: str, # one of `METHODS` ('a3lign-shuffled' comes with 'a3lign')
                seed: int = 0, # seed of the initialisation and the data order
                epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's); joint-only runs take their sum
@@ -71,7 +71,7 @@ def run_method(fs: FeatureSet, # the features
                   'no-jas': (dict(use_jas=False), BAPSchedule.joint_only(total)),  # stages 1 and 3 would be the same
                   'no-bap': ({}, BAPSchedule.joint_only(total))}[method]
     torch.manual_seed(seed)
-    model = A3lignDFER(fs.model_config(**{**cfg, **model_kw}), fs.clip, seed=seed)
+    model = A3lignDFER(fs.model_config(**{**cfg, **model_kw}), fs.backbone, seed=seed)
     optim = OptimConfig(**DFER_CLIP_OPTIM) if method == 'dfer-clip' else None  # None: OptimConfig's defaults
     if sched is not None: train_bap(model, fs.train_feats, fs.train_labels, sched, seed=seed, optim=optim)
     u, w = _scores(model, fs.test_feats, fs.test_labels, C)
@@ -99,7 +99,7 @@ METHOD_DESCRIPTIONS = {
     'a3lign-shuffled': 'A3lign-DFER, test frames shuffled',
 }
 
-def run_ablation(fs: FeatureSet, # the features of one set
+def ablation_results(fs: FeatureSet, # the features of one set
                  methods=METHODS, # which methods (in table order)
                  seeds=(0, 1, 2), # seeds of the trained methods
                  epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
@@ -115,7 +115,7 @@ def run_ablation(fs: FeatureSet, # the features of one set
         seeds_m = seeds[:1] if m == 'zero-shot' else seeds  # nothing random in it
         runs = []
         for s in seeds_m:
-            runs.append(run_method(fs, m, s, epochs, **model_kw))
+            runs.append(score_method(fs, m, s, epochs, **model_kw))
             if progress: print(f"{fs.name:15s} {m:16s} seed {s}: UAR {runs[-1]['uar']:.3f} WAR {runs[-1]['war']:.3f} "
                                f"({runs[-1]['seconds']:.1f} s)", flush=True)
         out[m] = _summary(runs, seeds_m, METHOD_DESCRIPTIONS[m])
@@ -126,7 +126,7 @@ def run_ablation(fs: FeatureSet, # the features of one set
         out['a3lign-shuffled'] = _summary(shuf, seeds, METHOD_DESCRIPTIONS['a3lign-shuffled'])
     return {m: out[m] for m in methods}
 
-def results_markdown(results: dict, # from `run_ablation`
+def results_markdown(results: dict, # from `ablation_results`
                      title: str = '', # a heading line
                      note: str = '', # a paragraph under it (how it was made)
                     ) -> str:
@@ -138,7 +138,7 @@ def results_markdown(results: dict, # from `run_ablation`
                      f"{100 * r['war_mean']:.1f} ± {100 * r['war_std']:.1f} | {len(r['seeds'])} | {r['seconds']:.1f} |")
     return '\n'.join(lines) + '\n'
 
-def write_results(results: dict, # from `run_ablation`
+def write_results(results: dict, # from `ablation_results`
                   stem, # path without suffix: writes <stem>.json and <stem>.md
                   title: str = '', # the table's heading (a set's name)
                   note: str = '', # a line under the table: how it was made
@@ -150,7 +150,7 @@ def write_results(results: dict, # from `run_ablation`
     with atomic_write(md) as f: f.write(results_markdown(results, title, note))
     return js, md
 
-def results_figure(tables: dict[str, dict], # set name -> results (from `run_ablation` or the JSON)
+def results_figure(tables: dict[str, dict], # set name -> results (from `ablation_results` or the JSON)
                    metric: str = 'uar', # 'uar' or 'war'
                   ) -> go.Figure:
     "Bars of one metric per method, one colour per set, error bars = std over seeds."
@@ -177,11 +177,11 @@ def ablate(set_name: str = 'synthetic-time', # a shipped set, or any registry na
     "Load a set's features, run every method over the seeds, write and print the table."
     t0 = time.time()
     fs = load_feature_set(set_name, train_list, test_list)
-    res = run_ablation(fs, methods, tuple(seeds), tuple(epochs), progress=progress, **model_kw)
+    res = ablation_results(fs, methods, tuple(seeds), tuple(epochs), progress=progress, **model_kw)
     note = (f'Made with `a3lign ablate --set {fs.name} --seeds {" ".join(map(str, seeds))}'
             + (f' --epochs {" ".join(map(str, epochs))}' if tuple(epochs) != (40, 30, 30) else '')
             + ''.join(f' --model {k}={v}' for k, v in model_kw.items())
-            + f'`: tiny CLIP `{fs.clip.name}`, {len(fs.test_labels)} test clips, {len(fs.classes)} classes, '
+            + f'`: tiny CLIP `{fs.backbone.name}`, {len(fs.test_labels)} test clips, {len(fs.classes)} classes, '
             f'std over seeds; {time.time() - t0:.0f} s in all.')
     if out is not None: write_results(res, out, title=fs.name, note=note)
     print(results_markdown(res, title=fs.name, note=note))

@@ -22,13 +22,13 @@ from pathlib import Path
 from fastcore.docments import docments
 
 from . import __version__
-from . import clip as C
+from . import backbone as C
 from .data.datasets import check_list, check_summary
 from .data.synth import KINDS
 from .ablate import METHODS, SHIPPED_SETS, ablate
 from .models.a3lign import MOVED_FIELDS, RUN_FIELDS, A3lignConfig
 from .train.config import TrainConfig
-from .pipelines import demo, evaluate, extract, run_folds, synth, train
+from .pipelines import demo, evaluate, extract, train_folds, synth, train
 from .data.faces import DETECTORS, get_detector
 from .prepare import prepare
 from .predict import predict
@@ -373,7 +373,7 @@ def _run(a: argparse.Namespace) -> int:
             rep = train(config_from_args(a))
             if is_main_process(): print(_report_line(rep) if 'uar' in rep else f"stopped after epoch {rep['epochs_done']} of {rep['total_epochs']}; "
                   'rerun the same command to continue')
-        elif a.command == 'folds': run_folds(config_from_args(a), folds=a.folds)
+        elif a.command == 'folds': train_folds(config_from_args(a), folds=a.folds)
         elif a.command == 'eval':
             print(_report_line(evaluate(a.run_dir, test_list=a.test_list, data_root=a.data_root, device=a.device, out=a.out,
                                         use_cache=a.use_cache, progress=a.progress)))

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .clip import MODEL_CONFIG_DIR, WEIGHTS_ENV, parse_pretrained
+from .backbone import MODEL_CONFIG_DIR, WEIGHTS_ENV, parse_pretrained
 from .data.datasets import get_spec
 from .data.video import get_protocol
 from .factory import (MODEL_FORMAT_VERSION, MODEL_WEIGHTS, read_run_checkpoint, stage_temporal,
@@ -52,7 +52,7 @@ def _backbone_lines(cfg: TrainConfig, fingerprint: str) -> list[str]:
                      'nothing to supply.')
     elif Path(tag).suffix:
         lines.append(f'- weights: the file `{tag}` (a file on the training machine): put it in the folder you load from, or pass '
-                     f'`clip=make_clip("{name}", "/path/to/{tag}", device)` to `load_model`.')
+                     f'`clip=make_backbone("{name}", "/path/to/{tag}", device)` to `load_model`.')
     else:
         lines.append(f'- weights: the open_clip tag `{tag}`. Nothing is downloaded at run time: put the checkpoint file in '
                      f'`${WEIGHTS_ENV}` or `~/.cache/clip` (or have it in the Hugging Face cache); `a3lign info` shows where '

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load as st_load, save as st_save
 
-from .clip import FrozenCLIP, make_clip
+from .backbone import FrozenCLIP, make_backbone
 from .data.datasets import AnnotationError, ClipList, VideoClipDataset, get_spec, map_paths, read_annotations
 from .data.video import clip_transform_for, get_protocol
 from .dist import is_main_process
@@ -25,18 +25,18 @@ from .train.config import TrainConfig
 from .utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'MODEL_FORMAT_VERSION', 'MODEL_WEIGHTS', 'PICKLE_SUFFIXES', 'HF_PREFIX', 'run_clip', 'resolve_lists',
-           'run_protocol', 'cache_options', 'read_lists', 'build_model', 'default_cache_dir', 'run_cache',
-           'make_datasets', 'stratified_split', 'model_doc', 'config_frames', 'stage_temporal', 'read_run_checkpoint',
-           'load_checkpoint', 'run_config', 'run_frames', 'write_model_folder', 'read_model_folder', 'model_path',
-           'load_model', 'model_frames']
+__all__ = ['MODEL_FORMAT', 'MODEL_FORMAT_VERSION', 'MODEL_WEIGHTS', 'PICKLE_SUFFIXES', 'HF_PREFIX', 'run_backbone',
+           'resolve_lists', 'run_protocol', 'cache_options', 'read_lists', 'build_model', 'default_cache_dir',
+           'run_cache', 'make_datasets', 'stratified_split', 'model_doc', 'config_frames', 'stage_temporal',
+           'read_run_checkpoint', 'load_checkpoint', 'run_config', 'run_frames', 'write_model_folder',
+           'read_model_folder', 'model_path', 'load_model', 'model_frames']
 
 # %% ../nbs/50_factory.ipynb #f53c51c0
-def run_clip(cfg: TrainConfig, # the run's options
+def run_backbone(cfg: TrainConfig, # the run's options
              device, # where to put it
             ) -> FrozenCLIP:
     "The frozen backbone of a run: the model's architecture (`model.backbone`) with the run's weights, seed and precision."
-    return make_clip(cfg.model.backbone, cfg.pretrained, device, cfg.seed, cfg.allow_download, cfg.backbone_precision)
+    return make_backbone(cfg.model.backbone, cfg.pretrained, device, cfg.seed, cfg.allow_download, cfg.backbone_precision)
 
 def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
     "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
@@ -106,7 +106,7 @@ def read_lists(cfg: TrainConfig):
     return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
 
 def build_model(cfg: TrainConfig, # the run's options: `cfg.model` is the architecture, the rest how it runs
-                clip: FrozenCLIP, # the run's frozen backbone (`run_clip`)
+                clip: FrozenCLIP, # the run's frozen backbone (`run_backbone`)
                ) -> A3lignDFER:
     "The `A3lignDFER` of a run: its architecture `cfg.model`, initialised from the run's seed."
     return A3lignDFER(cfg.model, clip, **cfg.model_runtime())
@@ -217,7 +217,7 @@ def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, clip, device, src)
     "The model of `cfg` holding the trainable weights `sd`, on the backbone they were trained through (checked by fingerprint)."
     mc = cfg.model
     if clip is None:
-        clip = make_clip(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
+        clip = make_backbone(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
     elif clip.name != mc.backbone:
         raise CheckpointError(f'{src} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
     fp = weights_fingerprint(clip)

@@ -107,8 +107,8 @@ def predict_video(video, # a video file
     cover = [float(track.has_face[a:b].mean()) for a, b in spans]
     picks = [a + frame_indices(b - a, T, protocol=fr['protocol'], max_frames=fr.get('max_frames')) for a, b in spans]  # [T] each
     scored = [i for i, c in enumerate(cover) if c >= min_coverage]
-    tf = clip_transform_for(model.clip, False, fr['protocol'], **(fr.get('transform_kw') or {}))
-    feats = frame_features(video, track.boxes, np.concatenate([picks[i] for i in scored]) if scored else [], model.clip, tf,
+    tf = clip_transform_for(model.backbone, False, fr['protocol'], **(fr.get('transform_kw') or {}))
+    feats = frame_features(video, track.boxes, np.concatenate([picks[i] for i in scored]) if scored else [], model.backbone, tf,
                            size, margin, batch)
     probs = np.zeros((len(scored), len(classes)), np.float32)  # [W_face, C], 256 windows' features [256, T, D] at a time
     for j in range(0, len(scored), 256):

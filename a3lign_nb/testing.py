@@ -11,21 +11,21 @@ import itertools
 import numpy as np
 import torch
 
-from .clip import FrozenCLIP, load_clip
+from .backbone import FrozenCLIP, load_backbone
 
 # %% auto #0
-__all__ = ['tiny_clip', 'synthetic_feature_task']
+__all__ = ['tiny_backbone', 'synthetic_feature_task']
 
 # %% ../nbs/03_testing.ipynb #6a176dfd
 @functools.lru_cache(maxsize=8)
-def tiny_clip(seed: int = 0, # seed of the random weights
+def tiny_backbone(seed: int = 0, # seed of the random weights
               name: str = 'a3lign-tiny', # a shipped config
               pretrained: str | None = None, # None: random; a tag of weights shipped beside the config (e.g. 'synthetic')
              ) -> FrozenCLIP:
     "A small frozen CLIP, seeded random or with shipped weights (cached per process: do not modify it)."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return load_clip(name, pretrained)
+        return load_backbone(name, pretrained)
 
 # %% ../nbs/03_testing.ipynb #c8ce99e0
 def synthetic_feature_task(n: int = 256, # number of clips

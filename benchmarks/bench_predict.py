@@ -73,7 +73,7 @@ def main():
             from a3lign_nb.explore.tokens import shipped_run
             run = export_model(shipped_run(), tmp/'demo-model')
         t = time.perf_counter(); model = load_model(run); t_load = time.perf_counter() - t
-        print(f'{clip.name}: {n} frames, {n / fps:.2f} s, 176x144; model {model.cfg.backbone} (input {model.clip.image_size} px, '
+        print(f'{clip.name}: {n} frames, {n / fps:.2f} s, 176x144; model {model.cfg.backbone} (input {model.backbone.image_size} px, '
               f'T = {model.frames["num_segments"]}); loaded in {t_load:.2f} s; torch threads {torch.get_num_threads()}, '
               f'OpenCV threads {cv2.getNumThreads()}')
         T = Timers()

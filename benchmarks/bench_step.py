@@ -13,7 +13,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from a3lign_nb.clip import load_clip
+from a3lign_nb.backbone import load_backbone
 from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
 from a3lign_nb.train import bap
 
@@ -45,7 +45,7 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.manual_seed(0)
-    clip = load_clip(a.clip, None, device=dev)
+    clip = load_backbone(a.clip, None, device=dev)
     classes = tuple(f'class{i}' for i in range(a.classes))
     cfg = A3lignConfig(backbone=a.clip, classes=classes, num_sentences=a.sentences,
                        tokens_per_sentence=a.tokens, num_segments=a.frames)

@@ -34,7 +34,7 @@ def bench_a(args, tmp: Path):
     from a3lign_nb import factory
     from a3lign_nb.train.config import TrainConfig
     from a3lign_nb.models.a3lign import A3lignConfig
-    from a3lign_nb.clip import make_clip
+    from a3lign_nb.backbone import make_backbone
     from a3lign_nb.utils import get_device
     from a3lign_nb.train import checkpoint, loop
     data = subset_lists(tmp, args.clips_per_class, 1)
@@ -44,7 +44,7 @@ def bench_a(args, tmp: Path):
                             eval_every=0, model=A3lignConfig(backbone=args.clip, num_sentences=args.sentences, tokens_per_sentence=args.tokens))
     dev = get_device(args.device)
     spec, tr, ts, root = factory.read_lists(base)
-    clip = make_clip(base.model.backbone, None, dev, 0)
+    clip = make_backbone(base.model.backbone, None, dev, 0)
     t = time.time()
     cached = dataclasses.replace(base, cache_dir=str(tmp/'cache'))
     train_c, _, _ = factory.make_datasets(cached, clip, tr, ts, root, dev)
@@ -75,7 +75,7 @@ def bench_b(args, tmp: Path):
     data = subset_lists(tmp, args.clips_per_class, 0)
     recs = list(read_annotations(tmp/'train.txt', data_root=data))
     dev = get_device(args.device)
-    clip = make_clip(args.clip, None, dev, 0)
+    clip = make_backbone(args.clip, None, dev, 0)
     n = sum(r.num_frames for r in recs)
     with torch.inference_mode(): clip.encode_images(torch.zeros(2, 3, clip.image_size, clip.image_size, device=dev))  # warm-up
     t = time.time()

@@ -33,7 +33,7 @@ if Path(a.out).exists():  # runs of other seeds/settings already there are kept 
     rows = [r for r in load_json(a.out)['rows']]
 for lr, mm, gc, seed in itertools.product(a.lr, a.mat_lr_mult, a.grad_clip, a.seeds):
     t0 = time.time()
-    model = A3lignDFER(fs.model_config(seed=seed), fs.clip)
+    model = A3lignDFER(fs.model_config(seed=seed), fs.backbone)
     log = train_bap(model, fs.train_feats, fs.train_labels, BAPSchedule(*a.epochs), seed=seed,
                     eval_feats=fs.test_feats, eval_labels=fs.test_labels,
                     optim=OptimConfig(lr=lr, mat_lr_mult=mm, grad_clip=gc or None))

@@ -21,8 +21,8 @@ What it does (deterministic for a given `--seed`, `--steps`, `--threads`):
    (0.05) or the clip is neutral; ambiguous frames in between are dropped. The prompts are
    "a photo of a {adjective} face." with happiness->happy, sadness->sad, neutral->neutral, anger->angry,
    surprise->surprised, disgust->disgusted, fear->fearful (`PROMPT_WORDS`).
-3. Builds the random tiny CLIP exactly as `a3lign_nb.testing.tiny_clip(seed=0, name=config)` does
-   (`load_clip(config)` under `torch.manual_seed(0)`), keeps the TEXT tower frozen and unchanged, and trains only
+3. Builds the random tiny CLIP exactly as `a3lign_nb.testing.tiny_backbone(seed=0, name=config)` does
+   (`load_backbone(config)` under `torch.manual_seed(0)`), keeps the TEXT tower frozen and unchanged, and trains only
    `model.visual.*` with CLIP's cross-entropy (image -> 7 frozen prompt features, learned logit scale, clamped
    at 100) on class-balanced batches of single frames, each augmented with `clip_transform_for(clip, train=True)`
    (random resized crop, flip, colour jitter, CLIP normalisation), AdamW + cosine schedule.
@@ -34,10 +34,10 @@ What it does (deterministic for a given `--seed`, `--steps`, `--threads`):
    (b) a linear probe (scikit-learn logistic regression, fit on train.txt) on mean-over-time features;
    (c) the same probe for the random tiny CLIP; (d) the probe on the middle frame only.
 
-`a3lign_base_seed` in the metadata makes it a partial checkpoint for `load_clip(config, PATH)` (which rebuilds the
+`a3lign_base_seed` in the metadata makes it a partial checkpoint for `load_backbone(config, PATH)` (which rebuilds the
 seeded random model and overwrites the `visual.*` tensors). By hand, over the seeded random model:
 
-    torch.manual_seed(0); clip = load_clip('a3lign-tiny-rn');  sd = safetensors.torch.load_file(PATH)
+    torch.manual_seed(0); clip = load_backbone('a3lign-tiny-rn');  sd = safetensors.torch.load_file(PATH)
     clip.model.visual.load_state_dict({k[len('visual.'):]: v.to(clip.dtype) if v.is_floating_point() else v
                                        for k, v in sd.items()}, strict=True)
 """
@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIP_DIR = ROOT/'a3lign_nb'/'model_configs'  # shipped beside its config: load_clip(config, 'synthetic') finds it
+CLIP_DIR = ROOT/'a3lign_nb'/'model_configs'  # shipped beside its config: load_backbone(config, 'synthetic') finds it
 SHIPPED = ROOT/'data_samples'/'synthetic'
 BASE = 'a3lign-tiny-rn'  # default config: the conv image tower (a ViT from scratch memorised identities)
 TEXT_SEED = 0
@@ -68,9 +68,9 @@ def prompts(classes) -> list[str]:
 
 
 def seeded_clip(base: str = BASE):
-    "The random tiny CLIP, exactly as `a3lign_nb.testing.tiny_clip(seed=0)` builds it (a fresh, uncached copy)."
-    from a3lign_nb.clip import make_clip
-    return make_clip(base, None, 'cpu', seed=TEXT_SEED)
+    "The random tiny CLIP, exactly as `a3lign_nb.testing.tiny_backbone(seed=0)` builds it (a fresh, uncached copy)."
+    from a3lign_nb.backbone import make_backbone
+    return make_backbone(base, None, 'cpu', seed=TEXT_SEED)
 
 
 def render_frames(clips_per_class: int, seed: int, threshold: float, neutral_below: float = 0.05, frames=(12, 20),

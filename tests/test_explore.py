@@ -20,11 +20,11 @@ T = 8
 def model():
     "A tiny A3lign-DFER on the tiny random CLIP (few sentences and tokens, so it builds in a moment)."
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
-    from a3lign_nb.testing import tiny_clip
+    from a3lign_nb.testing import tiny_backbone
     torch.manual_seed(0)
     cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T,
                        num_sentences=4, tokens_per_sentence=8)
-    return A3lignDFER(cfg, tiny_clip()).eval()
+    return A3lignDFER(cfg, tiny_backbone()).eval()
 
 
 @pytest.fixture(scope='module')
@@ -93,16 +93,16 @@ def test_write_run_report(tmp_path):
 # ---- token explorer ---------------------------------------------------------------------------------
 def test_collect_features(model):
     C, S = len(CLASSES), model.cfg.num_sentences
-    X, meta = collect_features(model, clip_feats=torch.randn(3, T, model.clip.embed_dim), clip_labels=[0, 1, 2],
+    X, meta = collect_features(model, clip_feats=torch.randn(3, T, model.backbone.embed_dim), clip_labels=[0, 1, 2],
                                clip_paths=['a.mp4', 'b.mp4', 'c.mp4'])
-    assert X.shape == (C * S + 2 * C + 3, model.clip.embed_dim)
+    assert X.shape == (C * S + 2 * C + 3, model.backbone.embed_dim)
     assert np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
     assert meta[meta.layer == 'videos'].clip_path.tolist() == ['a.mp4', 'b.mp4', 'c.mp4']
     assert meta[meta.layer == 'sentences'].sentence.max() == S - 1
 
 
 def test_token_controls_change_the_figure(model, checkpoints):
-    feats = torch.randn(6, T, model.clip.embed_dim, generator=torch.Generator().manual_seed(0))
+    feats = torch.randn(6, T, model.backbone.embed_dim, generator=torch.Generator().manual_seed(0))
     ex = TokenExplorer(model, checkpoints, feats, [0, 1, 2, 3, 0, 1], [f'c{i}.mp4' for i in range(6)])
     before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
     ex.widget()
@@ -166,7 +166,7 @@ def test_token_checkpoint_files(model, checkpoints, tmp_path):
 
 # ---- temporal alignment explorer ---------------------------------------------------------------------
 def test_temporal_alignment_and_shuffle(model):
-    feats = torch.randn(T, model.clip.embed_dim, generator=torch.Generator().manual_seed(0))
+    feats = torch.randn(T, model.backbone.embed_dim, generator=torch.Generator().manual_seed(0))
     perm = torch.as_tensor(shuffled_order(T, seed=3))
     r, rs = temporal_alignment(model, feats), temporal_alignment(model, feats[perm])
     assert r['frame_sim'].shape == (T, len(CLASSES)) and r['sent_sim'].shape == (len(CLASSES), T, model.cfg.num_sentences)
@@ -228,7 +228,7 @@ def test_nearest_words_matches_brute_force(model):
     C, S, Tk, W = model.mat.tokens.shape
     w = nearest_words(model, k=3)
     assert len(w) == C * S * Tk and list(w.columns[:6]) == ['class_idx', 'cls', 'sentence', 'position', 'word', 'score']
-    E = model.clip.model.token_embedding.weight.detach().float()
+    E = model.backbone.model.token_embedding.weight.detach().float()
     X = model.mat.tokens.detach().float().reshape(-1, W)
     d, i = torch.cdist(X, E).topk(3, largest=False)  # [P, 3]
     assert w.ids.tolist() == [tuple(r) for r in i.tolist()]
@@ -236,7 +236,7 @@ def test_nearest_words_matches_brute_force(model):
     cos = torch.nn.functional.normalize(X, dim=-1) @ torch.nn.functional.normalize(E, dim=-1).T
     wc = nearest_words(model, k=2, metric='cosine', budget=5000)  # small vocabulary chunks: the same answer
     assert wc.ids.tolist() == [tuple(r) for r in cos.topk(2).indices.tolist()]
-    assert w.word.iloc[0] == model.clip.tokenizer.decode([int(i[0, 0])]).strip()
+    assert w.word.iloc[0] == model.backbone.tokenizer.decode([int(i[0, 0])]).strip()
     sub = nearest_words(model, k=1, cls=['anger', 1], sentence=2)
     assert sub.cls.unique().tolist() == ['sadness', 'anger'] and set(sub.sentence) == {2} and len(sub) == 2 * Tk
     r = read_sentences(w)
@@ -249,16 +249,16 @@ def test_nearest_words_finds_the_init_text():
     "A MAT initialised from the class names starts ON the names' token embeddings: distance 0."
     from a3lign_nb.explore.tokens import nearest_words
     from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER
-    from a3lign_nb.testing import tiny_clip
+    from a3lign_nb.testing import tiny_backbone
     cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T,
                        num_sentences=2, tokens_per_sentence=4, mat_init='class_name')
-    w = nearest_words(A3lignDFER(cfg, tiny_clip()), k=2)
+    w = nearest_words(A3lignDFER(cfg, tiny_backbone()), k=2)
     first = w[w.position == 0]
     assert first.word.tolist() == [c for c in CLASSES for _ in range(2)]
     assert first.score.abs().max() < 1e-4 and (w[w.position > 0].score > .1).all()
     # the no-MAT ablation has fixed prompts, nothing learned to read
     cfg = A3lignConfig(backbone='a3lign-tiny', classes=CLASSES, num_segments=T, use_mat=False)
-    with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_clip()))
+    with pytest.raises(ValueError, match='no learnable MAT tokens'): nearest_words(A3lignDFER(cfg, tiny_backbone()))
 
 
 def test_token_words_panel_follows_controls(model, checkpoints):
@@ -293,8 +293,8 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     cfg = factory.run_config(run)
     model = factory.load_checkpoint(run)
     _, tr, ts, root = factory.read_lists(cfg)
-    _, test_ds, _ = factory.make_datasets(cfg, model.clip, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
-    tex = TimeExplorer.from_run(run, clip=model.clip)
+    _, test_ds, _ = factory.make_datasets(cfg, model.backbone, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
+    tex = TimeExplorer.from_run(run, clip=model.backbone)
     assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
     short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.model.num_segments]  # 'dfer-clip' pads these
     assert short, 'the shipped test list should hold clips shorter than 16 frames'
@@ -305,7 +305,7 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
         item = test_ds[k]
         want = batch_features(model, dict(frames=item['frames'][None]), torch.device('cpu'), None)[0]  # [T, D], fp16-rounded
         torch.testing.assert_close(tex.clip_data(k)['feats'], want, atol=2e-2, rtol=1e-2)
-        got = clip_features(model.clip, [test_ds.records[k]], **factory.run_frames(run))[0]  # the token explorer's video points
+        got = clip_features(model.backbone, [test_ds.records[k]], **factory.run_frames(run))[0]  # the token explorer's video points
         torch.testing.assert_close(got, want, atol=2e-2, rtol=1e-2)
 
 

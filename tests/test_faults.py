@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from a3lign_nb.clip import WeightsFileError, load_clip, load_weights_file
+from a3lign_nb.backbone import WeightsFileError, load_backbone, load_weights_file
 from a3lign_nb.data import video as V
 from a3lign_nb.data.datasets import ClipLoadError, read_annotations
 from a3lign_nb.data.video import clip_transform_for
 from a3lign_nb import factory, pipelines
-from a3lign_nb.clip import make_clip
+from a3lign_nb.backbone import make_backbone
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from a3lign_nb.train.cache import CacheMismatchError, CacheShardError, FeatureCache, shard_path
@@ -60,7 +60,7 @@ def test_checkpoint_from_another_config(data, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match='another config .*batch_size: 2 vs 3'):
         pipelines.train(tiny_cfg(data, tmp_path/'r', batch_size=3))
     with pytest.raises(checkpoint.CheckpointError, match='fingerprint'):
-        factory.load_checkpoint(tmp_path/'r', clip=make_clip('a3lign-tiny', None, 'cpu', seed=5))
+        factory.load_checkpoint(tmp_path/'r', clip=make_backbone('a3lign-tiny', None, 'cpu', seed=5))
     with pytest.raises(FileExistsError, match='--overwrite'):
         pipelines.train(tiny_cfg(data, tmp_path/'r', resume=False))
     # runtime-only options may change on resume
@@ -199,12 +199,12 @@ def test_truncated_mp4_named_or_counted_skip(tmp_path):
     sk = json.loads((tmp_path/'c2'/'manifest.json').read_text())['skipped']
     assert len(sk) == 1 and sk[0][1].endswith('train.txt:3') and 'truncated' in sk[0][2] and len(c.skipped) == 1
     recs = read_annotations(d/'train.txt')
-    v = VideoClipDataset(recs, clip_transform_for(make_clip('a3lign-tiny', None, 'cpu')), 4, max_frames=64)
+    v = VideoClipDataset(recs, clip_transform_for(make_backbone('a3lign-tiny', None, 'cpu')), 4, max_frames=64)
     with pytest.raises(ClipLoadError, match='train.txt:3: .*truncated'): v.load(2)
 
 
 def tiny_clip_state(seed=0):
-    return make_clip('a3lign-tiny', None, 'cpu', seed=seed).model.state_dict()
+    return make_backbone('a3lign-tiny', None, 'cpu', seed=seed).model.state_dict()
 
 
 class Payload:
@@ -252,7 +252,7 @@ def hostile_files(tmp_path):
 def test_hostile_weights_never_run_code(tmp_path):
     "Issue 11.4: every hostile or damaged weights file is one WeightsFileError naming it; no payload ever runs."
     for kind, f in hostile_files(tmp_path).items():
-        for load in (lambda: load_weights_file(f), lambda: load_clip('a3lign-tiny', str(f))):
+        for load in (lambda: load_weights_file(f), lambda: load_backbone('a3lign-tiny', str(f))):
             with pytest.raises(WeightsFileError) as e: load()
             msg = str(e.value)
             assert msg.startswith(str(f)) and '\n' not in msg and 'weights_only=False' not in msg, (kind, msg)
@@ -271,7 +271,7 @@ def test_loader_owns_safety_on_any_open_clip(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, 'load', spy)
     for mod in (open_clip, open_clip.factory):
         for fn in ('load_checkpoint', 'load_state_dict'): monkeypatch.setattr(mod, fn, unsafe_open_clip, raising=False)
-    c = load_clip('a3lign-tiny', str(tmp_path/'w.pt'))
+    c = load_backbone('a3lign-tiny', str(tmp_path/'w.pt'))
     assert calls == [True]
     for k, v in c.model.state_dict().items(): assert torch.equal(v, sd[k]), k
     # the declared floors: torch where weights_only=True is the safe default (2.6, CVE-2025-32434); open_clip 3
@@ -286,7 +286,7 @@ def test_openai_torchscript_pt_loads_without_jit(tmp_path, monkeypatch):
     sd = tiny_clip_state(seed=4)
     f = torchscript_archive(sd, tmp_path/'ViT-tiny.pt')
     monkeypatch.setattr(torch.jit, 'load', lambda *a, **k: (_ for _ in ()).throw(AssertionError('no jit.load')))
-    c = load_clip('a3lign-tiny', str(f))
+    c = load_backbone('a3lign-tiny', str(f))
     for k, v in c.model.state_dict().items(): assert torch.equal(v, sd[k]), k
 
 

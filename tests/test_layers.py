@@ -19,7 +19,7 @@ PKG = ROOT/'a3lign_nb'
 
 LAYERS = [  # (layer, module-name prefixes); the first prefix that matches a module decides its layer
     ('base', ['utils', 'dist']),
-    ('backbone', ['clip', 'testing']),
+    ('backbone', ['backbone', 'testing']),
     ('data', ['data']),
     ('models', ['models']),
     ('eval', ['eval']),

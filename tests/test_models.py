@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from a3lign_nb.clip import FrozenCLIP, load_clip
+from a3lign_nb.backbone import FrozenCLIP, load_backbone
 from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER, shuffle_frames
 from a3lign_nb.models.jas import JAS
 from a3lign_nb.models.mat import MAT, mat_num_params
-from a3lign_nb.testing import synthetic_feature_task, tiny_clip
+from a3lign_nb.testing import synthetic_feature_task, tiny_backbone
 from a3lign_nb.train import bap
 
 slow = pytest.mark.skipif(os.environ.get('A3LIGN_SLOW') != '1', reason='slow (ViT-L/14 on CPU): set A3LIGN_SLOW=1')
@@ -38,7 +38,7 @@ def _counts(model):
 
 # ------------------------------------------------------------------ shapes and parameter counts
 def test_tiny_shapes_and_counts():
-    clip = tiny_clip()
+    clip = tiny_backbone()
     for S, Ttok in [(4, 8), (16, 64)]:  # the tiny config, and the paper's S and T on the tiny CLIP
         m = A3lignDFER(A3lignConfig.tiny(num_sentences=S, tokens_per_sentence=Ttok), clip)
         feats = torch.randn(3, 16, clip.embed_dim)
@@ -50,13 +50,13 @@ def test_tiny_shapes_and_counts():
         c = _counts(m)
         assert c['mat'] == mat_num_params(DFEW_C, S, Ttok, clip.text_width)
         assert c['image_encoder'] + c['text_encoder'] == _jas_params(clip.embed_dim, S=S)
-        assert sum(p.requires_grad for p in m.clip.parameters()) == 0
+        assert sum(p.requires_grad for p in m.backbone.parameters()) == 0
 
 
 def _paper_size(name: str, width: int, mat: int, jas: int) -> FrozenCLIP:
     "Build `name` (random weights) with the paper's MAT (7 x 16 x 64 x W) and check widths and parameter counts."
     torch.manual_seed(0)
-    clip = load_clip(name, None)
+    clip = load_backbone(name, None)
     assert (clip.embed_dim, clip.text_width) == (width, width)
     c = _counts(A3lignDFER(A3lignConfig(backbone=name), clip))
     assert c['mat'] == 7 * 16 * 64 * width == mat
@@ -76,7 +76,7 @@ def test_vit_b16_paper_settings():
 
 @slow
 def test_vit_b16_paper_settings_all_classes():
-    clip = load_clip('ViT-B-16-quickgelu', None)
+    clip = load_backbone('ViT-B-16-quickgelu', None)
     m = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu'), clip)
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 512)
@@ -94,7 +94,7 @@ def test_vit_l14_paper_settings():
 
 # ------------------------------------------------------------------ MAT
 def test_mat_is_the_text_tower_and_chunking_is_exact():
-    clip = tiny_clip()
+    clip = tiny_backbone()
     m = MAT(clip, 3, num_sentences=5, tokens_per_sentence=6, seed=0)
     ref = m(clip)
     m.chunk_size = 4
@@ -105,7 +105,7 @@ def test_mat_is_the_text_tower_and_chunking_is_exact():
 
 
 def test_mat_text_init_and_errors():
-    clip = tiny_clip()
+    clip = tiny_backbone()
     m = MAT(clip, 2, num_sentences=3, tokens_per_sentence=5, init='class_name', init_texts=['happiness', 'fear'], init_fill='tile')
     e = clip.embed_tokens(clip.tokenize(['happiness']))[0, 1]
     torch.testing.assert_close(m.tokens[0, 2, 4], e.float())
@@ -125,7 +125,7 @@ CONFIGS = {
 
 @pytest.mark.parametrize('name', list(CONFIGS))
 def test_each_stage_trains_exactly_its_parameters(name):
-    clip = tiny_clip()
+    clip = tiny_backbone()
     clip_before = {k: v.clone() for k, v in clip.state_dict().items()}
     X, Y = synthetic_feature_task(n=16, num_classes=7, T=16, D=clip.embed_dim, seed=0)
     m = A3lignDFER(A3lignConfig.tiny(**CONFIGS[name]), clip)
@@ -146,7 +146,7 @@ def test_each_stage_trains_exactly_its_parameters(name):
 
 
 def test_shared_time_table_is_text_side():
-    m = A3lignDFER(A3lignConfig.tiny(), tiny_clip())
+    m = A3lignDFER(A3lignConfig.tiny(), tiny_backbone())
     g = m.parameter_groups()
     assert 'jas.time_embed' in dict(g['text_encoder']) and 'jas.time_embed' not in dict(g['image_encoder'])
     bap.apply_stage(m, bap.BAPSchedule().stages[1])  # image stage
@@ -154,7 +154,7 @@ def test_shared_time_table_is_text_side():
 
 
 def test_no_jas_has_no_image_stage():
-    m = A3lignDFER(A3lignConfig.tiny(use_jas=False), tiny_clip())
+    m = A3lignDFER(A3lignConfig.tiny(use_jas=False), tiny_backbone())
     with pytest.raises(ValueError, match="stage 'image' has nothing to train"):
         bap.check_schedule(m, bap.BAPSchedule(1, 1, 1))
     bap.check_schedule(m, bap.BAPSchedule(1, 0, 1))
@@ -162,7 +162,7 @@ def test_no_jas_has_no_image_stage():
 
 
 def test_make_optimizer_requires_apply_stage_and_groups():
-    m = A3lignDFER(A3lignConfig.tiny(), tiny_clip())
+    m = A3lignDFER(A3lignConfig.tiny(), tiny_backbone())
     joint = bap.BAPSchedule().stages[2]
     bap.apply_stage(m, bap.BAPSchedule().stages[1])
     with pytest.raises(RuntimeError, match='apply_stage'): bap.make_optimizer(m, joint)
@@ -181,7 +181,7 @@ def test_make_optimizer_requires_apply_stage_and_groups():
 
 
 def test_scheduler_warmup_cosine():
-    m, oc = A3lignDFER(A3lignConfig.tiny(), tiny_clip()), bap.OptimConfig(warmup_epochs=1, min_lr_ratio=0.1)
+    m, oc = A3lignDFER(A3lignConfig.tiny(), tiny_backbone()), bap.OptimConfig(warmup_epochs=1, min_lr_ratio=0.1)
     st = bap.BAPSchedule(2, 0, 0).stages[0]
     bap.apply_stage(m, st)
     opt = bap.make_optimizer(m, st, oc)
@@ -196,7 +196,7 @@ def test_scheduler_warmup_cosine():
 
 # ------------------------------------------------------------------ time
 def test_stage1_averaging_is_order_blind_and_jas_is_not():
-    clip = tiny_clip()
+    clip = tiny_backbone()
     m = A3lignDFER(A3lignConfig.tiny(), clip).eval()
     X, _ = synthetic_feature_task(n=8, num_classes=7, T=16, D=clip.embed_dim, seed=3)
     Xs = shuffle_frames(X, torch.Generator().manual_seed(0))
@@ -209,7 +209,7 @@ def test_stage1_averaging_is_order_blind_and_jas_is_not():
 
 def test_learning_through_bap():
     "A tiny model trained ~130 SGD steps (the defaults) through the stages on an order-only task: stage 2 does the work."
-    clip = tiny_clip()
+    clip = tiny_backbone()
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     m = A3lignDFER(A3lignConfig.tiny(), clip)
@@ -225,7 +225,7 @@ def test_learning_through_bap():
 
 def test_learning_uses_frame_order():
     "On an order-only task (same mean for every class) the trained image dynamic encoder uses the order."
-    clip = tiny_clip()
+    clip = tiny_backbone()
     X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     # MAT held still (lr x 0): on the random tiny CLIP, moving MAT at this rate destabilises the logits
@@ -253,7 +253,7 @@ def test_config_roundtrip_and_errors(tmp_path):
 
 @pytest.mark.parametrize('kw', [{}, dict(jas_share_encoders=True, learn_logit_scale=True), dict(use_mat=False)])
 def test_trainable_state_roundtrips_through_safetensors(tmp_path, kw):
-    clip = tiny_clip()
+    clip = tiny_backbone()
     a = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=0)
     b = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=1)
     sd = a.trainable_state_dict()
@@ -266,7 +266,7 @@ def test_trainable_state_roundtrips_through_safetensors(tmp_path, kw):
 
 
 def test_class_feature_cache_follows_parameter_changes():
-    m = A3lignDFER(A3lignConfig.tiny(), tiny_clip())
+    m = A3lignDFER(A3lignConfig.tiny(), tiny_backbone())
     bap.apply_stage(m, bap.BAPSchedule().stages[1])  # text side frozen
     c1 = m.class_features()
     assert m.class_features() is c1
@@ -299,7 +299,7 @@ def test_encoders_see_time_at_the_features_scale():
     x = fs.test_feats  # [M, 16, D]
     xp = shuffle_frames(x, torch.Generator().manual_seed(0))
     def sensitivity(**kw):
-        m = A3lignDFER(fs.model_config(**kw), fs.clip)
+        m = A3lignDFER(fs.model_config(**kw), fs.backbone)
         with torch.no_grad(): v, vp = m.video_features(x), m.video_features(xp)
         return ((v - vp).norm(dim=-1) / v.norm(dim=-1)).mean().item()
     new, old = sensitivity(), sensitivity(**LEGACY_DEFAULTS)

@@ -11,7 +11,7 @@ from a3lign_nb.data import datasets as D
 from a3lign_nb.data import video as V
 from a3lign_nb import factory
 from a3lign_nb.train.config import TrainConfig
-from a3lign_nb.clip import make_clip
+from a3lign_nb.backbone import make_backbone
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from a3lign_nb.data.video import cache_positions, cached_frame_indices, protocol_frames
@@ -100,7 +100,7 @@ def test_cached_dataset_equals_video_dataset(tmp_path):
     for n in (5, 20, 70, 131): _folder(tmp_path, f'c{n}', n)
     (tmp_path/'list.txt').write_text(''.join(f'c{n} {n} {i % 7}\n' for i, n in enumerate((5, 20, 70, 131))))
     recs = list(D.read_annotations(tmp_path/'list.txt', spec='dfew'))
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     cfg = TrainConfig(dataset='dfew')
     protocol, tkw = factory.run_protocol(cfg)
     assert (protocol, tkw) == ('dfer-clip', dict(brightness=0.5))
@@ -120,7 +120,7 @@ def test_cached_dataset_equals_video_dataset(tmp_path):
 # ---------------------------------------------------------------- transforms and specs
 def test_dfer_clip_transform():
     from torchvision.transforms.v2 import functional as TF
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     S = clip.image_size if isinstance(clip.image_size, int) else clip.image_size[0]
     x = np.random.default_rng(0).integers(0, 256, (3, 36, 48, 3), dtype=np.uint8)
     y = V.clip_transform_for(clip, protocol='dfer-clip')(x)  # squash, [0, 1], no mean/std
@@ -149,10 +149,10 @@ def test_cache_key_dtype_and_file_stamps(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 18)
     (tmp_path/'list.txt').write_text('a 20 0\nb 18 1\n')
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
     assert c.manifest['key']['decoder'].startswith('PIL') and c.manifest['key']['model']['weights_dtype'] == 'float32'
-    half = make_clip('a3lign-tiny', None, 'cpu', seed=0, precision='fp16')
+    half = make_backbone('a3lign-tiny', None, 'cpu', seed=0, precision='fp16')
     assert weights_dtype(half) == 'float16'
     with pytest.raises(CacheMismatchError, match='weights_dtype'):
         ensure_cache(recs, half, tmp_path/'c', root=tmp_path, progress=False)
@@ -178,7 +178,7 @@ def test_short_folder_is_counted_never_silent(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 12)
     (tmp_path/'list.txt').write_text('a 20 0\nb 20 1\n')  # b: the list says 20, the folder holds 12
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     with pytest.raises(ClipLoadError, match=r'list.txt:2: .*the folder has 12 frames, the list says 20'):
         ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
     with pytest.warns(UserWarning, match='1 unreadable clip'):

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from a3lign_nb.clip import load_clip
-from a3lign_nb.clip import make_clip
+from a3lign_nb.backbone import load_backbone
+from a3lign_nb.backbone import make_backbone
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = 'a3lign-tiny-rn'
@@ -14,8 +14,8 @@ WEIGHTS = ROOT/'a3lign_nb'/'model_configs'/f'{BASE}-synthetic.safetensors'
 
 
 def _seeded(seed=0, name=BASE):
-    "The random tiny CLIP as `tiny_clip(seed, name)` builds it, but a fresh copy we may modify."
-    return make_clip(name, None, 'cpu', seed=seed)
+    "The random tiny CLIP as `tiny_backbone(seed, name)` builds it, but a fresh copy we may modify."
+    return make_backbone(name, None, 'cpu', seed=seed)
 
 
 def _load_visual(clip, sd):
@@ -61,9 +61,9 @@ def test_loading_changes_images_not_text(weights):
 
 
 def test_tag_loads_the_shipped_file(weights):
-    "`load_clip(config, 'synthetic')` finds the file beside the config and equals loading it by hand."
+    "`load_backbone(config, 'synthetic')` finds the file beside the config and equals loading it by hand."
     sd, _ = weights
-    by_tag, by_hand = load_clip(BASE, 'synthetic'), _load_visual(_seeded(), sd)
+    by_tag, by_hand = load_backbone(BASE, 'synthetic'), _load_visual(_seeded(), sd)
     x = torch.randn(2, 3, by_tag.image_size, by_tag.image_size, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(by_tag.encode_images(x), by_hand.encode_images(x))
     assert not any(p.requires_grad for p in by_tag.parameters()) and not by_tag.model.training

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from a3lign_nb.eval.metrics import uar, war, per_class_recall, confusion_matrix, fold_summary
 from a3lign_nb import factory, pipelines
 from a3lign_nb.train.config import TrainConfig
-from a3lign_nb.clip import make_clip
+from a3lign_nb.backbone import make_backbone
 from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from conftest import tiny_cfg
@@ -70,7 +70,7 @@ def test_resume_equals_uninterrupted(data, trained_run, tmp_path):
 def test_cache_reuse_mismatch_resume(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'train.txt')) + list(read_annotations(data/'test.txt'))
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
     assert len(c) == len(recs) and c.views == 2
     f, idx = c.get(2)
@@ -85,7 +85,7 @@ def test_cache_reuse_mismatch_resume(data, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in shards} == stamp
     # mismatch: another model (other random weights), another frame cap
     with pytest.raises(CacheMismatchError, match='model.fingerprint'):
-        ensure_cache(recs, make_clip('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
+        ensure_cache(recs, make_backbone('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
     with pytest.raises(CacheMismatchError, match='max_frames: cache has 16, this run needs 32'):
         ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=32, views=2)
     # resume: an interrupted build (manifest not complete, one shard missing) redoes only that shard
@@ -104,7 +104,7 @@ def test_cache_and_video_paths_agree(data, trained_run, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for
     recs = list(read_annotations(data/'train.txt'))
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, progress=False)
     dc = CachedClipDataset(c, recs, 16, train=True, seed=3, root=data)
     dv = VideoClipDataset(recs, clip_transform_for(clip), 16, train=True, seed=3, max_frames=16)
@@ -155,10 +155,10 @@ def test_metrics_hand_computed():
 
 # ---------------------------------------------------------------- precision and amp
 def test_clip_precision_used_in_training_and_loading(data, tmp_path):
-    assert next(make_clip('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
+    assert next(make_backbone('a3lign-tiny', None, 'cpu', precision='bf16').model.parameters()).dtype == torch.bfloat16
     pipelines.train(tiny_cfg(data, tmp_path/'r', stop_after=1, backbone_precision='bf16'))
     m = factory.load_checkpoint(tmp_path/'r')   # fingerprint of the bf16 tower: same weights as training used
-    assert next(m.clip.model.parameters()).dtype == torch.bfloat16
+    assert next(m.backbone.model.parameters()).dtype == torch.bfloat16
 
 
 def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
@@ -175,7 +175,7 @@ def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
 def test_cache_key_records_autocast(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'test.txt'))[:2]
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
     assert c.manifest['key']['autocast'] == 'bfloat16'
     with pytest.raises(CacheMismatchError, match="autocast: cache has 'bfloat16', this run needs 'none'.*--amp"):
@@ -190,7 +190,7 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     d = tmp_path/'d'; shutil.copytree(data, d)
     (d/'clips'/'train_1_0.mp4').write_bytes(b'not a video at all' * 50)   # line 4 of train.txt
     recs = read_annotations(d/'train.txt')
-    clip = make_clip('a3lign-tiny', None, 'cpu', seed=0)
+    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     src = f"{d/'train.txt'}:4"
     with pytest.raises(ClipLoadError, match=f"{src}: cannot load clip .*train_1_0.mp4"):
         ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)

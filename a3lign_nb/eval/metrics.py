@@ -149,7 +149,7 @@ def batch_features(model, # an `A3lignDFER` (or its DDP wrapper)
                   ) -> torch.Tensor: # frame features [B, T, D]
     "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
     if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
-    clip = unwrap(model).clip
+    clip = unwrap(model).backbone
     frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,R,R]
     with torch.no_grad(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
         f = clip.encode_frames(frames)  # [B,T,D]

@@ -160,8 +160,8 @@ def clip_data(self: TimeExplorer, i: int) -> dict:
         c = self.clips[i]
         if c.get('frames') is not None:  # frames given (a prediction window's face crops): encode them as the run would
             frames = c['frames']
-            feats = encode_clip_frames(self.model.clip, frames, self.frames_kw.get('protocol', 'tsn'), self.frames_kw.get('transform_kw'))
-        else: frames, feats = read_clip(self.model.clip, c['path'], self.T, c['num_frames'], **self.frames_kw)
+            feats = encode_clip_frames(self.model.backbone, frames, self.frames_kw.get('protocol', 'tsn'), self.frames_kw.get('transform_kw'))
+        else: frames, feats = read_clip(self.model.backbone, c['path'], self.T, c['num_frames'], **self.frames_kw)
         self._cache[i] = dict(frames=frames, feats=feats, strip=frame_strip(frames, self.thumb), results={})
     return self._cache[i]
 

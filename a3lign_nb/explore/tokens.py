@@ -59,7 +59,7 @@ def collect_features(model, # an `A3lignDFER` (anything with `.clip`, `.cfg.clas
     if 'classes' in layers:
         add(model.class_features(), 'classes', np.arange(len(classes)))  # [C, D]
     if 'clip_text' in layers:
-        clip = model.clip
+        clip = model.backbone
         add(clip.encode_text(clip.tokenize([prompt.format(c) for c in classes])), 'clip_text', np.arange(len(classes)))
     if 'videos' in layers and clip_feats is not None and len(clip_feats):
         dev = next(model.parameters()).device
@@ -123,13 +123,13 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `cli
                   cls=None, # class(es): name, index or a list of them (None: all)
                   sentence=None, # sentence index or indices (None: all)
                   metric: str = 'euclidean', # 'euclidean' (CoOp's) or 'cosine'
-                  clip=None, # the `FrozenCLIP` (default: `model.clip`)
+                  clip=None, # the `FrozenCLIP` (default: `model.backbone`)
                   budget: int = 1 << 24, # at most this many scores in memory at once (sets the vocabulary chunk)
                  ) -> pd.DataFrame: # one row per token: class_idx, cls, sentence, position, word, score, words, ids, scores
     "CoOp's reading of learned prompts: each MAT token's k nearest rows of CLIP's token-embedding table, decoded."
     if metric not in ('euclidean', 'cosine'): raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
     mat = getattr(model, 'mat', model)
-    clip = clip or getattr(model, 'clip', None)
+    clip = clip or getattr(model, 'backbone', None)
     if not hasattr(mat, 'tokens'):
         raise ValueError('this model has no learnable MAT tokens (the no-MAT ablation uses fixed prompts; '
                          f'their texts are model.mat.texts: {getattr(mat, "texts", None)})')
@@ -493,7 +493,7 @@ def _token_from_run(cls,
                     **kwargs): # `TokenExplorer` options (method, classes, ...)
     "A `TokenExplorer` over a run's epoch checkpoints, with video features of (some of) its test clips."
     model, ckpts, recs = _from_run(cls, run_dir, clip, clip_list, max_clips, device)
-    feats = clip_features(model.clip, recs, **run_frames(run_dir)) if recs else None
+    feats = clip_features(model.backbone, recs, **run_frames(run_dir)) if recs else None
     return cls(model, ckpts, feats, [r.label for r in recs], [r.path.name for r in recs], **kwargs)
 
 @classmethod

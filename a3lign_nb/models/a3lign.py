@@ -14,7 +14,7 @@ import torch
 from fastcore.basics import patch
 from torch import nn
 
-from ..clip import FrozenCLIP, load_clip
+from ..backbone import FrozenCLIP, load_backbone
 from ..data.datasets import DFEW_CLASSES
 from .jas import JAS
 from .mat import DESCRIPTION_TEMPLATE, MAT, MAT_INITS, PROMPT_TEMPLATES, PromptFeatures, init_texts_for
@@ -159,10 +159,10 @@ class A3lignDFER(nn.Module):
         super().__init__()
         cfg.validate()
         if text_chunk_size is not None and text_chunk_size < 1: raise ValueError(f'text_chunk_size={text_chunk_size!r}: must be >= 1 or None')
-        if clip is None: clip = load_clip(cfg.backbone)
+        if clip is None: clip = load_backbone(cfg.backbone)
         elif clip.name != cfg.backbone:
             warnings.warn(f'A3lignDFER: config names backbone {cfg.backbone!r} but a {clip.name!r} was given; using the given one.')
-        self.cfg, self.clip, self.cache_class_features = cfg, clip, cache_class_features
+        self.cfg, self.backbone, self.cache_class_features = cfg, clip, cache_class_features
         with torch.random.fork_rng(devices=[]):  # MAT/JAS init depend on `seed` only
             torch.manual_seed(seed)
             if cfg.use_mat:
@@ -187,7 +187,7 @@ class A3lignDFER(nn.Module):
         self._cache = None
 
     @property
-    def device(self) -> torch.device: return self.clip.device
+    def device(self) -> torch.device: return self.backbone.device
     @property
     def num_classes(self) -> int: return self.cfg.num_classes
 
@@ -202,7 +202,7 @@ class A3lignDFER(nn.Module):
 
     def sentence_features(self) -> torch.Tensor:
         "Sentence features `[C, S, D]` (MAT through the frozen text tower, or the fixed prompts)."
-        return self.mat(self.clip)
+        return self.mat(self.backbone)
 
     def class_features(self) -> torch.Tensor:
         "Class features `[C, D]` (the text dynamic encoder over the sentences; mean without JAS)."
@@ -228,9 +228,9 @@ class A3lignDFER(nn.Module):
 # %% ../../nbs/22_models.a3lign.ipynb #6caeb2b4
 @patch
 def _check_feats(self: A3lignDFER, feats):
-    D = self.clip.embed_dim
+    D = self.backbone.embed_dim
     if feats.ndim != 3 or feats.shape[-1] != D:
-        raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.clip.name}); got shape '
+        raise ValueError(f'A3lignDFER expects frame features [B, T, {D}] (from {self.backbone.name}); got shape '
                          f'{tuple(feats.shape)}. Raw clips [B, T, 3, H, W] go to forward_frames.')
     return feats.to(self.device)
 
@@ -250,7 +250,7 @@ def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features fr
 def forward_frames(self: A3lignDFER, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips
                    temporal: bool = True, # the image dynamic encoder on (False: mean over time, BAP stage 1)
                   ) -> torch.Tensor: # logits [B, C]
-    return self(self.clip.encode_frames(frames.to(self.device)), temporal)
+    return self(self.backbone.encode_frames(frames.to(self.device)), temporal)
 
 @patch
 def frame_sentence_similarity(self: A3lignDFER, feats: torch.Tensor # [B, T, D]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..clip import FrozenCLIP
+from ..backbone import FrozenCLIP
 
 # %% auto #0
 __all__ = ['DESCRIPTION_TEMPLATE', 'MAT_INITS', 'PROMPT_TEMPLATES', 'init_texts_for', 'text_token_embeddings', 'init_mat_tokens',

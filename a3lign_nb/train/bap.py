@@ -89,7 +89,7 @@ def apply_stage(model: nn.Module, # an `A3lignDFER`
         for _, p in ps: p.requires_grad_(False)
     for g in stage.groups:
         for _, p in groups[g]: p.requires_grad_(True)
-    if any(p.requires_grad for p in model.clip.parameters()):
+    if any(p.requires_grad for p in model.backbone.parameters()):
         raise RuntimeError('apply_stage: a CLIP parameter requires grad; the towers must stay frozen (FrozenCLIP.lock())')
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     return names
@@ -242,7 +242,7 @@ def stage_step_report(model: nn.Module, # an `A3lignDFER`
     opt.step()
     changed = {n: not torch.equal(before[n], p.detach()) for n, p in model.named_parameters(remove_duplicate=False)}
     named = dict(model.parameter_groups())
-    named['clip'] = [(f'clip.{n}', p) for n, p in model.clip.named_parameters()]
+    named['clip'] = [(f'clip.{n}', p) for n, p in model.backbone.named_parameters()]
     out = {}
     for g, ps in named.items():
         ns = [n for n, _ in ps]

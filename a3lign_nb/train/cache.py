@@ -20,7 +20,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
-from ..clip import FrozenCLIP, make_clip
+from ..backbone import FrozenCLIP, make_backbone
 from ..data import video as V
 from ..data.datasets import ClipLoadError, check_frame_count, get_spec, read_annotations, segment_rng
 from ..data.video import (SAMPLINGS, VideoReadError, cache_positions, cached_frame_indices, clip_transform_for,
@@ -30,7 +30,7 @@ from ..dist import all_gather_objects, autocast_dtype, barrier, dist_info, is_ma
 from ..utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'SHIPPED_SETS', 'ABLATION_CLIP', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform',
+__all__ = ['CACHE_FORMAT', 'SHIPPED_SETS', 'ABLATION_BACKBONE', 'CacheMismatchError', 'weights_fingerprint', 'describe_transform',
            'clip_key', 'file_stamp', 'describe_decoder', 'dataset_hash', 'CacheShardError', 'FeatureCache',
            'shard_path', 'weights_dtype', 'cache_key', 'build_cache', 'check_cache', 'ensure_cache',
            'CachedClipDataset', 'FeatureSet', 'load_feature_set']
@@ -467,7 +467,7 @@ class CachedClipDataset(torch.utils.data.Dataset):
 
 # %% ../../nbs/40_train.cache.ipynb #f76bacc5
 SHIPPED_SETS = {'synthetic': 'synthetic', 'synthetic-time': 'synthetic_time'} # registry name -> folder in data_samples/
-ABLATION_CLIP = ('a3lign-tiny-rn', 'synthetic') # the shipped tiny CLIP whose image tower knows synthetic faces
+ABLATION_BACKBONE = ('a3lign-tiny-rn', 'synthetic') # the shipped tiny CLIP whose image tower knows synthetic faces
 
 def _stack(ds) -> torch.Tensor: return torch.stack([ds[i]['feats'] for i in range(len(ds))])  # [N, T, D]
 
@@ -476,7 +476,7 @@ class FeatureSet:
     "Frozen frame features of one dataset's train and test lists, ready for in-memory training."
     name: str # dataset registry name
     classes: tuple[str, ...] # class names in label order
-    clip: FrozenCLIP # the frozen CLIP the features come from
+    backbone: FrozenCLIP # the frozen backbone the features come from
     train_ds: CachedClipDataset # training clips (a random frame per segment, drawn per epoch)
     train_labels: torch.Tensor # [N]
     test_feats: torch.Tensor # [M, T, D], the middle frame of each segment
@@ -491,12 +491,12 @@ class FeatureSet:
 
     def model_config(self, **kw) -> A3lignConfig:
         "An `A3lignConfig` for this set's classes and CLIP (paper defaults otherwise), with `kw` overrides."
-        return A3lignConfig(**{**dict(backbone=self.clip.name, classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
+        return A3lignConfig(**{**dict(backbone=self.backbone.name, classes=self.classes, num_segments=self.test_feats.shape[1]), **kw})
 
 def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic', 'synthetic-time') or any registry name
                      train_list=None, # training annotation list (default: the shipped set's)
                      test_list=None, # test annotation list (default: the shipped set's)
-                     clip: FrozenCLIP | None = None, # default: the shipped tiny CLIP `ABLATION_CLIP`
+                     clip: FrozenCLIP | None = None, # default: the shipped tiny CLIP `ABLATION_BACKBONE`
                      cache_dir=None, # where to keep the feature cache (default: a temporary folder)
                      num_segments: int = 16, # T (the paper's 16)
                      seed: int = 0, # seed of the training frame draws
@@ -508,7 +508,7 @@ def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic',
         if REPO_SAMPLES is None: raise FileNotFoundError('the shipped samples (data_samples/) are not here: pass train_list and test_list')
         folder = REPO_SAMPLES/SHIPPED_SETS[spec.name]
         train_list, test_list = train_list or folder/'train.txt', test_list or folder/'test.txt'
-    clip = clip or make_clip(*ABLATION_CLIP, device='cpu')
+    clip = clip or make_backbone(*ABLATION_BACKBONE, device='cpu')
     tr, ts = read_annotations(train_list, spec=spec), read_annotations(test_list, spec=spec)
     tmp = None
     if cache_dir is None: tmp = tempfile.TemporaryDirectory(prefix='a3lign-ablate-'); cache_dir = tmp.name

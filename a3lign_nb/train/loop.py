@@ -32,7 +32,7 @@ from ..utils import atomic_save_json, atomic_write, get_device, seed_everything
 # %% auto #0
 __all__ = ['Precision', 'batch_loss', 'optimizer_step', 'LoopState', 'new_state', 'start_stage', 'begin_epoch', 'train_loader',
            'checkpoint_state', 'resume_point', 'epoch_row', 'record_epoch', 'RunLog', 'save_epoch', 'NonFiniteLoss',
-           'step_flags', 'run_epoch', 'wrap_ddp', 'fit']
+           'step_flags', 'train_epoch', 'wrap_ddp', 'fit']
 
 # %% ../../nbs/44_train.loop.ipynb #ba8561a0
 class Precision:
@@ -154,7 +154,7 @@ def new_state(model, # `A3lignDFER` (or its DDP wrapper) built from `cfg.model`
     if m.cfg != cfg.model: raise ValueError('fit: the model was not built from cfg.model (use factory.build_model(cfg, backbone))')
     rank, world = dist_info()
     return LoopState(m, cfg, Path(run_dir), train_ds, amp, schedule, list(classes or m.cfg.classes), rank=rank, world=world,
-                     run=dict(config=cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.clip)))
+                     run=dict(config=cfg.to_dict(), clip_fingerprint=weights_fingerprint(m.backbone)))
 
 # %% ../../nbs/44_train.loop.ipynb #7985914f
 def start_stage(s: LoopState, # the loop's state: the stage's optimiser, schedule and sampler are set
@@ -355,7 +355,7 @@ def _non_finite(s: LoopState, loss, batch) -> NonFiniteLoss:
         'Lower the learning rate, try --amp none, or check those clips.')
 
 # %% ../../nbs/44_train.loop.ipynb #a220b5ef
-def run_epoch(s: LoopState, # the loop's state after `begin_epoch`: `s.step` and `s.part` advance
+def train_epoch(s: LoopState, # the loop's state after `begin_epoch`: `s.step` and `s.part` advance
              ) -> bool: # True when a Ctrl-C interrupted the epoch (after `s.step` steps)
     "Train `s.epoch` from step `s.step` to its end, or to the first step boundary after a Ctrl-C."
     s.model.train()
@@ -414,7 +414,7 @@ def fit(model, # `A3lignDFER` on `device`, built from `cfg.model`
         for epoch in range(start, total):
             if begin_epoch(s, epoch, ck): s.ddp = wrap_ddp(s.model, s.device, s.world)  # the stage trains other parameters
             ck, t0 = None, time.time()
-            if run_epoch(s):
+            if train_epoch(s):
                 if s.world == 1:
                     save_checkpoint(s.run_dir, checkpoint_state(s, end_of_epoch=False))
                     print(f'\ninterrupted: epoch {epoch+1}, step {s.step}; checkpoint written to {s.run_dir}/last.json. '
