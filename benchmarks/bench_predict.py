@@ -25,17 +25,13 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from a3lign_nb.data.synth import write_video
 import torch
 
 
 def write_mp4(path: Path, frames: np.ndarray, rate=Fraction(30000, 1001)) -> Path:
-    with av.open(str(path), 'w') as c:
-        s = c.add_stream('libx264', rate=rate, options={'crf': '18'})
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
-        for p in s.encode(): c.mux(p)
-    return path
+    "uint8 RGB `[N, H, W, 3]` (even sides) as an H.264 mp4 at `rate` (the package's own writer)."
+    return write_video(path, frames, rate)
 
 
 class Timers:

@@ -313,20 +313,16 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
 @pytest.fixture(scope='module')
 def covered_prediction(tmp_path_factory):
     "The shipped demo model's prediction over carphone with its face covered from 1.5 s to 2.5 s."
-    import av
+    from fractions import Fraction
     from a3lign_nb.data.faces import read_video, sample_face_video
+    from a3lign_nb.data.synth import write_video
     from a3lign_nb.factory import load_model
     from a3lign_nb.predict import predict_video
     from a3lign_nb.utils import REPO_SAMPLES
     if REPO_SAMPLES is None: pytest.skip('the shipped demo run is not here (not a source checkout)')
     frames, ts, fps = read_video(sample_face_video())
     frames = frames.copy(); frames[(ts >= 1.5) & (ts < 2.5)] = 0
-    path = tmp_path_factory.mktemp('video')/'covered.mp4'
-    with av.open(str(path), 'w') as c:
-        s = c.add_stream('libx264', rate=int(round(fps))); s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
-        for p in s.encode(): c.mux(p)
+    path = write_video(tmp_path_factory.mktemp('video')/'covered.mp4', frames, Fraction(30000, 1001))
     model = load_model(REPO_SAMPLES/'checkpoints'/'demo')
     return predict_video(path, model), model
 

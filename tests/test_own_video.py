@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from a3lign_nb.data.synth import write_video
 from conftest import run_cli
 
 TINY = ['--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
@@ -22,16 +23,8 @@ DARK = range(40, 60)  # carphone's frames blacked out in the covered copy
 
 
 def write_mp4(path: Path, frames: np.ndarray, rate=Fraction(30000, 1001)) -> Path:
-    "uint8 RGB `[N, H, W, 3]` (even sides) as an H.264 mp4 at `rate`."
-    import av
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), 'w') as c:
-        s = c.add_stream('libx264', rate=rate, options={'threads': '1'})
-        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
-        for p in s.encode(): c.mux(p)
-    return path
+    "uint8 RGB `[N, H, W, 3]` (even sides) as an H.264 mp4 at `rate` (the package's own writer)."
+    return write_video(path, frames, rate)
 
 
 def face_clip(label: int, seed: int, n: int = 16) -> np.ndarray:
@@ -115,7 +108,6 @@ def test_carphone_end_to_end(carphone, tmp_path):
 
 def test_synthetic_faces_end_to_end(tmp_path):
     "Synthetic cartoon faces in class-named folders through every command, and a prepare rerun that keeps what is done."
-    from a3lign_nb.data.synth import write_video
     seeds = {'happiness': (1, 2, 3), 'sadness': (1000, 1001, 1002)}  # identities the Haar cascade finds in every frame
     for cls, ss in seeds.items():
         for s in ss: write_video(tmp_path/'videos'/cls/f'{cls}_{s}.mp4', face_clip(0 if cls == 'happiness' else 1, s))
@@ -149,7 +141,6 @@ def test_synthetic_faces_end_to_end(tmp_path):
 
 def test_prepare_counts_bad_files_and_goes_on(tmp_path, monkeypatch):
     "A zero-byte file, text named .mp4, a video without a face, an unreadable folder: each a named, counted skip."
-    from a3lign_nb.data.synth import write_video
     d = tmp_path/'videos'
     write_video(d/'good.mp4', face_clip(1, 1000))
     (d/'empty.mp4').touch()
@@ -188,7 +179,6 @@ def model_folder(tmp_path_factory, trained_run):
 
 def test_predict_bad_input_is_one_line(carphone, model_folder, tmp_path):
     "Bad videos and bad model folders: exit code 2 and one line naming the file."
-    from a3lign_nb.data.synth import write_video
     (tmp_path/'empty.mp4').touch()
     (tmp_path/'notes.mp4').write_text('not a video')
     write_video(tmp_path/'noise.mp4', np.random.default_rng(0).integers(0, 256, (12, 64, 64, 3), dtype=np.uint8))

@@ -333,7 +333,7 @@ def clip_plan(n_per_class_train, # clips per class in the train split: an int, o
 # %% ../../nbs/12_data.synth.ipynb #225dc9c7
 def write_video(path: str | os.PathLike, # the .mp4 to write (atomically)
                 frames: np.ndarray, # uint8 RGB `[N, H, W, 3]`, H and W even
-                fps: int = 25, # frame rate
+                fps: int | Fraction = 25, # frame rate (a `Fraction` for NTSC rates, e.g. `Fraction(30000, 1001)`)
                 codec: str = 'auto', # 'auto' (libx264 if PyAV has it, else mpeg4), or an FFmpeg encoder name
                 crf: int = 23, # x264 quality (lower: better, bigger)
                ) -> Path:
@@ -353,7 +353,7 @@ def write_video(path: str | os.PathLike, # the .mp4 to write (atomically)
             if codec != 'libx264': s.bit_rate = 400_000
             for i, f in enumerate(frames):
                 vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format='rgb24')
-                vf.pts, vf.time_base = i, Fraction(1, fps)
+                vf.pts, vf.time_base = i, 1 / Fraction(fps)
                 for p in s.encode(vf): c.mux(p)
             for p in s.encode(): c.mux(p)
     return path
