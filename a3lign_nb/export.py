@@ -52,7 +52,7 @@ def _backbone_lines(cfg: TrainConfig, fingerprint: str) -> list[str]:
                      'nothing to supply.')
     elif Path(tag).suffix:
         lines.append(f'- weights: the file `{tag}` (a file on the training machine): put it in the folder you load from, or pass '
-                     f'`clip=make_backbone("{name}", "/path/to/{tag}", device)` to `load_model`.')
+                     f'`backbone=make_backbone("{name}", "/path/to/{tag}", device)` to `load_model`.')
     else:
         lines.append(f'- weights: the open_clip tag `{tag}`. Nothing is downloaded at run time: put the checkpoint file in '
                      f'`${WEIGHTS_ENV}` or `~/.cache/clip` (or have it in the Hugging Face cache); `a3lign info` shows where '

@@ -213,18 +213,18 @@ def read_run_checkpoint(path, # a run folder (last, or best when the run selecte
         p, ck = older, read_checkpoint(older)
     return p, ck
 
-def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, clip, device, src) -> A3lignDFER:
+def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, backbone, device, src) -> A3lignDFER:
     "The model of `cfg` holding the trainable weights `sd`, on the backbone they were trained through (checked by fingerprint)."
     mc = cfg.model
-    if clip is None:
-        clip = make_backbone(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
-    elif clip.name != mc.backbone:
+    if backbone is None:
+        backbone = make_backbone(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
+    elif backbone.name != mc.backbone:
         raise CheckpointError(f'{src} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
-    fp = weights_fingerprint(clip)
+    fp = weights_fingerprint(backbone)
     if fp != fingerprint:
         raise CheckpointError(f'{src} was trained through CLIP weights with fingerprint {fingerprint}; '
                               f'the CLIP given has {fp} (other weights, or another random seed).')
-    model = A3lignDFER(mc, clip, **cfg.model_runtime())
+    model = A3lignDFER(mc, backbone, **cfg.model_runtime())
     try: model.load_trainable_state_dict(sd)
     except (RuntimeError, KeyError) as e:
         raise CheckpointError(f'{src} does not fit this model config: {e}') from None
@@ -232,14 +232,14 @@ def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, clip, device, src)
     return model
 
 def load_checkpoint(path, # a run folder (uses last, or best when the run selected on val), a checkpoint .json/.safetensors, or a model folder
-                    clip: FrozenCLIP | None = None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
+                    backbone: FrozenCLIP | None = None, # a `FrozenCLIP` to reuse (must have the run's weights); default: loaded from the config
                     device='cpu', # where to put the model
                    ):
     "Rebuild the trained `A3lignDFER` from a checkpoint; it carries `.checkpoint`, `.frames` and `.temporal`."
-    if model_doc(path) is not None: return _load_model_folder(Path(path), clip, device)
+    if model_doc(path) is not None: return _load_model_folder(Path(path), backbone, device)
     p, ck = read_run_checkpoint(path)
     cfg = TrainConfig.from_dict(ck['config'], ck.get('model_config'))  # any saved layout (`upgrade_run_config`)
-    model = _model_from(cfg, ck['model'], ck['clip_fingerprint'], clip, device, p)
+    model = _model_from(cfg, ck['model'], ck['clip_fingerprint'], backbone, device, p)
     model.temporal = stage_temporal(cfg, ck['stage'])
     return model.to(device).eval()
 
@@ -328,24 +328,24 @@ def model_path(path_or_id, # a run folder, a checkpoint file, a model folder or 
                                 f'nothing is downloaded at run time: on a machine with network run `hf download {repo}` and bring '
                                 f'the cache here, or pass the model folder itself ({type(e).__name__})') from None
 
-def _load_model_folder(folder: Path, clip, device) -> A3lignDFER:
+def _load_model_folder(folder: Path, backbone, device) -> A3lignDFER:
     doc, sd = read_model_folder(folder)
     try: cfg = TrainConfig.from_dict(doc['train'])
     except (KeyError, TypeError, ValueError) as e: raise ValueError(f'{folder/"config.json"}: {e}') from None
-    model = _model_from(cfg, sd, doc.get('weights_fingerprint'), clip, device, folder/MODEL_WEIGHTS)
+    model = _model_from(cfg, sd, doc.get('weights_fingerprint'), backbone, device, folder/MODEL_WEIGHTS)
     model.frames, model.temporal = dict(doc.get('frames') or model.frames), bool(doc.get('temporal', True))
     return model.to(device).eval()
 
 def load_model(path_or_id, # a run folder, a checkpoint file, a model folder (`a3lign export`) or 'hf-hub:ORG/NAME' (local cache only)
-               clip: FrozenCLIP | None = None, # a backbone to reuse (must have the weights the model was trained through)
+               backbone: FrozenCLIP | None = None, # a backbone to reuse (must have the weights the model was trained through)
                device='cpu', # where to put the model
                cache_dir=None, # the Hugging Face cache of 'hf-hub:' ids (default: $HF_HUB_CACHE, else ~/.cache/huggingface/hub)
               ) -> A3lignDFER: # in eval mode, with `.checkpoint` (the file), `.frames` (how it reads a clip) and `.temporal`
     "A trained model from wherever it lives; what `a3lign predict` and the explorers load."
     p = model_path(path_or_id, cache_dir)
-    if model_doc(p) is not None: return _load_model_folder(p, clip, device)
+    if model_doc(p) is not None: return _load_model_folder(p, backbone, device)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such run folder, checkpoint file or model folder')
-    return load_checkpoint(p, clip, device)
+    return load_checkpoint(p, backbone, device)
 
 def model_frames(model_or_path, # a loaded model (`load_model`), a run folder, a model folder or 'hf-hub:ORG/NAME'
                  cache_dir=None, # the Hugging Face cache of 'hf-hub:' ids

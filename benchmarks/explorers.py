@@ -44,7 +44,7 @@ def main():
         _, t = timed(lambda: tok.set(method='umap'))
         print(f'  switch to UMAP (first fit, with JIT): {t:.2f} s')
         print(f'  UMAP n_neighbors (new fit each): median {median_ms(tok, [dict(n_neighbors=k) for k in (5, 10, 15)], 1):.0f} ms')
-    tim, t_build = timed(lambda: TimeExplorer.from_samples(clip=tok.model.backbone))
+    tim, t_build = timed(lambda: TimeExplorer.from_samples(backbone=tok.model.backbone))
     _, t_open = timed(tim.widget)
     print(f'time explorer: build {t_build:.2f} s ({len(tim.clips)} clips), widget (reads the first clip) {t_open:.2f} s')
     print(f'  frame slider: median {median_ms(tim, [dict(frame=f) for f in range(tim.T)], a.repeats):.1f} ms')

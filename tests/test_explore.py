@@ -294,7 +294,7 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     model = factory.load_checkpoint(run)
     _, tr, ts, root = factory.read_lists(cfg)
     _, test_ds, _ = factory.make_datasets(cfg, model.backbone, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
-    tex = TimeExplorer.from_run(run, clip=model.backbone)
+    tex = TimeExplorer.from_run(run, backbone=model.backbone)
     assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
     short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.model.num_segments]  # 'dfer-clip' pads these
     assert short, 'the shipped test list should hold clips shorter than 16 frames'

@@ -60,7 +60,7 @@ def test_checkpoint_from_another_config(data, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match='another config .*batch_size: 2 vs 3'):
         pipelines.train(tiny_cfg(data, tmp_path/'r', batch_size=3))
     with pytest.raises(checkpoint.CheckpointError, match='fingerprint'):
-        factory.load_checkpoint(tmp_path/'r', clip=make_backbone('a3lign-tiny', None, 'cpu', seed=5))
+        factory.load_checkpoint(tmp_path/'r', backbone=make_backbone('a3lign-tiny', None, 'cpu', seed=5))
     with pytest.raises(FileExistsError, match='--overwrite'):
         pipelines.train(tiny_cfg(data, tmp_path/'r', resume=False))
     # runtime-only options may change on resume

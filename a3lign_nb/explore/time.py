@@ -343,12 +343,12 @@ def run_temporal(run_dir) -> bool:
 @classmethod
 def _time_from_run(cls,
                    run_dir: str | os.PathLike, # a run folder of `a3lign train` / `a3lign demo`
-                   clip=None, # the run's `FrozenCLIP`, if already loaded
+                   backbone=None, # the run's `FrozenCLIP`, if already loaded
                    clip_list=None, # annotation list to pick clips from (default: the run's test list)
                    device='cpu', # where to run
                    **kwargs): # `TimeExplorer` options
     "A `TimeExplorer` on a run's selected checkpoint and its test clips."
-    model = load_checkpoint(run_dir, clip=clip, device=device)
+    model = load_checkpoint(run_dir, backbone=backbone, device=device)
     clip_list = clip_list or run_test_list(run_dir)
     recs = list(read_annotations(clip_list)) if clip_list is not None and Path(clip_list).exists() else []
     kwargs.setdefault('temporal', run_temporal(run_dir))

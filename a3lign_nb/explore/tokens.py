@@ -118,27 +118,27 @@ def _as_list(v, n: int, names=None) -> list[int]:
     return sorted(set(out))
 
 @torch.no_grad()
-def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `clip=`)
+def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `backbone=`)
                   k: int = 3, # words per token
                   cls=None, # class(es): name, index or a list of them (None: all)
                   sentence=None, # sentence index or indices (None: all)
                   metric: str = 'euclidean', # 'euclidean' (CoOp's) or 'cosine'
-                  clip=None, # the `FrozenCLIP` (default: `model.backbone`)
+                  backbone=None, # the `FrozenCLIP` (default: `model.backbone`)
                   budget: int = 1 << 24, # at most this many scores in memory at once (sets the vocabulary chunk)
                  ) -> pd.DataFrame: # one row per token: class_idx, cls, sentence, position, word, score, words, ids, scores
     "CoOp's reading of learned prompts: each MAT token's k nearest rows of CLIP's token-embedding table, decoded."
     if metric not in ('euclidean', 'cosine'): raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
     mat = getattr(model, 'mat', model)
-    clip = clip or getattr(model, 'backbone', None)
+    backbone = backbone or getattr(model, 'backbone', None)
     if not hasattr(mat, 'tokens'):
         raise ValueError('this model has no learnable MAT tokens (the no-MAT ablation uses fixed prompts; '
                          f'their texts are model.mat.texts: {getattr(mat, "texts", None)})')
-    if clip is None: raise ValueError('nearest_words needs the CLIP whose vocabulary to search: pass clip=')
+    if backbone is None: raise ValueError('nearest_words needs the CLIP whose vocabulary to search: pass backbone=')
     C, S, K, E = mat.tokens.shape  # K tokens per sentence
     names = tuple(getattr(getattr(model, 'cfg', None), 'classes', None) or [str(c) for c in range(C)])
     ci, si = _as_list(cls, C, names), _as_list(sentence, S)
     X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, E)  # [P, E], P = len(ci) * len(si) * K
-    table = clip.model.token_embedding.weight.detach().float().cpu()  # [V, E]
+    table = backbone.model.token_embedding.weight.detach().float().cpu()  # [V, E]
     V, k = len(table), min(int(k), len(table))
     if metric == 'cosine': X, table = F.normalize(X, dim=-1), F.normalize(table, dim=-1)
     x2 = X.pow(2).sum(1, keepdim=True)  # [P, 1]
@@ -152,7 +152,7 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `cli
         best_s, j = s.topk(k, dim=1)
         best_i = i.gather(1, j)
     score = best_s if metric == 'cosine' else (-best_s).clamp_min(0).sqrt()  # cosine, or Euclidean distance
-    tok = clip.tokenizer
+    tok = backbone.tokenizer
     vocab = {int(i): _decode_id(tok, i) for i in best_i.unique()}
     rows = []
     for r, (c, s_, t) in enumerate((c, s_, t) for c in ci for s_ in si for t in range(K)):
@@ -472,9 +472,9 @@ def clip_features(clip, # a `FrozenCLIP`
         out.append(clip.encode_frames(x[None])[0])  # [T, D]
     return torch.stack(out).float()
 
-def _from_run(cls, run_dir, clip=None, clip_list=None, max_clips: int = 35, device='cpu', **kwargs):
+def _from_run(cls, run_dir, backbone=None, clip_list=None, max_clips: int = 35, device='cpu', **kwargs):
     run_dir = Path(run_dir)
-    model = load_checkpoint(run_dir, clip=clip, device=device)
+    model = load_checkpoint(run_dir, backbone=backbone, device=device)
     ckpts = run_checkpoints(run_dir) or {'last': run_dir/'last.json'}
     clip_list = clip_list or run_test_list(run_dir)
     recs = []
@@ -486,13 +486,13 @@ def _from_run(cls, run_dir, clip=None, clip_list=None, max_clips: int = 35, devi
 @classmethod
 def _token_from_run(cls,
                     run_dir: str | os.PathLike, # a run folder of `a3lign train` / `a3lign demo`
-                    clip=None, # the run's `FrozenCLIP`, if already loaded
+                    backbone=None, # the run's `FrozenCLIP`, if already loaded
                     clip_list=None, # annotation list of clips for the 'videos' layer (default: the run's test list)
                     max_clips: int = 35, # at most this many clips (spread over the list)
                     device='cpu', # where to run
                     **kwargs): # `TokenExplorer` options (method, classes, ...)
     "A `TokenExplorer` over a run's epoch checkpoints, with video features of (some of) its test clips."
-    model, ckpts, recs = _from_run(cls, run_dir, clip, clip_list, max_clips, device)
+    model, ckpts, recs = _from_run(cls, run_dir, backbone, clip_list, max_clips, device)
     feats = clip_features(model.backbone, recs, **run_frames(run_dir)) if recs else None
     return cls(model, ckpts, feats, [r.label for r in recs], [r.path.name for r in recs], **kwargs)
 

@@ -496,7 +496,7 @@ class FeatureSet:
 def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic', 'synthetic-time') or any registry name
                      train_list=None, # training annotation list (default: the shipped set's)
                      test_list=None, # test annotation list (default: the shipped set's)
-                     clip: FrozenCLIP | None = None, # default: the shipped tiny CLIP `ABLATION_BACKBONE`
+                     backbone: FrozenCLIP | None = None, # default: the shipped tiny CLIP `ABLATION_BACKBONE`
                      cache_dir=None, # where to keep the feature cache (default: a temporary folder)
                      num_segments: int = 16, # T (the paper's 16)
                      seed: int = 0, # seed of the training frame draws
@@ -508,12 +508,12 @@ def load_feature_set(name: str = 'synthetic-time', # a shipped set ('synthetic',
         if REPO_SAMPLES is None: raise FileNotFoundError('the shipped samples (data_samples/) are not here: pass train_list and test_list')
         folder = REPO_SAMPLES/SHIPPED_SETS[spec.name]
         train_list, test_list = train_list or folder/'train.txt', test_list or folder/'test.txt'
-    clip = clip or make_backbone(*ABLATION_BACKBONE, device='cpu')
+    backbone = backbone or make_backbone(*ABLATION_BACKBONE, device='cpu')
     tr, ts = read_annotations(train_list, spec=spec), read_annotations(test_list, spec=spec)
     tmp = None
     if cache_dir is None: tmp = tempfile.TemporaryDirectory(prefix='a3lign-ablate-'); cache_dir = tmp.name
-    cache = ensure_cache(list(tr) + list(ts), clip, Path(cache_dir)/spec.name, progress=False)
+    cache = ensure_cache(list(tr) + list(ts), backbone, Path(cache_dir)/spec.name, progress=False)
     mk = lambda recs, train: CachedClipDataset(cache, recs, num_segments, train=train, seed=seed)
     train_ds, test_ds = mk(tr, True), mk(ts, False)
-    return FeatureSet(spec.name, tuple(spec.classes), clip, train_ds, torch.tensor(train_ds.labels), _stack(test_ds),
+    return FeatureSet(spec.name, tuple(spec.classes), backbone, train_ds, torch.tensor(train_ds.labels), _stack(test_ds),
                       torch.tensor(test_ds.labels), _stack(mk(tr, False)), tmp)
