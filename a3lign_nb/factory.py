@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import warnings
 from pathlib import Path
 
@@ -219,7 +218,7 @@ def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, backbone, device, 
     if backbone is None:
         backbone = make_backbone(mc.backbone, cfg.pretrained, device, cfg.seed, precision=cfg.backbone_precision)
     elif backbone.name != mc.backbone:
-        raise CheckpointError(f'{src} was trained with the backbone {mc.backbone!r}, not {clip.name!r}')
+        raise CheckpointError(f'{src} was trained with the backbone {mc.backbone!r}, not {backbone.name!r}')
     fp = weights_fingerprint(backbone)
     if fp != fingerprint:
         raise CheckpointError(f'{src} was trained through CLIP weights with fingerprint {fingerprint}; '

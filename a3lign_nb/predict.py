@@ -11,20 +11,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from tqdm.auto import tqdm
 
 from .data.faces import crop_face, face_track, get_detector, iter_video, video_info
 from .data.video import clip_transform_for, frame_indices
-from .explore.tokens import class_colour
+from .eval.figures import timeline_figure  # the figure of a prediction (the explorer draws it too)
 from .factory import load_model, model_frames
 from .prepare import video_names
 from .utils import atomic_save_json, atomic_write, get_device
 
 # %% auto #0
-__all__ = ['DEFAULT_MIN_COVERAGE', 'window_spans', 'frame_features', 'predict_video', 'timeline_figure', 'summary_line',
-           'write_prediction', 'predict']
+__all__ = ['DEFAULT_MIN_COVERAGE', 'window_spans', 'frame_features', 'predict_video', 'summary_line', 'write_prediction',
+           'predict']
 
 # %% ../nbs/72_predict.ipynb #2b470c23
 def window_spans(timestamps, # float `[N]`: each frame's time in seconds (the video's own), increasing
@@ -137,33 +136,6 @@ def predict_video(video, # a video file
                 seconds=round(time.perf_counter() - t0, 3))
 
 # %% ../nbs/72_predict.ipynb #0fd880ac
-def timeline_figure(res: dict, # from `predict_video`
-                   ) -> go.Figure:
-    "Class probabilities stacked over time (window centres), face coverage dotted, `no_face` stretches shaded."
-    rows, classes = res['rows'], res['classes']
-    x = [(r['start'] + r['end']) / 2 for r in rows]
-    fig = go.Figure()
-    for i, c in enumerate(classes):
-        fig.add_trace(go.Scatter(x=x, y=[r['probs'][c] if r['probs'] else None for r in rows], name=c, mode='lines',
-                                 stackgroup='p', line=dict(width=0.5, color=class_colour(i)),
-                                 hovertemplate=f'{c}: %{{y:.2f}} at %{{x:.2f}} s<extra></extra>'))
-    fig.add_trace(go.Scatter(x=x, y=[r['coverage'] for r in rows], name='face coverage', mode='lines',
-                             line=dict(color='black', dash='dot', width=1)))
-    stretches = []  # (start, end) of consecutive no-face windows
-    for r in rows:
-        if r['has_face']: continue
-        if stretches and r['start'] <= stretches[-1][1]: stretches[-1][1] = max(stretches[-1][1], r['end'])
-        else: stretches.append([r['start'], r['end']])
-    for k, (a, b) in enumerate(stretches):
-        fig.add_vrect(x0=a, x1=b, fillcolor='grey', opacity=0.35, line_width=0,
-                      annotation_text='no face' if k == 0 else None, annotation_position='top left')
-    s = res['summary']
-    top = f"top class {s['top_class']} (mean p {s['mean_probs'][s['top_class']]:.2f})" if s['top_class'] else 'no window with a face'
-    fig.update_layout(title=f"{Path(res['video']).name}: {s['windows']} windows of {res['window']:.2f} s, {top}",
-                      xaxis_title='time (s, the video\'s own timestamps)', yaxis=dict(title='probability', range=[0, 1.02]),
-                      height=380, margin=dict(t=50, b=40), legend=dict(traceorder='normal'))
-    return fig
-
 def summary_line(res: dict, # from `predict_video`
                 ) -> str:
     "One line per video: windows, no-face windows, the top class over the face windows, the mean probabilities."

@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from ..utils import atomic_write, load_json
 
 # %% auto #0
-__all__ = ['read_log', 'stage_boundaries', 'curves_figure', 'confusion_figure', 'write_figure_html', 'write_run_report']
+__all__ = ['read_log', 'stage_boundaries', 'curves_figure', 'confusion_figure', 'class_colour', 'timeline_shapes',
+           'timeline_figure', 'write_figure_html', 'write_run_report']
 
 # %% ../../nbs/30_eval.figures.ipynb #b2ab331e
 def read_log(run_dir: str | os.PathLike # a run folder (or its `log.jsonl` itself)
@@ -126,6 +127,52 @@ def confusion_figure(confusion, # [C, C] counts: row = true class, column = pred
         title = 'confusion matrix' + (f' (row-normalised; mean of diagonal = UAR {uar:.3f})' if uar is not None else '')
     fig.update_layout(title=title, width=size + 120, height=size, xaxis_title='predicted', yaxis_title='true',
                       yaxis=dict(autorange='reversed'), margin=dict(t=60, l=90, r=20, b=80))
+    return fig
+
+# %% ../../nbs/30_eval.figures.ipynb #1518ae04
+_PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
+            '#17becf', '#393b79', '#637939')
+
+def class_colour(i: int # a class index
+                ) -> str: # its colour in every figure
+    "The colour of class `i` (plotly's qualitative palette, repeated)."
+    return _PALETTE[i % len(_PALETTE)]
+
+def timeline_shapes(res: dict, # a prediction: `rows` with `start`, `end`, `has_face`, `window`
+                    cursor: int | None = None, # a window to outline (the one a viewer shows)
+                   ) -> list[dict]: # plotly shapes: the no-face stretches shaded, the cursor outlined in red
+    "The shapes of `timeline_figure`: consecutive windows without a face merged into one shaded stretch, and the cursor."
+    stretches = []  # [start, end] of consecutive no-face windows
+    for r in res['rows']:
+        if r['has_face']: continue
+        if stretches and r['start'] <= stretches[-1][1]: stretches[-1][1] = max(stretches[-1][1], r['end'])
+        else: stretches.append([r['start'], r['end']])
+    shade = [dict(type='rect', xref='x', yref='paper', x0=a, x1=b, y0=0, y1=1, fillcolor='grey', opacity=0.35,
+                  line_width=0, layer='below') for a, b in stretches]
+    cur = [dict(type='rect', xref='x', yref='paper', x0=r['start'], x1=r['end'], y0=0, y1=1, line=dict(color='red', width=2))
+           for r in res['rows'] if cursor is not None and r['window'] == cursor]
+    return shade + cur
+
+def timeline_figure(res: dict, # a prediction (`predict_video`'s result): `rows`, `classes`, `video`, `window`, `summary`
+                    cursor: int | None = None, # a window to outline
+                    widget: bool = False, # a `FigureWidget` (for a live viewer)
+                   ) -> go.Figure:
+    "Class probabilities stacked over the video's time (window middles), face coverage dotted, no-face stretches shaded."
+    rows, classes = res['rows'], res['classes']
+    x = [(r['start'] + r['end']) / 2 for r in rows]
+    fig = go.FigureWidget() if widget else go.Figure()
+    for i, c in enumerate(classes):
+        fig.add_trace(go.Scatter(x=x, y=[r['probs'][c] if r['probs'] else None for r in rows], name=c, mode='lines',
+                                 stackgroup='p', line=dict(width=0.5, color=class_colour(i)),
+                                 hovertemplate=f'{c}: %{{y:.2f}} at %{{x:.2f}} s<extra></extra>'))
+    fig.add_trace(go.Scatter(x=x, y=[r['coverage'] for r in rows], name='face coverage', mode='lines',
+                             line=dict(color='black', dash='dot', width=1)))
+    s = res['summary']
+    top = f"top class {s['top_class']} (mean p {s['mean_probs'][s['top_class']]:.2f})" if s['top_class'] else 'no window with a face'
+    fig.update_layout(title=f"{Path(res['video']).name}: {s['windows']} windows of {res['window']:.2f} s, {top}",
+                      xaxis_title="time (s, the video's own timestamps)", yaxis=dict(title='probability', range=[0, 1.02]),
+                      height=380, margin=dict(t=50, b=40), legend=dict(traceorder='normal'),
+                      shapes=timeline_shapes(res, cursor), uirevision='keep')
     return fig
 
 # %% ../../nbs/30_eval.figures.ipynb #3c57b844

@@ -22,7 +22,9 @@ from fastcore.basics import patch
 from ..data.datasets import read_annotations
 from ..data.faces import crop_face, face_track, iter_video
 from ..data.video import clip_transform_for, count_frames, frame_indices, read_frames
-from .tokens import class_colour, run_test_list, shipped_run
+from ..eval.figures import class_colour, timeline_shapes
+from ..eval.figures import timeline_figure as prediction_timeline  # `timeline_figure` is also a method here
+from .tokens import run_test_list, shipped_run
 from ..factory import load_checkpoint, model_frames, run_config, run_frames, stage_temporal
 from ..train.checkpoint import checkpoint_info
 
@@ -425,27 +427,10 @@ def select_time(self: TimeExplorer, t: float # seconds into the video
 
 @patch
 def _timeline_shapes(self: TimeExplorer) -> list[dict]:
-    rows, w = self.prediction['rows'], self.clips[self.state['clip']].get('window')
-    shade = [dict(type='rect', xref='x', yref='paper', x0=r['start'], x1=r['end'], y0=0, y1=1, fillcolor='#bbb',
-                  opacity=0.35, line_width=0, layer='below') for r in rows if not r['has_face']]
-    cur = [dict(type='rect', xref='x', yref='paper', x0=r['start'], x1=r['end'], y0=0, y1=1, line=dict(color='red', width=2))
-           for r in rows if r['window'] == w]
-    return shade + cur
+    return timeline_shapes(self.prediction, self.clips[self.state['clip']].get('window'))
 
 @patch
 def timeline_figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
-    "Class probabilities of every window over the video's time (window middles), no-face stretches shaded, a cursor on the window shown."
-    res = self.prediction
-    if res is None: raise ValueError('no prediction: open one with TimeExplorer.from_prediction(result, model)')
-    rows = res['rows']
-    mid = [(r['start'] + r['end']) / 2 for r in rows]
-    fig = go.FigureWidget() if widget else go.Figure()
-    for j, c in enumerate(self.classes):
-        fig.add_trace(go.Scatter(x=mid, y=[r['probs'][c] if r['has_face'] else None for r in rows], mode='lines+markers',
-                                 name=c, line=dict(color=class_colour(j)), connectgaps=False,
-                                 hovertemplate=f'{c}: %{{y:.2f}} at %{{x:.2f}} s<extra></extra>'))
-    fig.update_layout(height=260, width=1100, shapes=self._timeline_shapes(), margin=dict(t=40, l=50, r=20, b=40),
-                      title=f"{Path(res['video']).name}: {len(rows)} windows of {res['window']:.2f} s, "
-                            f"{sum(not r['has_face'] for r in rows)} without a face (shaded)",
-                      xaxis_title='time in the video (s)', yaxis=dict(title='probability', range=[0, 1]), uirevision='keep')
-    return fig
+    "The prediction's timeline (`eval.figures.timeline_figure`) with a cursor on the window shown."
+    if self.prediction is None: raise ValueError('no prediction: open one with TimeExplorer.from_prediction(result, model)')
+    return prediction_timeline(self.prediction, self.clips[self.state['clip']].get('window'), widget)

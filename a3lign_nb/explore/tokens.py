@@ -19,13 +19,14 @@ from fastcore.basics import patch
 
 from ..data.datasets import read_annotations
 from ..data.video import clip_transform_for, frame_indices, read_frames
+from ..eval.figures import class_colour
 from ..factory import load_checkpoint, resolve_lists, run_config, run_frames
 from ..train.checkpoint import checkpoint_info, read_checkpoint
 from ..utils import REPO_SAMPLES
 
 # %% auto #0
-__all__ = ['LAYERS', 'collect_features', 'project_2d', 'nearest_words', 'read_sentences', 'class_colour', 'TokenExplorer',
-           'shipped_run', 'run_checkpoints', 'run_test_list', 'clip_features']
+__all__ = ['LAYERS', 'collect_features', 'project_2d', 'nearest_words', 'read_sentences', 'TokenExplorer', 'shipped_run',
+           'run_checkpoints', 'run_test_list', 'clip_features']
 
 # %% ../../nbs/61_explore.tokens.ipynb #65b5a65f
 LAYERS = {  # layer name -> (label in the legend/hover, marker symbol, marker size)
@@ -168,11 +169,6 @@ def read_sentences(words: pd.DataFrame, # from `nearest_words`
     return g.agg(text=('word', ' '.join), score=('score', 'mean')).reset_index()
 
 # %% ../../nbs/61_explore.tokens.ipynb #24f77b68
-_PALETTE = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
-            '#17becf', '#393b79', '#637939')
-
-def class_colour(i: int) -> str: return _PALETTE[i % len(_PALETTE)]
-
 def _state_dict_of(src, model) -> dict:
     "A trainable state dict from a state dict, a model, or a checkpoint file."
     if isinstance(src, Mapping): return dict(src)
