@@ -5,21 +5,18 @@
 # %% ../nbs/60_ablate.ipynb #afaccaec
 from __future__ import annotations
 
-import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .data.datasets import get_spec
 from .eval.metrics import uar, war
-from .models.a3lign import A3lignConfig, A3lignDFER, shuffle_frames
+from .models.a3lign import A3lignDFER, shuffle_frames
 from .train.bap import BAPSchedule, OptimConfig, train_bap
-from .train.cache import ABLATION_BACKBONE, SHIPPED_SETS, FeatureSet, load_feature_set
-from .utils import REPO_SAMPLES, atomic_write, atomic_save_json
+from .train.cache import FeatureSet, load_feature_set
+from .utils import atomic_write, atomic_save_json
 
 # %% auto #0
 __all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'linear_probe', 'score_method',

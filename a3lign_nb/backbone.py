@@ -11,7 +11,6 @@ import logging
 import os
 import pickle
 import re
-import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 import open_clip
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .utils import get_device
 

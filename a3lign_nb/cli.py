@@ -14,7 +14,6 @@ import pickle
 import platform
 import re
 import sys
-import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -25,8 +24,9 @@ from . import __version__
 from . import backbone as C
 from .data.datasets import check_list, check_summary
 from .data.synth import KINDS
-from .ablate import METHODS, SHIPPED_SETS, ablate
+from .ablate import METHODS, ablate
 from .models.a3lign import MOVED_FIELDS, RUN_FIELDS, A3lignConfig
+from .train.cache import SHIPPED_SETS
 from .train.config import TrainConfig
 from .pipelines import demo, evaluate, extract, train_folds, synth, train
 from .data.faces import DETECTORS, get_detector

@@ -16,7 +16,7 @@ from . import __version__
 from .backbone import MODEL_CONFIG_DIR, WEIGHTS_ENV, parse_pretrained
 from .data.datasets import get_spec
 from .data.video import get_protocol
-from .factory import (MODEL_FORMAT_VERSION, MODEL_WEIGHTS, read_run_checkpoint, stage_temporal,
+from .factory import (MODEL_WEIGHTS, read_run_checkpoint, stage_temporal,
                                write_model_folder)
 from .train.config import TrainConfig
 from .utils import atomic_write, load_json
@@ -58,7 +58,7 @@ def _backbone_lines(cfg: TrainConfig, fingerprint: str) -> list[str]:
                      f'`${WEIGHTS_ENV}` or `~/.cache/clip` (or have it in the Hugging Face cache); `a3lign info` shows where '
                      'weights are looked up.')
     if shipped and tag is not None:
-        lines.append(f'- **the shipped tiny backbone learned synthetic cartoon faces only** (`data_samples/make_tiny_clip.py`): '
+        lines.append('- **the shipped tiny backbone learned synthetic cartoon faces only** (`data_samples/make_tiny_clip.py`): '
                      'a model on it has never seen a real face, and its predictions on real videos mean nothing.')
     return lines
 

@@ -17,7 +17,7 @@ from .backbone import FrozenCLIP, make_backbone
 from .data.datasets import AnnotationError, ClipList, VideoClipDataset, get_spec, map_paths, read_annotations
 from .data.video import clip_transform_for, get_protocol
 from .dist import is_main_process
-from .models.a3lign import A3lignConfig, A3lignDFER
+from .models.a3lign import A3lignDFER
 from .train.cache import CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
@@ -105,21 +105,21 @@ def read_lists(cfg: TrainConfig):
     return spec, tr, ts, (Path(cfg.data_root) if cfg.data_root else None)
 
 def build_model(cfg: TrainConfig, # the run's options: `cfg.model` is the architecture, the rest how it runs
-                clip: FrozenCLIP, # the run's frozen backbone (`run_backbone`)
+                backbone: FrozenCLIP, # the run's frozen backbone (`run_backbone`)
                ) -> A3lignDFER:
     "The `A3lignDFER` of a run: its architecture `cfg.model`, initialised from the run's seed."
-    return A3lignDFER(cfg.model, clip, **cfg.model_runtime())
+    return A3lignDFER(cfg.model, backbone, **cfg.model_runtime())
 
 def default_cache_dir(cfg: TrainConfig, # the run's options
-                      clip: FrozenCLIP, # the run's backbone (its weights' fingerprint names the folder)
+                      backbone: FrozenCLIP, # the run's backbone (its weights' fingerprint names the folder)
                      ) -> Path:
     "`<out_dir>/../cache/<dataset>-<protocol>-<model>-<weights fingerprint>-<dtype>-f<max_frames>-v<views>` (shared by the runs beside it)."
-    tag = (f"{cfg.dataset}-{run_protocol(cfg)[0]}-{clip.name.replace('/', '_')}-{weights_fingerprint(clip)[:8]}-"
-           f"{weights_dtype(clip)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
+    tag = (f"{cfg.dataset}-{run_protocol(cfg)[0]}-{backbone.name.replace('/', '_')}-{weights_fingerprint(backbone)[:8]}-"
+           f"{weights_dtype(backbone)}-f{cfg.max_frames or 'all'}-v{cfg.views}")
     return Path(cfg.out_dir).resolve().parent/'cache'/tag
 
 def run_cache(cfg: TrainConfig, # the run's options
-              clip: FrozenCLIP, # the run's backbone
+              backbone: FrozenCLIP, # the run's backbone
               records, # the `ClipRecord`s to cache
               root, # their data root
               device, # where the image tower runs
@@ -127,11 +127,11 @@ def run_cache(cfg: TrainConfig, # the run's options
               lists=None, # what the manifest records as the lists (default: the run's)
              ) -> 'FeatureCache':
     "`ensure_cache` of `records` with the run's options (`cache_options`), in `cache_dir` (default: the run's, `default_cache_dir`)."
-    return ensure_cache(list(records), clip, cache_dir or cfg.cache_dir or default_cache_dir(cfg, clip), root=root,
+    return ensure_cache(list(records), backbone, cache_dir or cfg.cache_dir or default_cache_dir(cfg, backbone), root=root,
                         **cache_options(cfg, device, lists))
 
 def make_datasets(cfg: TrainConfig, # the run's options (`use_cache`, `num_segments`, the protocol, ...)
-                  clip: FrozenCLIP, # the run's backbone
+                  backbone: FrozenCLIP, # the run's backbone
                   train_recs, # training `ClipRecord`s
                   test_recs, # test `ClipRecord`s
                   root, # their data root
@@ -140,12 +140,12 @@ def make_datasets(cfg: TrainConfig, # the run's options (`use_cache`, `num_segme
     "(train, test) datasets: from the feature cache (built/reused over both lists) or straight from video."
     protocol, tkw = run_protocol(cfg)
     if cfg.use_cache:
-        cache = run_cache(cfg, clip, list(train_recs) + list(test_recs), root, device)
+        cache = run_cache(cfg, backbone, list(train_recs) + list(test_recs), root, device)
         mk = lambda recs, tr: CachedClipDataset(cache, recs, cfg.model.num_segments, train=tr, seed=cfg.seed, root=root,
                                                 skip_bad=cfg.skip_bad, protocol=protocol)
     else:
         aug = cfg.views > 1 if cfg.augment is None else cfg.augment
-        te, ttr = clip_transform_for(clip, False, protocol, **tkw), (clip_transform_for(clip, True, protocol, **tkw) if aug else None)
+        te, ttr = clip_transform_for(backbone, False, protocol, **tkw), (clip_transform_for(backbone, True, protocol, **tkw) if aug else None)
         mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.model.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
                                                train_transform=ttr, skip_bad=cfg.skip_bad, protocol=protocol)
     return mk(train_recs, True), mk(test_recs, False), mk

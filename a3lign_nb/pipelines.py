@@ -23,7 +23,7 @@ from .train.cache import FeatureCache
 from .train.checkpoint import find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
 from .train.loop import fit
-from .utils import REPO_SAMPLES, atomic_save_json, load_json, seed_everything
+from .utils import REPO_SAMPLES, atomic_save_json, seed_everything
 
 # %% auto #0
 __all__ = ['DEMO_EPOCHS', 'DEMO_MODEL', 'DEMO_BACKBONE', 'train', 'evaluate', 'extract', 'train_folds', 'synth', 'demo']
@@ -52,9 +52,9 @@ def train(cfg: TrainConfig | None = None, # the run's options (default: `TrainCo
     barrier()
     spec, tr, ts, root = read_lists(cfg)
     seed_everything(cfg.seed)
-    clip = run_backbone(cfg, device)
-    model = build_model(cfg, clip).to(device)
-    train_ds, test_ds, mk = make_datasets(cfg, clip, tr, ts, root, device)
+    backbone = run_backbone(cfg, device)
+    model = build_model(cfg, backbone).to(device)
+    train_ds, test_ds, mk = make_datasets(cfg, backbone, tr, ts, root, device)
     val_ds = None
     if cfg.val_fraction > 0:
         ti, vi = stratified_split([r.label for r in tr], cfg.val_fraction, cfg.seed)
@@ -132,11 +132,11 @@ def train_folds(cfg: TrainConfig | None = None, # the options of each fold's run
             _, tr, ts, data_root = read_lists(dataclasses.replace(cfg, fold=k)); recs += list(tr) + list(ts)
         dev = init_distributed(cfg.device)
         # the run's CLIP precision: a cache built from fp32 weights is refused by (bf16) or wrongly reused by (fp16) the folds
-        clip = run_backbone(cfg, dev)
-        cache_dir = cfg.cache_dir or str(default_cache_dir(dataclasses.replace(cfg, out_dir=str(root/'fold')), clip))
-        run_cache(cfg, clip, recs, data_root, dev, cache_dir, lists=[f'{cfg.train_list} / {cfg.test_list} folds {folds}'])
+        backbone = run_backbone(cfg, dev)
+        cache_dir = cfg.cache_dir or str(default_cache_dir(dataclasses.replace(cfg, out_dir=str(root/'fold')), backbone))
+        run_cache(cfg, backbone, recs, data_root, dev, cache_dir, lists=[f'{cfg.train_list} / {cfg.test_list} folds {folds}'])
         cfg = dataclasses.replace(cfg, cache_dir=cache_dir, rebuild_cache=False)
-        del clip
+        del backbone
     reports = []
     for k in folds:
         print(f'=== fold {k} ===')

@@ -48,7 +48,7 @@ def window_spans(timestamps, # float `[N]`: each frame's time in seconds (the vi
 def frame_features(video, # the video file the track came from
                    boxes, # float `[N, 4]`: a face box per frame (`FaceTrack.boxes`)
                    needed, # frame numbers to encode
-                   clip, # the model's `FrozenCLIP`
+                   backbone, # the model's `FrozenCLIP`
                    transform, # the run's test transform: uint8 `[B, H, W, 3]` -> float `[B, 3, S, S]`
                    size: int = 224, # crop side before the transform (as `prepare`'s)
                    margin: float = 0.25, # around the face box (as `prepare`'s; our choice)
@@ -59,7 +59,7 @@ def frame_features(video, # the video file the track came from
     want, out, ks, crops = set(needed), {}, [], []
     def flush():
         if not ks: return
-        f = clip.encode_images(transform(np.stack(crops))).float().cpu()  # [B, D]
+        f = backbone.encode_images(transform(np.stack(crops))).float().cpu()  # [B, D]
         out.update(zip(ks, f)); ks.clear(); crops.clear()
     if not needed: return out
     for k, (frame, _) in enumerate(iter_video(video)):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .data.datasets import AnnotationError, ClipRecord, get_spec, write_annotations
 from .data.faces import NoFaceError, crop_face, face_track, get_detector, iter_video
-from .data.video import IMAGE_EXTS, VideoReadError, list_frames
+from .data.video import VideoReadError, list_frames
 from .utils import atomic_save_json, load_json
 
 # %% auto #0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import itertools
 
-import numpy as np
 import torch
 
 from .backbone import FrozenCLIP, load_backbone

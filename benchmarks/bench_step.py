@@ -45,16 +45,16 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.manual_seed(0)
-    clip = load_backbone(a.clip, None, device=dev)
+    backbone = load_backbone(a.clip, None, device=dev)
     classes = tuple(f'class{i}' for i in range(a.classes))
     cfg = A3lignConfig(backbone=a.clip, classes=classes, num_sentences=a.sentences,
                        tokens_per_sentence=a.tokens, num_segments=a.frames)
-    model = A3lignDFER(cfg, clip).to(dev)
-    feats = torch.randn(a.batch, a.frames, clip.embed_dim, device=dev)
+    model = A3lignDFER(cfg, backbone).to(dev)
+    feats = torch.randn(a.batch, a.frames, backbone.embed_dim, device=dev)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
     C, S, T, W = model.mat.shape
     print(f'{a.clip} (random weights) on {dev}, threads={torch.get_num_threads()}: C={C} S={S} T={T} W={W} '
-          f'D={clip.embed_dim}, batch {a.batch} x {a.frames} frames of cached features')
+          f'D={backbone.embed_dim}, batch {a.batch} x {a.frames} frames of cached features')
     n = C * S * T * W
     print(f'MAT parameters: {n:,} = {n * 4 / 2**20:.1f} MiB fp32; with gradient + SGD momentum {3 * n * 4 / 2**20:.1f} MiB')
     jas_n = sum(p.numel() for p in model.jas.parameters())

@@ -36,7 +36,7 @@ def bench_a(args, tmp: Path):
     from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb.backbone import make_backbone
     from a3lign_nb.utils import get_device
-    from a3lign_nb.train import checkpoint, loop
+    from a3lign_nb.train import loop
     data = subset_lists(tmp, args.clips_per_class, 1)
     base = TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
                             pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
@@ -44,15 +44,15 @@ def bench_a(args, tmp: Path):
                             eval_every=0, model=A3lignConfig(backbone=args.clip, num_sentences=args.sentences, tokens_per_sentence=args.tokens))
     dev = get_device(args.device)
     spec, tr, ts, root = factory.read_lists(base)
-    clip = make_backbone(base.model.backbone, None, dev, 0)
+    backbone = make_backbone(base.model.backbone, None, dev, 0)
     t = time.time()
     cached = dataclasses.replace(base, cache_dir=str(tmp/'cache'))
-    train_c, _, _ = factory.make_datasets(cached, clip, tr, ts, root, dev)
+    train_c, _, _ = factory.make_datasets(cached, backbone, tr, ts, root, dev)
     t_cache = time.time() - t
-    train_v, _, _ = factory.make_datasets(dataclasses.replace(base, use_cache=False), clip, tr, ts, root, dev)
+    train_v, _, _ = factory.make_datasets(dataclasses.replace(base, use_cache=False), backbone, tr, ts, root, dev)
     out = {}
     for name, ds in (('cache', train_c), ('video', train_v)):
-        model = factory.build_model(base, clip).to(dev)
+        model = factory.build_model(base, backbone).to(dev)
         loop.fit(model, ds, base, tmp/f'run_{name}', device=dev, classes=spec.classes)
         log = [json.loads(l) for l in open(tmp/f'run_{name}'/'log.jsonl')]
         out[name] = min(r['epoch_s'] for r in log)
@@ -67,26 +67,25 @@ def bench_a(args, tmp: Path):
 def bench_b(args, tmp: Path):
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for, read_frames
-    from a3lign_nb import runs
+    from a3lign_nb.backbone import make_backbone
     from a3lign_nb.utils import get_device
-    from a3lign_nb.train import checkpoint, loop
     from a3lign_nb.data.video import cached_frame_indices
     from a3lign_nb.train.cache import build_cache
     data = subset_lists(tmp, args.clips_per_class, 0)
     recs = list(read_annotations(tmp/'train.txt', data_root=data))
     dev = get_device(args.device)
-    clip = make_backbone(args.clip, None, dev, 0)
+    backbone = make_backbone(args.clip, None, dev, 0)
     n = sum(r.num_frames for r in recs)
-    with torch.inference_mode(): clip.encode_images(torch.zeros(2, 3, clip.image_size, clip.image_size, device=dev))  # warm-up
+    with torch.inference_mode(): backbone.encode_images(torch.zeros(2, 3, backbone.image_size, backbone.image_size, device=dev))  # warm-up
     t = time.time()
-    build_cache(recs, clip, tmp/'cache_b', root=data, max_frames=None, batch_frames=args.extract_batch, device=dev,
+    build_cache(recs, backbone, tmp/'cache_b', root=data, max_frames=None, batch_frames=args.extract_batch, device=dev,
                 num_workers=args.workers, progress=False)
     pipe = n / (time.time() - t)
-    tf = clip_transform_for(clip)
+    tf = clip_transform_for(backbone)
     x = torch.cat([tf(read_frames(r.path, cached_frame_indices(r.num_frames, None))) for r in recs])  # [N,3,S,S]
     t = time.time()
     with torch.inference_mode():
-        for c in x.split(args.extract_batch): clip.encode_images(c.to(dev))
+        for c in x.split(args.extract_batch): backbone.encode_images(c.to(dev))
     if dev.type == 'cuda': torch.cuda.synchronize()
     bare = n / (time.time() - t)
     print(f'(b) extraction, {args.clip} random weights, {len(recs)} clips / {n} frames, batch {args.extract_batch}, '

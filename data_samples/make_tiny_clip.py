@@ -111,17 +111,17 @@ def balanced_batches(caps: torch.Tensor, batch: int, steps: int, g: torch.Genera
 
 
 @torch.no_grad()
-def text_features(clip, classes) -> torch.Tensor:
+def text_features(backbone, classes) -> torch.Tensor:
     "Normalised prompt features [C, D] from the frozen text tower."
-    return F.normalize(clip.encode_text(clip.tokenize(prompts(classes))), dim=-1)
+    return F.normalize(backbone.encode_text(backbone.tokenize(prompts(classes))), dim=-1)
 
 
-def train_visual(clip, frames, caps, classes, steps, batch, lr, wd, seed, log_every=100):
+def train_visual(backbone, frames, caps, classes, steps, batch, lr, wd, seed, log_every=100):
     "Train `clip.model.visual` only (CLIP cross-entropy vs frozen prompt features); the text tower is untouched."
     from a3lign_nb.data.video import clip_transform_for
-    tf = clip_transform_for(clip, train=True)
-    txt = text_features(clip, classes)  # [C, D]
-    vis = clip.model.visual
+    tf = clip_transform_for(backbone, train=True)
+    txt = text_features(backbone, classes)  # [C, D]
+    vis = backbone.model.visual
     for p in vis.parameters(): p.requires_grad_(True)
     vis.train()
     log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # learned temperature (CLIP's init)
@@ -148,7 +148,7 @@ def train_visual(clip, frames, caps, classes, steps, batch, lr, wd, seed, log_ev
             print(f'  step {step:5d}/{steps}  loss {run_loss / n:.3f}  frame acc {run_acc / n:.3f}  '
                   f'logit scale {log_scale.exp().item():.1f}  lr {sched.get_last_lr()[0]:.2e}  {time.time() - t0:.0f}s', flush=True)
             run_loss = run_acc = 0.0
-    clip.lock()  # back to frozen + eval
+    backbone.lock()  # back to frozen + eval
     return dict(logit_scale=float(log_scale.detach().exp().clamp(max=100)))
 
 
@@ -193,12 +193,12 @@ def evaluate(trained, random_clip, classes, root=SHIPPED) -> dict:
         chance=1 / len(classes))
 
 
-def save(clip, path: Path, meta: dict, max_fp32_bytes: int = 1_000_000):
+def save(backbone, path: Path, meta: dict, max_fp32_bytes: int = 1_000_000):
     "The image tower only (`visual.*`; fp32, or fp16 when fp32 would exceed `max_fp32_bytes`), atomically, with string metadata."
     from safetensors.torch import save_file
     from a3lign_nb.utils import atomic_path
     sd = {f'visual.{k}': (v.detach().float() if v.is_floating_point() else v.detach()).contiguous().clone()
-          for k, v in clip.model.visual.state_dict().items()}  # integer buffers (BatchNorm counters) keep their dtype
+          for k, v in backbone.model.visual.state_dict().items()}  # integer buffers (BatchNorm counters) keep their dtype
     if sum(v.numel() * 4 for v in sd.values()) > max_fp32_bytes:  # halve the file; integer buffers (BN counters) stay
         sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
     meta = {**meta, 'dtype': 'float16' if any(v.dtype == torch.float16 for v in sd.values()) else 'float32'}
@@ -233,17 +233,17 @@ def main(argv=None):
     counts = torch.bincount(caps, minlength=len(classes)).tolist()
     print(f'rendered {len(frames)} frames from {a.clips_per_class * len(classes)} clips (seed {a.seed}) in '
           f'{time.time() - t0:.0f}s; frames per caption: {dict(zip(classes, counts))}', flush=True)
-    clip = seeded_clip(a.config)
-    text_before = {k: v.clone() for k, v in clip.model.state_dict().items() if not k.startswith('visual.')}
+    backbone = seeded_clip(a.config)
+    text_before = {k: v.clone() for k, v in backbone.model.state_dict().items() if not k.startswith('visual.')}
     t1 = time.time()
-    info = train_visual(clip, frames, caps, classes, a.steps, a.batch, a.lr, a.wd, a.seed)
+    info = train_visual(backbone, frames, caps, classes, a.steps, a.batch, a.lr, a.wd, a.seed)
     train_s = time.time() - t1
-    changed = [k for k, v in clip.model.state_dict().items() if k in text_before and not torch.equal(v, text_before[k])]
+    changed = [k for k, v in backbone.model.state_dict().items() if k in text_before and not torch.equal(v, text_before[k])]
     if changed: raise RuntimeError(f'the text tower changed ({changed[:3]}...): only model.visual may be trained')
     figs = {}
     if not a.no_eval:
         t2 = time.time()
-        figs = evaluate(clip, seeded_clip(a.config), classes)
+        figs = evaluate(backbone, seeded_clip(a.config), classes)
         print(f'evaluated on the shipped set in {time.time() - t2:.0f}s', flush=True)
     meta = dict(base_config=a.config, text_seed=TEXT_SEED, init_seed=TEXT_SEED, a3lign_base_seed=TEXT_SEED, generator='a3lign_nb.data.synth',
                 generator_version=GENERATOR_VERSION, generator_seed=a.seed, clips_per_class=a.clips_per_class,
@@ -253,7 +253,7 @@ def main(argv=None):
                 figures=json.dumps({k: round(v, 4) for k, v in figs.items()}),
                 command=f'python data_samples/make_tiny_clip.py --config {a.config} --seed {a.seed} --clips-per-class {a.clips_per_class} '
                         f'--threshold {a.threshold} --neutral-below {a.neutral_below} --steps {a.steps} --batch {a.batch} --lr {a.lr} --wd {a.wd}')
-    save(clip, a.out, meta)
+    save(backbone, a.out, meta)
     print(f'wrote {a.out} ({a.out.stat().st_size / 1024:.0f} KiB); training {train_s:.0f}s, total {time.time() - t0:.0f}s')
     if figs:
         print('figures on the shipped set (test.txt; probes fit on train.txt; 16 middle-of-segment frames, test transforms):')

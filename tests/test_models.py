@@ -38,37 +38,37 @@ def _counts(model):
 
 # ------------------------------------------------------------------ shapes and parameter counts
 def test_tiny_shapes_and_counts():
-    clip = tiny_backbone()
+    backbone = tiny_backbone()
     for S, Ttok in [(4, 8), (16, 64)]:  # the tiny config, and the paper's S and T on the tiny CLIP
-        m = A3lignDFER(A3lignConfig.tiny(num_sentences=S, tokens_per_sentence=Ttok), clip)
-        feats = torch.randn(3, 16, clip.embed_dim)
-        assert m.mat.shape == (DFEW_C, S, Ttok, clip.text_width)
-        assert m.sentence_features().shape == (DFEW_C, S, clip.embed_dim)
-        assert m.class_features().shape == (DFEW_C, clip.embed_dim)
+        m = A3lignDFER(A3lignConfig.tiny(num_sentences=S, tokens_per_sentence=Ttok), backbone)
+        feats = torch.randn(3, 16, backbone.embed_dim)
+        assert m.mat.shape == (DFEW_C, S, Ttok, backbone.text_width)
+        assert m.sentence_features().shape == (DFEW_C, S, backbone.embed_dim)
+        assert m.class_features().shape == (DFEW_C, backbone.embed_dim)
         assert m(feats).shape == (3, DFEW_C)
         assert m.frame_sentence_similarity(feats).shape == (3, DFEW_C, 16, S)
         c = _counts(m)
-        assert c['mat'] == mat_num_params(DFEW_C, S, Ttok, clip.text_width)
-        assert c['image_encoder'] + c['text_encoder'] == _jas_params(clip.embed_dim, S=S)
+        assert c['mat'] == mat_num_params(DFEW_C, S, Ttok, backbone.text_width)
+        assert c['image_encoder'] + c['text_encoder'] == _jas_params(backbone.embed_dim, S=S)
         assert sum(p.requires_grad for p in m.backbone.parameters()) == 0
 
 
 def _paper_size(name: str, width: int, mat: int, jas: int) -> FrozenCLIP:
     "Build `name` (random weights) with the paper's MAT (7 x 16 x 64 x W) and check widths and parameter counts."
     torch.manual_seed(0)
-    clip = load_backbone(name, None)
-    assert (clip.embed_dim, clip.text_width) == (width, width)
-    c = _counts(A3lignDFER(A3lignConfig(backbone=name), clip))
+    backbone = load_backbone(name, None)
+    assert (backbone.embed_dim, backbone.text_width) == (width, width)
+    c = _counts(A3lignDFER(A3lignConfig(backbone=name), backbone))
     assert c['mat'] == 7 * 16 * 64 * width == mat
     assert c['image_encoder'] + c['text_encoder'] == _jas_params(width) == jas
-    return clip
+    return backbone
 
 
 def test_vit_b16_paper_settings():
     "ViT-B/16 size (random weights, no download): MAT 7x16x64x512 = 3,670,016, JAS 4,758,530; shapes through the real text tower."
-    clip = _paper_size('ViT-B-16-quickgelu', 512, 3_670_016, 4_758_530)
+    backbone = _paper_size('ViT-B-16-quickgelu', 512, 3_670_016, 4_758_530)
     # shapes at S=16, T=64 through the real text tower; 2 classes keep it to 32 sentences (all 7: the slow test)
-    m2 = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu', classes=('a', 'b')), clip)
+    m2 = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu', classes=('a', 'b')), backbone)
     with torch.no_grad():
         assert m2.sentence_features().shape == (2, 16, 512)
         assert m2(torch.randn(2, 16, 512)).shape == (2, 2)
@@ -76,8 +76,8 @@ def test_vit_b16_paper_settings():
 
 @slow
 def test_vit_b16_paper_settings_all_classes():
-    clip = load_backbone('ViT-B-16-quickgelu', None)
-    m = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu'), clip)
+    backbone = load_backbone('ViT-B-16-quickgelu', None)
+    m = A3lignDFER(A3lignConfig(backbone='ViT-B-16-quickgelu'), backbone)
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 512)
         assert m(torch.randn(2, 16, 512)).shape == (2, 7)
@@ -85,8 +85,8 @@ def test_vit_b16_paper_settings_all_classes():
 
 @slow
 def test_vit_l14_paper_settings():
-    clip = _paper_size('ViT-L-14-quickgelu', 768, 5_505_024, 10_676_738)
-    m = A3lignDFER(A3lignConfig(backbone='ViT-L-14-quickgelu'), clip)
+    backbone = _paper_size('ViT-L-14-quickgelu', 768, 5_505_024, 10_676_738)
+    m = A3lignDFER(A3lignConfig(backbone='ViT-L-14-quickgelu'), backbone)
     with torch.no_grad():
         assert m.sentence_features().shape == (7, 16, 768)
         assert m(torch.randn(2, 16, 768)).shape == (2, 7)
@@ -94,23 +94,23 @@ def test_vit_l14_paper_settings():
 
 # ------------------------------------------------------------------ MAT
 def test_mat_is_the_text_tower_and_chunking_is_exact():
-    clip = tiny_backbone()
-    m = MAT(clip, 3, num_sentences=5, tokens_per_sentence=6, seed=0)
-    ref = m(clip)
+    backbone = tiny_backbone()
+    m = MAT(backbone, 3, num_sentences=5, tokens_per_sentence=6, seed=0)
+    ref = m(backbone)
     m.chunk_size = 4
-    torch.testing.assert_close(m(clip), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(m(backbone), ref, rtol=1e-5, atol=1e-5)
     # a sentence built by hand goes through the same tower
     emb = m.sentence_embeddings()[1, 2][None]  # [1, T+2, W]
-    torch.testing.assert_close(clip.encode_text_embeddings(emb, torch.tensor([7]))[0], ref[1, 2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(backbone.encode_text_embeddings(emb, torch.tensor([7]))[0], ref[1, 2], rtol=1e-5, atol=1e-5)
 
 
 def test_mat_text_init_and_errors():
-    clip = tiny_backbone()
-    m = MAT(clip, 2, num_sentences=3, tokens_per_sentence=5, init='class_name', init_texts=['happiness', 'fear'], init_fill='tile')
-    e = clip.embed_tokens(clip.tokenize(['happiness']))[0, 1]
+    backbone = tiny_backbone()
+    m = MAT(backbone, 2, num_sentences=3, tokens_per_sentence=5, init='class_name', init_texts=['happiness', 'fear'], init_fill='tile')
+    e = backbone.embed_tokens(backbone.tokenize(['happiness']))[0, 1]
     torch.testing.assert_close(m.tokens[0, 2, 4], e.float())
-    with pytest.raises(ValueError, match='needs init_texts'): MAT(clip, 2, init='description')
-    with pytest.raises(ValueError, match='context length'): MAT(clip, 2, tokens_per_sentence=80)
+    with pytest.raises(ValueError, match='needs init_texts'): MAT(backbone, 2, init='description')
+    with pytest.raises(ValueError, match='context length'): MAT(backbone, 2, tokens_per_sentence=80)
 
 
 # ------------------------------------------------------------------ BAP: exactly the intended parameters train
@@ -125,16 +125,16 @@ CONFIGS = {
 
 @pytest.mark.parametrize('name', list(CONFIGS))
 def test_each_stage_trains_exactly_its_parameters(name):
-    clip = tiny_backbone()
-    clip_before = {k: v.clone() for k, v in clip.state_dict().items()}
-    X, Y = synthetic_feature_task(n=16, num_classes=7, T=16, D=clip.embed_dim, seed=0)
-    m = A3lignDFER(A3lignConfig.tiny(**CONFIGS[name]), clip)
+    backbone = tiny_backbone()
+    backbone_before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    X, Y = synthetic_feature_task(n=16, num_classes=7, T=16, D=backbone.embed_dim, seed=0)
+    m = A3lignDFER(A3lignConfig.tiny(**CONFIGS[name]), backbone)
     groups = m.parameter_groups()
     for stage in bap.BAPSchedule().stages:
         rep = bap.stage_step_report(m, stage, X, Y)
         for g, r in rep.items():
             want = r['n'] if r['trainable'] else 0
-            if g == 'clip': want = 0
+            if g == 'backbone': want = 0
             shared_into = name == 'shared encoders' and g in ('text_encoder', 'image_encoder') and any(
                 x in stage.groups for x in ('text_encoder', 'image_encoder'))
             if shared_into: want = r['n']  # one encoder in both roles trains whenever either role does
@@ -142,7 +142,7 @@ def test_each_stage_trains_exactly_its_parameters(name):
         trainable = {n for n, p in m.named_parameters() if p.requires_grad}
         expected = {n for g in stage.groups for n, _ in groups[g]}
         if name != 'shared encoders': assert trainable == expected
-    for k, v in clip.state_dict().items(): assert torch.equal(v, clip_before[k]), k
+    for k, v in backbone.state_dict().items(): assert torch.equal(v, backbone_before[k]), k
 
 
 def test_shared_time_table_is_text_side():
@@ -196,23 +196,23 @@ def test_scheduler_warmup_cosine():
 
 # ------------------------------------------------------------------ time
 def test_stage1_averaging_is_order_blind_and_jas_is_not():
-    clip = tiny_backbone()
-    m = A3lignDFER(A3lignConfig.tiny(), clip).eval()
-    X, _ = synthetic_feature_task(n=8, num_classes=7, T=16, D=clip.embed_dim, seed=3)
+    backbone = tiny_backbone()
+    m = A3lignDFER(A3lignConfig.tiny(), backbone).eval()
+    X, _ = synthetic_feature_task(n=8, num_classes=7, T=16, D=backbone.embed_dim, seed=3)
     Xs = shuffle_frames(X, torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(m(Xs, temporal=False), m(X, temporal=False), rtol=1e-4, atol=1e-4)
         assert (m(Xs) - m(X)).abs().max() > 1e-3
-    nojas = A3lignDFER(A3lignConfig.tiny(use_jas=False), clip)
+    nojas = A3lignDFER(A3lignConfig.tiny(use_jas=False), backbone)
     with torch.no_grad(): torch.testing.assert_close(nojas(Xs), nojas(X), rtol=1e-4, atol=1e-4)
 
 
 def test_learning_through_bap():
     "A tiny model trained ~130 SGD steps (the defaults) through the stages on an order-only task: stage 2 does the work."
-    clip = tiny_backbone()
-    X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
+    backbone = tiny_backbone()
+    X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=backbone.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
-    m = A3lignDFER(A3lignConfig.tiny(), clip)
+    m = A3lignDFER(A3lignConfig.tiny(), backbone)
     assert bap.OptimConfig().optimizer == 'sgd'
     with torch.no_grad(): acc0 = (m(Xt).argmax(1) == Yt).float().mean().item()
     log = bap.train_bap(m, X, Y, bap.BAPSchedule(4, 8, 4), batch_size=64, eval_feats=Xt, eval_labels=Yt)
@@ -225,11 +225,11 @@ def test_learning_through_bap():
 
 def test_learning_uses_frame_order():
     "On an order-only task (same mean for every class) the trained image dynamic encoder uses the order."
-    clip = tiny_backbone()
-    X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=clip.embed_dim, mean_signal=0.0, seed=0)
+    backbone = tiny_backbone()
+    X, Y = synthetic_feature_task(n=768, num_classes=7, T=16, D=backbone.embed_dim, mean_signal=0.0, seed=0)
     X, Y, Xt, Yt = X[:512], Y[:512], X[512:], Y[512:]
     # MAT held still (lr x 0): on the random tiny CLIP, moving MAT at this rate destabilises the logits
-    m = A3lignDFER(A3lignConfig.tiny(), clip)
+    m = A3lignDFER(A3lignConfig.tiny(), backbone)
     log = bap.train_bap(m, X, Y, bap.BAPSchedule.joint_only(20), batch_size=64,
                         optim=bap.OptimConfig(optimizer='adamw', lr=3e-3, mat_lr_mult=0.0))
     m.eval()
@@ -253,14 +253,14 @@ def test_config_roundtrip_and_errors(tmp_path):
 
 @pytest.mark.parametrize('kw', [{}, dict(jas_share_encoders=True, learn_logit_scale=True), dict(use_mat=False)])
 def test_trainable_state_roundtrips_through_safetensors(tmp_path, kw):
-    clip = tiny_backbone()
-    a = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=0)
-    b = A3lignDFER(A3lignConfig.tiny(**kw), clip, seed=1)
+    backbone = tiny_backbone()
+    a = A3lignDFER(A3lignConfig.tiny(**kw), backbone, seed=0)
+    b = A3lignDFER(A3lignConfig.tiny(**kw), backbone, seed=1)
     sd = a.trainable_state_dict()
-    assert sd and not any(k.startswith('clip') for k in sd)
+    assert sd and not any(k.startswith('backbone') for k in sd)
     save_file(sd, tmp_path/'s.safetensors')
     b.load_trainable_state_dict(load_file(tmp_path/'s.safetensors'))
-    x = torch.randn(2, 16, clip.embed_dim)
+    x = torch.randn(2, 16, backbone.embed_dim)
     with torch.no_grad(): torch.testing.assert_close(b(x), a(x))
     with pytest.raises(KeyError, match='missing'): b.load_trainable_state_dict({k: v for k, v in list(sd.items())[1:]})
 

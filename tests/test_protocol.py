@@ -100,37 +100,37 @@ def test_cached_dataset_equals_video_dataset(tmp_path):
     for n in (5, 20, 70, 131): _folder(tmp_path, f'c{n}', n)
     (tmp_path/'list.txt').write_text(''.join(f'c{n} {n} {i % 7}\n' for i, n in enumerate((5, 20, 70, 131))))
     recs = list(D.read_annotations(tmp_path/'list.txt', spec='dfew'))
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     cfg = TrainConfig(dataset='dfew')
     protocol, tkw = factory.run_protocol(cfg)
     assert (protocol, tkw) == ('dfer-clip', dict(brightness=0.5))
-    c = ensure_cache(recs, clip, tmp_path/'cache', root=tmp_path, progress=False, protocol=protocol, transform_kw=tkw)
+    c = ensure_cache(recs, backbone, tmp_path/'cache', root=tmp_path, progress=False, protocol=protocol, transform_kw=tkw)
     assert c.manifest['key']['protocol'] == 'dfer-clip' and c.manifest['key']['max_frames'] is None
     assert [c.get(i)[1].tolist() for i in range(4)] == [protocol_frames(n, 'dfer-clip').tolist() for n in (5, 20, 70, 131)]
-    te = V.clip_transform_for(clip, False, protocol, **tkw)
+    te = V.clip_transform_for(backbone, False, protocol, **tkw)
     for train in (False, True):
         dc = CachedClipDataset(c, recs, 16, train=train, seed=3, root=tmp_path)
         dv = VideoClipDataset(recs, te, 16, train=train, seed=3, protocol=protocol)
         for e in (0, 4):
             dc.set_epoch(e); dv.set_epoch(e)
             for i in range(len(recs)):
-                torch.testing.assert_close(dc[i]['feats'], clip.encode_images(dv[i]['frames']), atol=2e-3, rtol=2e-3)
+                torch.testing.assert_close(dc[i]['feats'], backbone.encode_images(dv[i]['frames']), atol=2e-3, rtol=2e-3)
 
 
 # ---------------------------------------------------------------- transforms and specs
 def test_dfer_clip_transform():
     from torchvision.transforms.v2 import functional as TF
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
-    S = clip.image_size if isinstance(clip.image_size, int) else clip.image_size[0]
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    S = backbone.image_size if isinstance(backbone.image_size, int) else backbone.image_size[0]
     x = np.random.default_rng(0).integers(0, 256, (3, 36, 48, 3), dtype=np.uint8)
-    y = V.clip_transform_for(clip, protocol='dfer-clip')(x)  # squash, [0, 1], no mean/std
+    y = V.clip_transform_for(backbone, protocol='dfer-clip')(x)  # squash, [0, 1], no mean/std
     torch.testing.assert_close(y, TF.resize(torch.as_tensor(x).permute(0, 3, 1, 2), [S, S], antialias=True).float() / 255)
-    t = V.clip_transform_for(clip, True, 'dfer-clip', rotation=4.0)
+    t = V.clip_transform_for(backbone, True, 'dfer-clip', rotation=4.0)
     assert t.scale == (0.08, 1.0) and t.flip == 0.5 and t.jitter == 0 and not t.normalize and t.rotation == 4.0
-    assert V.clip_transform_for(clip, False, 'dfer-clip', rotation=4.0).rotation == 0  # training only
+    assert V.clip_transform_for(backbone, False, 'dfer-clip', rotation=4.0).rotation == 0  # training only
     y = t(x, np.random.default_rng(1)); assert y.shape == (3, 3, S, S)
     # the paper's 120 -> 112 crop reaches a backbone of another input size
-    t = V.clip_transform_for(clip, True, 'tsn', resize_to=120, image_size=112)
+    t = V.clip_transform_for(backbone, True, 'tsn', resize_to=120, image_size=112)
     assert t(x, np.random.default_rng(0)).shape == (3, 3, S, S)
     assert factory.run_protocol(TrainConfig(dataset='dfew', resize_to=120, crop_size=112))[1] == dict(brightness=0.5, resize_to=120, image_size=112)
 
@@ -149,8 +149,8 @@ def test_cache_key_dtype_and_file_stamps(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 18)
     (tmp_path/'list.txt').write_text('a 20 0\nb 18 1\n')
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
-    c = ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, backbone, tmp_path/'c', root=tmp_path, progress=False)
     assert c.manifest['key']['decoder'].startswith('PIL') and c.manifest['key']['model']['weights_dtype'] == 'float32'
     half = make_backbone('a3lign-tiny', None, 'cpu', seed=0, precision='fp16')
     assert weights_dtype(half) == 'float16'
@@ -159,7 +159,7 @@ def test_cache_key_dtype_and_file_stamps(tmp_path):
     (tmp_path/'b'/'0017.png').unlink(); _folder(tmp_path, 'b', 18)  # the folder rewritten after the build
     st = os.stat(tmp_path/'b'); os.utime(tmp_path/'b', ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     with pytest.raises(CacheMismatchError, match="clip 'b'.*changed on disk"):
-        ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
+        ensure_cache(recs, backbone, tmp_path/'c', root=tmp_path, progress=False)
 
 
 def test_path_map_in_training_lists(tmp_path):
@@ -178,11 +178,11 @@ def test_short_folder_is_counted_never_silent(tmp_path):
     _folder(tmp_path, 'a', 20); _folder(tmp_path, 'b', 12)
     (tmp_path/'list.txt').write_text('a 20 0\nb 20 1\n')  # b: the list says 20, the folder holds 12
     recs = list(D.read_annotations(tmp_path/'list.txt'))
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     with pytest.raises(ClipLoadError, match=r'list.txt:2: .*the folder has 12 frames, the list says 20'):
-        ensure_cache(recs, clip, tmp_path/'c', root=tmp_path, progress=False)
+        ensure_cache(recs, backbone, tmp_path/'c', root=tmp_path, progress=False)
     with pytest.warns(UserWarning, match='1 unreadable clip'):
-        c = ensure_cache(recs, clip, tmp_path/'c2', root=tmp_path, progress=False, skip_bad=True)
+        c = ensure_cache(recs, backbone, tmp_path/'c2', root=tmp_path, progress=False, skip_bad=True)
     assert [src for _, src, _ in c.manifest['skipped']] == [f'{tmp_path/"list.txt"}:2']
-    v = VideoClipDataset(recs, V.clip_transform_for(clip), 16)
+    v = VideoClipDataset(recs, V.clip_transform_for(backbone), 16)
     with pytest.raises(ClipLoadError, match='the folder has 12 frames'): v[1]

@@ -18,10 +18,10 @@ def _seeded(seed=0, name=BASE):
     return make_backbone(name, None, 'cpu', seed=seed)
 
 
-def _load_visual(clip, sd):
+def _load_visual(backbone, sd):
     "Load the shipped `visual.*` tensors into `clip` (strict; fp16 floats are cast by `load_state_dict`)."
-    clip.model.visual.load_state_dict({k[len('visual.'):]: v for k, v in sd.items()}, strict=True)
-    return clip
+    backbone.model.visual.load_state_dict({k[len('visual.'):]: v for k, v in sd.items()}, strict=True)
+    return backbone
 
 
 @pytest.fixture(scope='module')

@@ -70,30 +70,30 @@ def test_resume_equals_uninterrupted(data, trained_run, tmp_path):
 def test_cache_reuse_mismatch_resume(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'train.txt')) + list(read_annotations(data/'test.txt'))
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
-    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=16, views=2, shard_size=4, progress=False)
     assert len(c) == len(recs) and c.views == 2
     f, idx = c.get(2)
     # a 16-frame cap on a 70-frame clip: 16 frames spread over the clip plus its 16 exact test frames
     grid = set((np.arange(16) * 70 // 16).tolist()) | set(((2 * np.arange(16) + 1) * 70 // 32).tolist())
-    assert f.dtype == torch.float16 and f.shape == (2, len(grid), clip.embed_dim) and idx.tolist() == sorted(grid)
+    assert f.dtype == torch.float16 and f.shape == (2, len(grid), backbone.embed_dim) and idx.tolist() == sorted(grid)
     shards = sorted((tmp_path/'c'/'shards').glob('*.safetensors'))
     assert len(shards) == 3
     stamp = {p: p.stat().st_mtime_ns for p in shards}
     # reuse: nothing rewritten
-    ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
+    ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
     assert {p: p.stat().st_mtime_ns for p in shards} == stamp
     # mismatch: another model (other random weights), another frame cap
     with pytest.raises(CacheMismatchError, match='model.fingerprint'):
         ensure_cache(recs, make_backbone('a3lign-tiny', None, 'cpu', seed=1), tmp_path/'c', root=data, max_frames=16, views=2)
     with pytest.raises(CacheMismatchError, match='max_frames: cache has 16, this run needs 32'):
-        ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=32, views=2)
+        ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=32, views=2)
     # resume: an interrupted build (manifest not complete, one shard missing) redoes only that shard
     m = json.loads((tmp_path/'c'/'manifest.json').read_text()); m['complete'] = False
     (tmp_path/'c'/'manifest.json').write_text(json.dumps(m))
     before = c.get(5)[0].clone()
     shard_path(tmp_path/'c', 1).unlink()
-    c2 = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
+    c2 = ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=16, views=2, progress=False)
     rewritten = [p for p in shards if p.stat().st_mtime_ns != stamp[p]]
     assert rewritten == [shard_path(tmp_path/'c', 1)]
     assert torch.equal(c2.get(5)[0], before)  # bit-identical, augmented view included (seeded)
@@ -104,14 +104,14 @@ def test_cache_and_video_paths_agree(data, trained_run, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     from a3lign_nb.data.video import clip_transform_for
     recs = list(read_annotations(data/'train.txt'))
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
-    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=16, progress=False)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=16, progress=False)
     dc = CachedClipDataset(c, recs, 16, train=True, seed=3, root=data)
-    dv = VideoClipDataset(recs, clip_transform_for(clip), 16, train=True, seed=3, max_frames=16)
+    dv = VideoClipDataset(recs, clip_transform_for(backbone), 16, train=True, seed=3, max_frames=16)
     for e in (0, 5):
         dc.set_epoch(e); dv.set_epoch(e)
         for i in range(len(recs)):
-            a, b = dc[i]['feats'], clip.encode_images(dv[i]['frames'])
+            a, b = dc[i]['feats'], backbone.encode_images(dv[i]['frames'])
             torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
     b = pipelines.train(tiny_cfg(data, tmp_path/'video', use_cache=False))
     la = [json.loads(l) for l in open(trained_run/'log.jsonl')]   # the same run from the cache (conftest's trained_run)
@@ -175,11 +175,11 @@ def test_fp16_scaler_survives_resume_at_stage_boundary(data, tmp_path):
 def test_cache_key_records_autocast(data, tmp_path):
     from a3lign_nb.data.datasets import read_annotations
     recs = list(read_annotations(data/'test.txt'))[:2]
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
-    c = ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    c = ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=8, progress=False, amp='bf16')
     assert c.manifest['key']['autocast'] == 'bfloat16'
     with pytest.raises(CacheMismatchError, match="autocast: cache has 'bfloat16', this run needs 'none'.*--amp"):
-        ensure_cache(recs, clip, tmp_path/'c', root=data, max_frames=8, progress=False, amp='none')
+        ensure_cache(recs, backbone, tmp_path/'c', root=data, max_frames=8, progress=False, amp='none')
 
 
 # ---------------------------------------------------------------- unreadable clips
@@ -190,19 +190,19 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
     d = tmp_path/'d'; shutil.copytree(data, d)
     (d/'clips'/'train_1_0.mp4').write_bytes(b'not a video at all' * 50)   # line 4 of train.txt
     recs = read_annotations(d/'train.txt')
-    clip = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
+    backbone = make_backbone('a3lign-tiny', None, 'cpu', seed=0)
     src = f"{d/'train.txt'}:4"
     with pytest.raises(ClipLoadError, match=f"{src}: cannot load clip .*train_1_0.mp4"):
-        ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)
+        ensure_cache(recs, backbone, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False)
     with pytest.warns(UserWarning, match='train.txt:4'):
-        c = ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
+        c = ensure_cache(recs, backbone, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
     assert c.manifest['complete'] and [s[1] for s in c.manifest['skipped']] == [src]
     assert [r[1] for r in c.skipped.values()] != [] and len(c) == len(recs)
     # finished, not retried: a resumed build keeps the shard with the skipped clip
     m = json.loads((tmp_path/'c'/'manifest.json').read_text()); m['complete'] = False
     (tmp_path/'c'/'manifest.json').write_text(json.dumps(m))
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path/'c'/'shards').glob('*.safetensors')}
-    c = ensure_cache(recs, clip, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
+    c = ensure_cache(recs, backbone, tmp_path/'c', root=d, max_frames=8, shard_size=2, progress=False, skip_bad=True)
     assert c.manifest['complete'] and {p: p.stat().st_mtime_ns for p in stamp} == stamp
     # training from it: left out with skip_bad, a clear error without
     with pytest.warns(UserWarning, match='train.txt:4'):
@@ -212,9 +212,9 @@ def test_corrupt_clip_named_or_skipped(data, tmp_path):
         CachedClipDataset(c, recs, 4, root=d)
     # straight from video: error names the line; skip_bad stands the next clip in
     from a3lign_nb.data.video import clip_transform_for
-    v = VideoClipDataset(recs, clip_transform_for(clip), 4, max_frames=8)
+    v = VideoClipDataset(recs, clip_transform_for(backbone), 4, max_frames=8)
     with pytest.raises(ClipLoadError, match=f'{src}: cannot load clip'): v[3]
-    v = VideoClipDataset(recs, clip_transform_for(clip), 4, max_frames=8, skip_bad=True)
+    v = VideoClipDataset(recs, clip_transform_for(backbone), 4, max_frames=8, skip_bad=True)
     with warnings.catch_warnings(record=True): item = v[3]
     assert item['index'] == 4 and v.skipped[0][0] == src
     # the whole run with --skip-bad

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames,
-                                  sample_indices)
+from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames)
 from ..utils import atomic_write
 
 # %% auto #0
@@ -358,7 +357,7 @@ def segment_rng(seed: int, # the run's seed
 class VideoClipDataset(torch.utils.data.Dataset):
     "Clips straight from video with the cache's frame choice: item -> dict(frames=[T,3,R,R], label, index)."
     def __init__(self, records, # `ClipRecord`s
-                 transform, # test-time transform (`clip_transform_for(clip, train=False)`); training uses `train_transform` if given
+                 transform, # test-time transform (`clip_transform_for(backbone, train=False)`); training uses `train_transform` if given
                  num_segments: int = 16, # T
                  train: bool = False, # random frame per segment
                  seed: int = 0, # seed of the draws

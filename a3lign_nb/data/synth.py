@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 from fractions import Fraction
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -416,15 +415,15 @@ def get_protocol(name) -> Protocol: # a name in `PROTOCOLS` (or a `Protocol`)
     return PROTOCOLS[name]
 
 # %% ../../nbs/10_data.video.ipynb #25409d92
-def clip_transform_for(clip, # a `FrozenCLIP` (anything with `image_size`, `mean`, `std`)
+def clip_transform_for(backbone, # a `FrozenCLIP` (anything with `image_size`, `mean`, `std`)
                        train: bool = False, # training augmentation or test preprocessing
                        protocol='tsn', # a `PROTOCOLS` name or a `Protocol`
                        **kwargs, # more `ClipTransform` options (e.g. `brightness`, `rotation`, `resize_to`)
                       ) -> ClipTransform:
     "The `ClipTransform` of a protocol for a CLIP backbone's input size and normalisation."
-    size = clip.image_size if isinstance(clip.image_size, int) else clip.image_size[0]
+    size = backbone.image_size if isinstance(backbone.image_size, int) else backbone.image_size[0]
     if kwargs.get('image_size') is not None:  # a crop smaller than the backbone's input (the paper's 112): resize it back
         kwargs.setdefault('out_size', size); size = kwargs.pop('image_size')
     kwargs.pop('image_size', None)
     if not train: kwargs = {k: v for k, v in kwargs.items() if k not in ('brightness', 'rotation')}  # training only
-    return get_protocol(protocol).transform(size, tuple(clip.mean), tuple(clip.std), train=train, **kwargs)
+    return get_protocol(protocol).transform(size, tuple(backbone.mean), tuple(backbone.std), train=train, **kwargs)

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import math
-import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -149,10 +147,10 @@ def batch_features(model, # an `A3lignDFER` (or its DDP wrapper)
                   ) -> torch.Tensor: # frame features [B, T, D]
     "Batch -> frame features `[B,T,D]` float32 on `device` (image tower under no_grad for raw frames)."
     if 'feats' in batch: return batch['feats'].to(device, non_blocking=True).float()
-    clip = unwrap(model).backbone
+    backbone = unwrap(model).backbone
     frames = batch['frames'].to(device, non_blocking=True)  # [B,T,3,R,R]
     with torch.no_grad(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
-        f = clip.encode_frames(frames)  # [B,T,D]
+        f = backbone.encode_frames(frames)  # [B,T,D]
     return f.to(torch.float16).float()
 
 @torch.no_grad()

@@ -64,7 +64,7 @@ def shuffled_order(T: int, # frames
 
 # %% ../../nbs/62_explore.time.ipynb #3f6cb852
 @torch.no_grad()
-def read_clip(clip, # the model's `FrozenCLIP`
+def read_clip(backbone, # the model's `FrozenCLIP`
               path: str | os.PathLike, # a video file or frame folder
               num_segments: int = 16, # frames read, T
               num_frames: int | None = None, # frames in the clip, if known (else counted)
@@ -75,17 +75,17 @@ def read_clip(clip, # the model's `FrozenCLIP`
     "Read a clip's frames as the run's evaluation does (`frame_indices`, its transform) and run them through the frozen image tower."
     n = num_frames or count_frames(path)
     frames = read_frames(path, frame_indices(n, num_segments, protocol=protocol, max_frames=max_frames))  # [T, H, W, 3]
-    return frames, encode_clip_frames(clip, frames, protocol, transform_kw)
+    return frames, encode_clip_frames(backbone, frames, protocol, transform_kw)
 
 @torch.no_grad()
-def encode_clip_frames(clip, # the model's `FrozenCLIP`
+def encode_clip_frames(backbone, # the model's `FrozenCLIP`
                        frames: np.ndarray, # uint8 `[T, H, W, 3]`: a clip's frames (or a window's face crops)
                        protocol: str = 'tsn', # the run's protocol: its test transform
                        transform_kw: dict | None = None, # the run's transform options (`run_frames`)
                       ) -> torch.Tensor: # CLIP features `[T, D]`
     "A clip's frames through the run's test transform and the frozen image tower."
-    x = clip_transform_for(clip, False, protocol, **(transform_kw or {}))(frames).to(clip.device)  # [T, 3, R, R]
-    return clip.encode_frames(x[None])[0].float()  # [T, D]
+    x = clip_transform_for(backbone, False, protocol, **(transform_kw or {}))(frames).to(backbone.device)  # [T, 3, R, R]
+    return backbone.encode_frames(x[None])[0].float()  # [T, D]
 
 @torch.no_grad()
 def temporal_alignment(model, # an `A3lignDFER`

@@ -37,7 +37,7 @@ LAYERS = {  # layer name -> (label in the legend/hover, marker symbol, marker si
 }
 
 @torch.no_grad()
-def collect_features(model, # an `A3lignDFER` (anything with `.clip`, `.cfg.classes`, `sentence_features`, `class_features`, `video_features`)
+def collect_features(model, # an `A3lignDFER` (anything with `.backbone`, `.cfg.classes`, `sentence_features`, `class_features`, `video_features`)
                      layers=tuple(LAYERS), # which of `LAYERS` to collect
                      clip_feats: torch.Tensor | None = None, # frozen per-frame CLIP features of some clips `[N, T, D]` (for 'videos')
                      clip_labels=None, # their labels `[N]`
@@ -47,12 +47,12 @@ def collect_features(model, # an `A3lignDFER` (anything with `.clip`, `.cfg.clas
     "The features the token map draws, one row per point, with the point's layer, class, sentence and clip."
     classes = list(model.cfg.classes)
     feats, rows = [], []
-    def add(x, layer, cls, sentence=-1, clip=''):  # x: [n, D]
+    def add(x, layer, cls, sentence=-1, paths=''):  # x: [n, D]
         x = F.normalize(x.float(), dim=-1).cpu().numpy()
         feats.append(x)
         for k in range(len(x)):
             c = int(cls[k]); s = int(sentence[k]) if np.ndim(sentence) else sentence
-            rows.append(dict(layer=layer, class_idx=c, cls=classes[c], sentence=s, clip_path=str(clip[k]) if np.ndim(clip) else clip))
+            rows.append(dict(layer=layer, class_idx=c, cls=classes[c], sentence=s, clip_path=str(paths[k]) if np.ndim(paths) else paths))
     if 'sentences' in layers:
         sf = model.sentence_features()  # [C, S, D]
         C, S, _ = sf.shape
@@ -60,8 +60,8 @@ def collect_features(model, # an `A3lignDFER` (anything with `.clip`, `.cfg.clas
     if 'classes' in layers:
         add(model.class_features(), 'classes', np.arange(len(classes)))  # [C, D]
     if 'clip_text' in layers:
-        clip = model.backbone
-        add(clip.encode_text(clip.tokenize([prompt.format(c) for c in classes])), 'clip_text', np.arange(len(classes)))
+        backbone = model.backbone
+        add(backbone.encode_text(backbone.tokenize([prompt.format(c) for c in classes])), 'clip_text', np.arange(len(classes)))
     if 'videos' in layers and clip_feats is not None and len(clip_feats):
         dev = next(model.parameters()).device
         v = model.video_features(torch.as_tensor(clip_feats).to(dev), temporal=True)  # [N, D]
@@ -452,7 +452,7 @@ def run_test_list(run_dir) -> Path | None:
     except Exception: return None
 
 @torch.no_grad()
-def clip_features(clip, # a `FrozenCLIP`
+def clip_features(backbone, # a `FrozenCLIP`
                   records, # `ClipRecord`s (e.g. from `read_annotations`)
                   num_segments: int = 16, # frames per clip, T
                   protocol: str = 'tsn', # the run's protocol (`run_frames`)
@@ -460,12 +460,12 @@ def clip_features(clip, # a `FrozenCLIP`
                   max_frames: int | None = None, # the run's frame cap (`run_frames`)
                  ) -> torch.Tensor: # `[N, T, D]`
     "Frozen per-frame CLIP features of some clips: the frames and transform of the run's evaluation (`frame_indices`)."
-    tf = clip_transform_for(clip, False, protocol, **(transform_kw or {}))
+    tf = clip_transform_for(backbone, False, protocol, **(transform_kw or {}))
     out = []
     for r in records:
         idx = frame_indices(r.num_frames, num_segments, protocol=protocol, max_frames=max_frames)
-        x = tf(read_frames(r.path, idx)).to(clip.device)  # [T, 3, R, R]
-        out.append(clip.encode_frames(x[None])[0])  # [T, D]
+        x = tf(read_frames(r.path, idx)).to(backbone.device)  # [T, 3, R, R]
+        out.append(backbone.encode_frames(x[None])[0])  # [T, D]
     return torch.stack(out).float()
 
 def _from_run(cls, run_dir, backbone=None, clip_list=None, max_clips: int = 35, device='cpu', **kwargs):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -90,7 +90,7 @@ class A3lignConfig:
             if isinstance(f.default, bool) and not isinstance(v, bool): bad(f.name, 'must be true or false (a bool)')
             if v is None and 'None' in str(f.type): continue  # an optional number (e.g. grad_clip: None = off)
             if type(f.default) in (int, float) and (isinstance(v, (bool, str)) or not isinstance(v, (int, float))):
-                bad(f.name, f'must be a number' + (' or None' if 'None' in str(f.type) else ''))
+                bad(f.name, 'must be a number' + (' or None' if 'None' in str(f.type) else ''))
         if len(self.classes) < 2: bad('classes', 'need at least 2 class names')
         if len(set(self.classes)) != len(self.classes): bad('classes', 'class names must be unique')
         for k in ('num_segments', 'num_sentences', 'tokens_per_sentence', 'jas_depth', 'jas_heads'):
@@ -150,7 +150,7 @@ class A3lignConfig:
 class A3lignDFER(nn.Module):
     "A3lign-DFER: frozen CLIP + MAT + JAS. `forward(feats [B, T, D]) -> logits [B, C]`."
     def __init__(self, cfg: A3lignConfig, # the architecture
-                 clip: FrozenCLIP | None = None, # the frozen backbone to use; None: `cfg.backbone` with random weights
+                 backbone: FrozenCLIP | None = None, # the frozen backbone to use; None: `cfg.backbone` with random weights
                  seed: int = 0, # our choice: seed of MAT's and JAS's initialisation (independent of the global RNG)
                  text_chunk_size: int | None = None, # our choice: sentences per text-tower call (None: all C*S at once)
                  text_grad_checkpoint: bool = False, # our choice: recompute text-tower activations in backward (memory)
@@ -159,10 +159,10 @@ class A3lignDFER(nn.Module):
         super().__init__()
         cfg.validate()
         if text_chunk_size is not None and text_chunk_size < 1: raise ValueError(f'text_chunk_size={text_chunk_size!r}: must be >= 1 or None')
-        if clip is None: clip = load_backbone(cfg.backbone)
-        elif clip.name != cfg.backbone:
-            warnings.warn(f'A3lignDFER: config names backbone {cfg.backbone!r} but a {clip.name!r} was given; using the given one.')
-        self.cfg, self.backbone, self.cache_class_features = cfg, clip, cache_class_features
+        if backbone is None: backbone = load_backbone(cfg.backbone)
+        elif backbone.name != cfg.backbone:
+            warnings.warn(f'A3lignDFER: config names backbone {cfg.backbone!r} but a {backbone.name!r} was given; using the given one.')
+        self.cfg, self.backbone, self.cache_class_features = cfg, backbone, cache_class_features
         with torch.random.fork_rng(devices=[]):  # MAT/JAS init depend on `seed` only
             torch.manual_seed(seed)
             if cfg.use_mat:
@@ -170,20 +170,20 @@ class A3lignDFER(nn.Module):
                 if cfg.mat_init == 'class_name': texts = init_texts_for(cfg.classes, 'class_name')
                 elif cfg.mat_init == 'description':
                     texts = cfg.mat_init_texts or init_texts_for(cfg.classes, 'description', cfg.mat_description_template)
-                self.mat = MAT(clip, cfg.num_classes, cfg.num_sentences, cfg.tokens_per_sentence, cfg.mat_init, texts,
+                self.mat = MAT(backbone, cfg.num_classes, cfg.num_sentences, cfg.tokens_per_sentence, cfg.mat_init, texts,
                                cfg.mat_init_fill, cfg.mat_init_std, text_chunk_size, text_grad_checkpoint)
                 S = cfg.num_sentences
             else:
-                self.mat = PromptFeatures(clip, cfg.classes, cfg.prompt_templates)
+                self.mat = PromptFeatures(backbone, cfg.classes, cfg.prompt_templates)
                 S = len(cfg.prompt_templates)
-            self.jas = JAS(clip.embed_dim, cfg.num_segments, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
+            self.jas = JAS(backbone.embed_dim, cfg.num_segments, S, depth=cfg.jas_depth, heads=cfg.jas_heads,
                            mlp_ratio=cfg.jas_mlp_ratio, pooling=cfg.jas_pooling, time_embedding=cfg.jas_time_embedding,
                            share_time_embedding=cfg.jas_share_time_embedding, share_encoders=cfg.jas_share_encoders,
                            residual=cfg.jas_residual, gate_init=cfg.jas_gate_init, dropout=cfg.jas_dropout,
                            logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale, encoders=cfg.use_jas,
                            input_norm=cfg.jas_input_norm, time_offsets=cfg.jas_time_offsets,
                            text_encoder=cfg.jas_text_encoder)
-        self.mat.to(clip.device); self.jas.to(clip.device)
+        self.mat.to(backbone.device); self.jas.to(backbone.device)
         self._cache = None
 
     @property

@@ -33,13 +33,13 @@ def init_texts_for(classes: Sequence[str], # class names
         return [template.format(n) for n in names]
     raise ValueError(f"init_texts_for: init must be 'class_name' or 'description', got {init!r}")
 
-def text_token_embeddings(clip: FrozenCLIP, # the frozen CLIP
+def text_token_embeddings(backbone: FrozenCLIP, # the frozen CLIP
                           texts: Sequence[str], # one text per class
                          ) -> list[torch.Tensor]: # per text [n_i, E]: embeddings without SOT/EOT
     "Token embeddings of each text, start and end tokens removed."
-    ids = clip.tokenize(list(texts))  # [N, 77]
-    eot = clip.eot_index(ids)  # [N]
-    with torch.no_grad(): emb = clip.embed_tokens(ids).float()  # [N, 77, E]
+    ids = backbone.tokenize(list(texts))  # [N, 77]
+    eot = backbone.eot_index(ids)  # [N]
+    with torch.no_grad(): emb = backbone.embed_tokens(ids).float()  # [N, 77, E]
     return [emb[i, 1:int(eot[i])] for i in range(len(texts))]
 
 def init_mat_tokens(num_classes: int, # C
@@ -68,7 +68,7 @@ def init_mat_tokens(num_classes: int, # C
 # %% ../../nbs/20_models.mat.ipynb #97d46cab
 class MAT(nn.Module):
     "Multi-Dimensional Alignment Tokens `[C, S, K, E]` -> sentence features `[C, S, D]` through the frozen text tower."
-    def __init__(self, clip: FrozenCLIP, # the frozen CLIP (for E, D and the SOT/EOT embeddings)
+    def __init__(self, backbone: FrozenCLIP, # the frozen CLIP (for E, D and the SOT/EOT embeddings)
                  num_classes: int, # C
                  num_sentences: int = 16, # S (paper: 16)
                  tokens_per_sentence: int = 64, # K (paper: 64)
@@ -82,9 +82,9 @@ class MAT(nn.Module):
         super().__init__()
         if init not in MAT_INITS: raise ValueError(f'MAT init must be one of {MAT_INITS}, got {init!r}')
         L = tokens_per_sentence + 2
-        if L > clip.context_length:
+        if L > backbone.context_length:
             raise ValueError(f'MAT: {tokens_per_sentence} tokens + SOT + EOT = {L} > context length '
-                             f'{clip.context_length} of {clip.name}; use tokens_per_sentence <= {clip.context_length - 2}.')
+                             f'{backbone.context_length} of {backbone.name}; use tokens_per_sentence <= {backbone.context_length - 2}.')
         if min(num_classes, num_sentences, tokens_per_sentence) < 1:
             raise ValueError(f'MAT: C, S, K must be >= 1, got {num_classes}, {num_sentences}, {tokens_per_sentence}')
         if chunk_size is not None and chunk_size < 1: raise ValueError(f'MAT: chunk_size must be >= 1 or None, got {chunk_size}')
@@ -93,11 +93,11 @@ class MAT(nn.Module):
         if init != 'random':
             if init_texts is None: raise ValueError(f"MAT init={init!r} needs init_texts (one per class): "
                                                     "see `init_texts_for(classes, init)`")
-            emb = text_token_embeddings(clip, init_texts)
+            emb = text_token_embeddings(backbone, init_texts)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         self.tokens = nn.Parameter(init_mat_tokens(num_classes, num_sentences, tokens_per_sentence,
-                                                   clip.text_width, emb, init_fill, init_std, g))
-        with torch.no_grad(): ends = clip.embed_tokens(torch.tensor([clip.sot_id, clip.eot_id])).float()  # [2, E]
+                                                   backbone.text_width, emb, init_fill, init_std, g))
+        with torch.no_grad(): ends = backbone.embed_tokens(torch.tensor([backbone.sot_id, backbone.eot_id])).float()  # [2, E]
         self.register_buffer('sot', ends[0].clone(), persistent=False)  # [E], CLIP's start token
         self.register_buffer('eot', ends[1].clone(), persistent=False)  # [E], CLIP's end token
 
@@ -111,15 +111,15 @@ class MAT(nn.Module):
         eot = self.eot.to(self.tokens).expand(C, S, 1, E)
         return torch.cat([sot, self.tokens, eot], dim=2)  # [C, S, K+2, E]
 
-    def forward(self, clip: FrozenCLIP # the frozen CLIP whose text tower encodes the sentences
+    def forward(self, backbone: FrozenCLIP # the frozen CLIP whose text tower encodes the sentences
                ) -> torch.Tensor: # sentence features [C, S, D]
         C, S, K, E = self.tokens.shape
         emb = self.sentence_embeddings().reshape(C * S, K + 2, E)  # [C*S, L, E]
         eot = torch.full((C * S,), K + 1, dtype=torch.long, device=emb.device)  # EOT is the last position
         n = self.chunk_size or C * S
         ckpt = self.grad_checkpoint and torch.is_grad_enabled() and emb.requires_grad
-        run = (lambda e, i: checkpoint(clip.encode_text_embeddings, e, i, use_reentrant=False)) if ckpt \
-              else clip.encode_text_embeddings
+        run = (lambda e, i: checkpoint(backbone.encode_text_embeddings, e, i, use_reentrant=False)) if ckpt \
+              else backbone.encode_text_embeddings
         feats = torch.cat([run(e, i) for e, i in zip(emb.split(n), eot.split(n))])  # [C*S, D]
         return feats.view(C, S, -1)  # [C, S, D]
 
@@ -139,7 +139,7 @@ PROMPT_TEMPLATES = ('a photo of a face showing {}.',) # our choice for the no-MA
 
 class PromptFeatures(nn.Module):
     "Fixed prompts through the frozen text tower (the no-MAT ablation): `[C, S = len(templates), D]`, computed once."
-    def __init__(self, clip: FrozenCLIP, # the frozen CLIP
+    def __init__(self, backbone: FrozenCLIP, # the frozen CLIP
                  classes: Sequence[str], # class names, filled into the templates
                  templates: Sequence[str] = PROMPT_TEMPLATES): # each with one '{}'
         super().__init__()
@@ -147,9 +147,9 @@ class PromptFeatures(nn.Module):
             raise ValueError(f"PromptFeatures: every template needs a '{{}}' for the class name, got {templates!r}")
         names = [c.replace('_', ' ') for c in classes]
         texts = [t.format(n) for n in names for t in templates]  # class-major: [C*S]
-        with torch.no_grad(): f = clip.encode_text(clip.tokenize(texts))  # [C*S, D]
+        with torch.no_grad(): f = backbone.encode_text(backbone.tokenize(texts))  # [C*S, D]
         self.register_buffer('features', f.view(len(names), len(templates), -1), persistent=False)  # [C, S, D]
         self.texts = texts
 
-    def forward(self, clip: FrozenCLIP | None = None) -> torch.Tensor: # [C, S, D]
+    def forward(self, backbone: FrozenCLIP | None = None) -> torch.Tensor: # [C, S, D]
         return self.features

@@ -232,7 +232,7 @@ def stage_step_report(model: nn.Module, # an `A3lignDFER`
                       feats: torch.Tensor, # [B, T, D] a batch of frame features
                       labels: torch.Tensor # [B] class indices
                      ) -> dict[str, dict]: # per parameter group: n, with_grad, changed, trainable
-    "Take one optimiser step in `stage` and report, per group (and CLIP), how many parameters got gradients and changed."
+    "Take one optimiser step in `stage` and report, per group (and the backbone), how many parameters got gradients and changed."
     apply_stage(model, stage)
     opt = make_optimizer(model, stage)
     before = {n: p.detach().clone() for n, p in model.named_parameters(remove_duplicate=False)}
@@ -242,7 +242,7 @@ def stage_step_report(model: nn.Module, # an `A3lignDFER`
     opt.step()
     changed = {n: not torch.equal(before[n], p.detach()) for n, p in model.named_parameters(remove_duplicate=False)}
     named = dict(model.parameter_groups())
-    named['clip'] = [(f'clip.{n}', p) for n, p in model.backbone.named_parameters()]
+    named['backbone'] = [(f'backbone.{n}', p) for n, p in model.backbone.named_parameters()]
     out = {}
     for g, ps in named.items():
         ns = [n for n, _ in ps]

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import os
-import time
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -23,10 +22,10 @@ from safetensors.torch import save as st_save
 from ..backbone import FrozenCLIP, make_backbone
 from ..data import video as V
 from ..data.datasets import ClipLoadError, check_frame_count, get_spec, read_annotations, segment_rng
-from ..data.video import (SAMPLINGS, VideoReadError, cache_positions, cached_frame_indices, clip_transform_for,
-                                  frame_indices, list_frames, protocol_frames, read_frames, sample_indices)
+from ..data.video import (cache_positions, cached_frame_indices, clip_transform_for,
+                                  frame_indices, read_frames)
 from ..models.a3lign import A3lignConfig
-from ..dist import all_gather_objects, autocast_dtype, barrier, dist_info, is_main_process
+from ..dist import autocast_dtype, barrier, dist_info, is_main_process
 from ..utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
 
 # %% auto #0
@@ -41,10 +40,10 @@ CACHE_FORMAT = 1  # bump when the on-disk layout changes
 class CacheMismatchError(RuntimeError):
     "A cache directory holds features built with other settings than this run asks for."
 
-def weights_fingerprint(clip) -> str:
+def weights_fingerprint(backbone) -> str:
     "Short SHA-256 of the image tower's weights (names, shapes and bytes): tells apart random inits too."
     h = hashlib.sha256()
-    visual = getattr(clip.model, 'visual', clip.model)
+    visual = getattr(backbone.model, 'visual', backbone.model)
     for k, v in sorted(visual.state_dict().items()):
         t = v.detach().to('cpu', torch.float32).contiguous()
         h.update(k.encode()); h.update(str(tuple(t.shape)).encode()); h.update(t.numpy().tobytes())
@@ -191,13 +190,13 @@ class _ExtractClips(torch.utils.data.Dataset):
             out.append(torch.as_tensor(self.t_train(raw, np.random.default_rng([self.view_seed, i, v]))))
         return i, torch.stack(out), idx  # [V,F,3,R,R]
 
-def weights_dtype(clip) -> str:
+def weights_dtype(backbone) -> str:
     "The dtype of the image tower's weights ('float32', 'float16', ...)."
-    visual = getattr(clip.model, 'visual', clip.model)
+    visual = getattr(backbone.model, 'visual', backbone.model)
     p = next(iter(visual.parameters()), None)
     return str(p.dtype).replace('torch.', '') if p is not None else 'none'
 
-def cache_key(clip, # the frozen backbone (its weights' fingerprint)
+def cache_key(backbone, # the frozen backbone (its weights' fingerprint)
               t_eval, # the test-time `ClipTransform`
               t_train, # the training-time transform of views 1.. (None: one view)
               views: int, # spatial views per clip
@@ -210,8 +209,8 @@ def cache_key(clip, # the frozen backbone (its weights' fingerprint)
              ) -> dict:
     "The manifest fields that must match for a cache to be reused."
     return _jsonable(dict(
-        model=dict(name=clip.name, pretrained=str(clip.pretrained), fingerprint=weights_fingerprint(clip),
-                   embed_dim=int(clip.embed_dim), weights_dtype=weights_dtype(clip)),
+        model=dict(name=backbone.name, pretrained=str(backbone.pretrained), fingerprint=weights_fingerprint(backbone),
+                   embed_dim=int(backbone.embed_dim), weights_dtype=weights_dtype(backbone)),
         transform=dict(eval=describe_transform(t_eval), train=describe_transform(t_train) if views > 1 else None),
         views=int(views), view_seed=int(view_seed) if views > 1 else None, max_frames=max_frames, dtype='float16',
         autocast=str(cast).replace('torch.', '') if cast is not None else 'none',
@@ -244,7 +243,7 @@ def _shard_done(root, s, khash) -> bool: return _shard_problem(root, s, khash) i
 
 # %% ../../nbs/40_train.cache.ipynb #a612af38
 def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to extract
-                clip, # a `FrozenCLIP`
+                backbone, # a `FrozenCLIP`
                 cache_dir: str | os.PathLike, # where the cache lives (created)
                 root: str | os.PathLike | None = None, # data root: clip keys are paths relative to it
                 max_frames: int | None = None, # None: every frame the protocol can pick; M: a cap (+ the test frames)
@@ -268,12 +267,12 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
     root_dir, device = Path(cache_dir), torch.device(device)
     rank, world = dist_info()
     tkw = dict(transform_kw or {})
-    t_eval, t_train = clip_transform_for(clip, False, protocol, **tkw), clip_transform_for(clip, True, protocol, **tkw)
+    t_eval, t_train = clip_transform_for(backbone, False, protocol, **tkw), clip_transform_for(backbone, True, protocol, **tkw)
     cast = autocast_dtype(device, amp)
     keys = [clip_key(r.path, root) for r in records]
     uniq = dict(zip(keys, range(len(keys))))  # a clip listed twice (train and test lists) is cached once
     recs = [records[i] for i in uniq.values()]
-    key = cache_key(clip, t_eval, t_train, views, max_frames, view_seed, cast, protocol, num_segments,
+    key = cache_key(backbone, t_eval, t_train, views, max_frames, view_seed, cast, protocol, num_segments,
                     describe_decoder(recs, backend))
     clips = [[k, int(r.num_frames)] for k, r in zip(uniq, recs)]
     files = [file_stamp(r.path) if Path(r.path).exists() else None for r in recs]
@@ -311,7 +310,7 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
         outs = []
         with torch.inference_mode(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
             for c in x.split(batch_frames):
-                outs.append(clip.encode_images(c.to(device, non_blocking=True)).to('cpu', torch.float16))
+                outs.append(backbone.encode_images(c.to(device, non_blocking=True)).to('cpu', torch.float16))
         y = torch.cat(outs)
         for (i, f, idx), part in zip(batch, y.split([f.shape[0] * f.shape[1] for _, f, _ in batch])):
             done_feats[i] = (part.view(f.shape[0], f.shape[1], -1).contiguous(), idx)
@@ -398,7 +397,7 @@ def _rebuild_damaged(cache: FeatureCache) -> list[int]:
     return [s for s, _ in bad]
 
 def ensure_cache(records, # every clip the run will touch (train + test lists)
-                 clip, # a `FrozenCLIP`
+                 backbone, # a `FrozenCLIP`
                  cache_dir: str | os.PathLike, # the cache directory
                  root=None, # data root (clip keys are relative to it)
                  max_frames: int | None = None, # see `build_cache`
@@ -413,7 +412,7 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
     cast = autocast_dtype(torch.device(build_kw.get('device', 'cpu')), build_kw.get('amp', 'auto'))
     protocol, T, tkw = build_kw.get('protocol', 'tsn'), build_kw.get('num_segments', 16), dict(build_kw.get('transform_kw') or {})
     recs = list({clip_key(r.path, root): r for r in records}.values())
-    key = cache_key(clip, clip_transform_for(clip, False, protocol, **tkw), clip_transform_for(clip, True, protocol, **tkw),
+    key = cache_key(backbone, clip_transform_for(backbone, False, protocol, **tkw), clip_transform_for(backbone, True, protocol, **tkw),
                     views, max_frames, view_seed, cast, protocol, T, describe_decoder(recs, build_kw.get('backend', 'auto')))
     mf = cache_dir/'manifest.json'
     if mf.exists() and load_json(mf).get('complete'):
@@ -427,7 +426,7 @@ def ensure_cache(records, # every clip the run will touch (train + test lists)
             barrier()
     elif rebuild and mf.exists() and is_main_process(): shutil.rmtree(cache_dir)
     barrier()
-    return build_cache(records, clip, cache_dir, root=root, max_frames=max_frames, views=views, view_seed=view_seed, **build_kw)
+    return build_cache(records, backbone, cache_dir, root=root, max_frames=max_frames, views=views, view_seed=view_seed, **build_kw)
 
 # %% ../../nbs/40_train.cache.ipynb #8c852223
 class CachedClipDataset(torch.utils.data.Dataset):

@@ -21,7 +21,7 @@ def no_network(monkeypatch, tmp_path):
     monkeypatch.delenv('A3LIGN_ALLOW_DOWNLOAD', raising=False)
 
 
-def _state(clip: FrozenCLIP): return {k: v.clone().contiguous() for k, v in clip.model.state_dict().items()}
+def _state(backbone: FrozenCLIP): return {k: v.clone().contiguous() for k, v in backbone.model.state_dict().items()}
 
 
 def test_missing_tag_fails_fast_and_says_how(no_network, tmp_path):
@@ -63,13 +63,13 @@ def test_tag_found_in_weights_folder(no_network, tmp_path, monkeypatch):
     torch.testing.assert_close(got.encode_images(x), ref.encode_images(x))
 
 
-def _write_open_clip_folder(folder, clip):
+def _write_open_clip_folder(folder, backbone):
     import open_clip
     folder.mkdir(parents=True)
     cfg = {'model_cfg': open_clip.get_model_config('a3lign-tiny'),
-           'preprocess_cfg': {'mean': list(clip.mean), 'std': list(clip.std)}}
+           'preprocess_cfg': {'mean': list(backbone.mean), 'std': list(backbone.std)}}
     (folder/'open_clip_config.json').write_text(json.dumps(cfg))
-    save_file(_state(clip), folder/'open_clip_model.safetensors')
+    save_file(_state(backbone), folder/'open_clip_model.safetensors')
 
 
 def test_local_dir(no_network, tmp_path):
@@ -91,7 +91,7 @@ def test_hf_hub_from_cache_offline(no_network, tmp_path):
 
 
 def test_frozen_even_in_train_mode():
-    clip = load_backbone('a3lign-tiny')
-    wrapper = torch.nn.Sequential(clip)
+    backbone = load_backbone('a3lign-tiny')
+    wrapper = torch.nn.Sequential(backbone)
     wrapper.train()
-    assert not clip.model.training and not any(p.requires_grad for p in clip.parameters())
+    assert not backbone.model.training and not any(p.requires_grad for p in backbone.parameters())
