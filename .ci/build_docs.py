@@ -2,9 +2,11 @@
 """Build the docs site from the notebooks, with their outputs.
 
 The notebooks are committed without outputs (small repository, clean diffs), so the build runs them
-first: each notebook in its own Jupyter kernel (nbclient), in `nbs/` as the working directory, cells
-marked with a test flag (`#| slow`, `#| cuda`, ...) or `#| eval: false` skipped as `nbdev_test` skips
-them, several notebooks at once (`--jobs`), each within a time limit (`--timeout`). A notebook that
+first, as `nbdev_test` does: each notebook in a fresh IPython shell (execnb) inside a few worker
+processes that outlive it (`.ci/docs_run.py`; torch is imported once per worker, not once per
+notebook), in `nbs/` as the working directory, cells marked with a test flag (`#| slow`, `#| cuda`,
+...) or `#| eval: false` skipped as `nbdev_test` skips them, several notebooks at once (`--jobs`),
+longest first (by the last build's times), each within a time limit (`--timeout`). A notebook that
 fails or runs out of time is named with its error and the build fails; nothing is skipped silently.
 
 With quarto on PATH the run notebooks go to `nbdev_docs` (the nbdev/quarto site in `_docs/`). Without
@@ -37,7 +39,6 @@ import concurrent.futures as cf
 import fnmatch
 import html
 import json
-import math
 import os
 import re
 import shutil
@@ -45,6 +46,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # docs_run: the worker processes import it by name
+from docs_run import _directives, _skip, _src, run_notebook, worker_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT/'_docs_run'  # the run notebooks (git-ignored); `nbs/` itself is never written to
@@ -75,92 +79,66 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
-def _src(cell) -> str:
-    return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
-
-
-def _directives(src: str) -> dict[str, list[str]]:
-    "The `#| name args` lines at the top of a cell (nbdev's directives)."
-    out = {}
-    for line in src.splitlines():
-        m = re.match(r'\s*#\|\s*([\w\-]+:?)\s*(.*)', line)
-        if not m:
-            if line.strip(): break
-            continue
-        out[m.group(1)] = m.group(2).split()
-    return out
-
-
-def _skip(cell, flags: set[str]) -> bool:
-    "Cells `nbdev_test` would not run: a test flag not asked for, `#| eval: false`, `nbdev_export()`."
-    if cell['cell_type'] != 'code': return False
-    src = _src(cell)
-    if 'nbdev_export' + '(' in src: return True
-    d = _directives(src)
-    if (d.get('eval:') or [''])[0].lower() == 'false': return True
-    return bool(flags & d.keys())
-
-
-def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float, log: Path) -> tuple[bool, float, str]:
-    "Run `src` in a fresh kernel (working directory: its folder), write it with outputs to `dst`; the kernel's own log to `log`."
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError
-    nb = nbformat.read(src, as_version=4)
-    for c in nb.cells:
-        if _skip(c, flags): c.metadata.setdefault('tags', []).append('skip-execution')
-    deadline = time.monotonic() + timeout
-    client = NotebookClient(nb, kernel_name='python3', resources={'metadata': {'path': str(src.parent)}},
-                            timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
-                            store_widget_state=False, record_timing=False)
-    t0, err = time.perf_counter(), ''
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, 'w', encoding='utf-8') as fh:  # the kernel process's own output (cell outputs go to the notebook)
-        try: client.execute(stdout=fh, stderr=fh)
-        except CellTimeoutError: err = f'ran past its {timeout:.0f} s limit (--timeout)'
-        except Exception as e: err = f'{type(e).__name__}: {e}'  # a failing cell: CellExecutionError shows it
-    if err: err += f'\n(the kernel\'s log: {log})'
-    for c in nb.cells:
-        tags = c.metadata.get('tags', [])
-        if 'skip-execution' in tags: tags.remove('skip-execution')
-        if not tags: c.metadata.pop('tags', None)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dst)
-    return not err, time.perf_counter() - t0, err
+def _timings(dest: Path) -> dict[str, float]:
+    "Seconds each notebook took in the last build (longest first next time, so the last to finish is a short one)."
+    try: return {k: float(v) for k, v in json.loads((dest/'_timings.json').read_text()).items()}
+    except (OSError, ValueError, AttributeError): return {}
 
 
 def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, timeout: float) -> Path:
     """Copy `nbs` to `dest` and run the notebooks matching one of `patterns` (all if None) in place there.
 
-    Raises SystemExit naming every notebook that failed, with the end of its error."""
+    `jobs` worker processes run them, each notebook in a fresh IPython shell, longest first (by the last build's
+    times). Raises SystemExit naming every notebook that failed, with the end of its error."""
+    import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
     from nbdev.config import get_config
     flags = set(get_config().get('tst_flags', '').split())
+    last = _timings(dest)
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(nbs, dest, ignore=shutil.ignore_patterns('.ipynb_checkpoints', '_*.ipynb', 'runs', '_tmp*'))
     todo = sorted(p for p in nbs.rglob('*.ipynb') if not any(s.startswith(('_', '.')) for s in p.relative_to(nbs).parts)
                   and p.stem != 'index' and (not patterns or any(fnmatch.fnmatch(p.name, g) for g in patterns)))
+    todo.sort(key=lambda p: -last.get(p.name, 0.0))
     env_before = {k: os.environ.get(k) for k in ('PLOTLY_RENDERER', 'PYTHONPATH', 'OMP_NUM_THREADS')}
-    # every kernel: plotly figures as JSON (turned into offline figures below), this checkout's package first
+    # every worker: plotly figures as JSON (turned into offline figures below), one torch thread (jobs share the cores)
     os.environ['PLOTLY_RENDERER'] = 'plotly_mimetype'
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in [env_before['PYTHONPATH']] if p])
     os.environ.setdefault('OMP_NUM_THREADS', '1')
-    print(f'running {len(todo)} notebooks, {jobs} at a time, {timeout:.0f} s each at most '
+    print(f'running {len(todo)} notebooks in {max(1, min(jobs, len(todo)))} worker process(es), {timeout:.0f} s each at most '
           f'(skipping cells flagged {" ".join(sorted(flags))})', flush=True)
-    t0, failed = time.perf_counter(), []
-    try:
-        with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
+    t0, failed, took = time.perf_counter(), [], {}
+    start_method = mp.get_start_method()  # the platform's default, as in a kernel (fork on Linux)
+
+    def run_all(notebooks, workers):
+        "Run `notebooks` in a pool of `workers`; returns those whose worker died (a crash) before they finished."
+        lost = []
+        with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(notebooks))), mp_context=mp.get_context('spawn'),
+                                    initializer=worker_init, initargs=(str(ROOT), start_method)) as ex:
             futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout,
-                              dest/'_kernel_logs'/f'{p.stem}.log'): p for p in todo}
+                              dest/'_kernel_logs'/f'{p.stem}.log'): p for p in notebooks}
             for f in cf.as_completed(futs):
                 p = futs[f]
                 try: ok, dt, err = f.result()
+                except BrokenProcessPool: lost.append(p); continue
                 except Exception as e: ok, dt, err = False, 0.0, f'{type(e).__name__}: {e}'
+                took[p.name] = dt
                 print(f'  {"ok  " if ok else "FAIL"} {dt:6.1f} s  {p.name}', flush=True)
                 if not ok: failed.append((p.name, err))
+        return lost
+
+    try:
+        lost = run_all(todo, jobs)
+        for p in lost:  # a worker died under them: each alone in a fresh process, so the one that kills it is named
+            if run_all([p], 1):
+                failed.append((p.name, f'the process running it died (a crash in native code, or stuck past '
+                                       f'{timeout:.0f} s + 60 s where no signal reaches; see {dest/"_kernel_logs"/(p.stem + ".log")})'))
+                print(f'  FAIL          {p.name} (its process died)', flush=True)
     finally:
         for k, v in env_before.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
+    (dest/'_timings.json').write_text(json.dumps({**last, **took}, indent=1, sort_keys=True))
     print(f'ran {len(todo)} notebooks in {time.perf_counter() - t0:.1f} s', flush=True)
     if failed:
         msg = '\n\n'.join(f'--- {name}\n{err[-3000:]}' for name, err in sorted(failed))

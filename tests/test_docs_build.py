@@ -1,7 +1,7 @@
 """The docs build runs notebooks the way `nbdev_test` does, and names every notebook that fails.
 
-Runs `.ci/build_docs.py`'s notebook runner on three tiny notebooks in a temp folder (a kernel each, about
-as long as a kernel takes to start); the whole site is built and checked in a browser by test_browser.py.
+Runs `.ci/build_docs.py`'s notebook runner (worker processes, a fresh IPython shell per notebook, as `nbdev_test`) on
+tiny notebooks in a temp folder; the whole site is built and checked in a browser by test_browser.py.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest.importorskip('nbclient')
+pytest.importorskip('execnb')
 
 
 def _build_docs():
@@ -69,6 +69,48 @@ def test_runner_names_a_notebook_past_its_time_limit(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as e:
         bd.run_notebooks(src, tmp_path/'run', None, jobs=1, timeout=6)  # the limit, not the sleep, ends it
     assert '30_slow.ipynb' in str(e.value) and 'limit' in str(e.value), str(e.value)
+
+
+def test_runner_isolates_notebooks_in_a_shared_worker(tmp_path, monkeypatch):
+    """One worker runs both notebooks: the second sees none of the first's names, native writes go to the log, not
+    a page, and a DataLoader worker finds a dataset class defined in the notebook (the start method of a kernel)."""
+    bd = _build_docs()
+    monkeypatch.chdir(ROOT)
+    src, dest = tmp_path/'nbs', tmp_path/'run'
+    src.mkdir()
+    _nb(src/'10_first.ipynb', 'secret = 42\nimport os\nos.write(2, b"native noise from 10\\n")\nprint("first ran")')
+    _nb(src/'20_second.ipynb', 'assert "secret" not in globals(), "names leaked from the previous notebook"',
+        'import torch\nclass Squares(torch.utils.data.Dataset):\n'
+        '    def __len__(self): return 4\n    def __getitem__(self, i): return i * i\n'
+        'print(sorted(int(x) for x in torch.utils.data.DataLoader(Squares(), batch_size=None, num_workers=1)))')
+    bd.run_notebooks(src, dest, None, jobs=1, timeout=120)
+    first, second = (json.loads((dest/n).read_text()) for n in ('10_first.ipynb', '20_second.ipynb'))
+    assert ''.join(first['cells'][0]['outputs'][0]['text']) == 'first ran\n', first['cells'][0]['outputs']
+    assert 'native noise' not in json.dumps([c['outputs'] for nb in (first, second) for c in nb['cells']])
+    assert 'native noise from 10' in (dest/'_kernel_logs'/'10_first.log').read_text()
+    assert ''.join(second['cells'][1]['outputs'][0]['text']) == '[0, 1, 4, 9]\n', second['cells'][1]['outputs']
+    assert set(json.loads((dest/'_timings.json').read_text())) == {'10_first.ipynb', '20_second.ipynb'}
+
+
+def test_runner_names_a_notebook_whose_process_dies(tmp_path, monkeypatch, capsys):
+    "A crash in native code kills the worker: the notebook is named, and the others still run (longest first)."
+    bd = _build_docs()
+    monkeypatch.chdir(ROOT)
+    src, dest = tmp_path/'nbs', tmp_path/'run'
+    src.mkdir()
+    _nb(src/'10_fine.ipynb', 'print("fine")')
+    _nb(src/'20_crash.ipynb', 'import os\nos._exit(3)')
+    _nb(src/'30_fine.ipynb', 'print("fine too")')
+    dest.mkdir()
+    (dest/'_timings.json').write_text(json.dumps({'30_fine.ipynb': 9.0, '10_fine.ipynb': 1.0}))
+    with pytest.raises(SystemExit) as e:
+        bd.run_notebooks(src, dest, None, jobs=1, timeout=60)
+    msg = str(e.value)
+    assert msg.startswith('1 notebook(s) failed') and '20_crash.ipynb' in msg and 'died' in msg, msg
+    for name in ('10_fine.ipynb', '30_fine.ipynb'):
+        assert 'fine' in json.dumps(json.loads((dest/name).read_text())['cells'][0]['outputs']), name
+    out = capsys.readouterr().out
+    assert out.index('30_fine.ipynb') < out.index('10_fine.ipynb'), out  # the last build's longest ran first
 
 
 def test_module_docstrings_are_the_whole_summaries():
