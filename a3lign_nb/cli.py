@@ -69,7 +69,7 @@ def _parse_kv(s: str):
     except json.JSONDecodeError: pass
     return k.strip(), v
 
-# The architecture's fields with an option of their own (the README's `--clip` is `--backbone`); `classes` come from --dataset
+# The architecture's fields with an option of their own (`--clip` is kept as another name for `--backbone`); `classes` come from --dataset
 MODEL_OPTIONS = dict(backbone=['--backbone', '--clip'], num_segments=['--num-segments'])
 MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in MODEL_OPTIONS and f.name != 'classes']  # --model KEY=VALUE
 

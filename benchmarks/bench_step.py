@@ -2,7 +2,7 @@
 all C*S MAT sentences and the rest (JAS, logits, loss), per BAP stage; and the memory of MAT.
 
     python benchmarks/bench_step.py                       # ViT-B/16 size, random weights, CPU, B=4
-    python benchmarks/bench_step.py --clip ViT-L-14-quickgelu --device cuda --batch 64
+    python benchmarks/bench_step.py --backbone ViT-L-14-quickgelu --device cuda --batch 64
 
 Random CLIP weights (no download): the cost does not depend on the weights' values.
 """
@@ -32,7 +32,7 @@ def _timed(fn, dev, reps):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--clip', default='ViT-B-16-quickgelu', help='open_clip model name (random weights)')
+    ap.add_argument('--backbone', '--clip', default='ViT-B-16-quickgelu', help='open_clip model name (random weights)')
     ap.add_argument('--classes', type=int, default=7, help='C (DFEW: 7, MAFW: 11)')
     ap.add_argument('--sentences', type=int, default=16, help='S (paper: 16)')
     ap.add_argument('--tokens', type=int, default=64, help='T tokens per sentence (paper: 64)')
@@ -45,15 +45,15 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.manual_seed(0)
-    backbone = load_backbone(a.clip, None, device=dev)
+    backbone = load_backbone(a.backbone, None, device=dev)
     classes = tuple(f'class{i}' for i in range(a.classes))
-    cfg = A3lignConfig(backbone=a.clip, classes=classes, num_sentences=a.sentences,
+    cfg = A3lignConfig(backbone=a.backbone, classes=classes, num_sentences=a.sentences,
                        tokens_per_sentence=a.tokens, num_segments=a.frames)
     model = A3lignDFER(cfg, backbone).to(dev)
     feats = torch.randn(a.batch, a.frames, backbone.embed_dim, device=dev)
     y = torch.randint(0, a.classes, (a.batch,), device=dev)
     C, S, T, W = model.mat.shape
-    print(f'{a.clip} (random weights) on {dev}, threads={torch.get_num_threads()}: C={C} S={S} T={T} W={W} '
+    print(f'{a.backbone} (random weights) on {dev}, threads={torch.get_num_threads()}: C={C} S={S} T={T} W={W} '
           f'D={backbone.embed_dim}, batch {a.batch} x {a.frames} frames of cached features')
     n = C * S * T * W
     print(f'MAT parameters: {n:,} = {n * 4 / 2**20:.1f} MiB fp32; with gradient + SGD momentum {3 * n * 4 / 2**20:.1f} MiB')

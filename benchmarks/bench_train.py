@@ -41,7 +41,7 @@ def bench_a(args, tmp: Path):
     base = TrainConfig(train_list=str(tmp/'train.txt'), test_list=str(tmp/'test.txt'), data_root=str(data),
                             pretrained='none', schedule='joint-only', text_epochs=0, image_epochs=0,
                             joint_epochs=args.epochs, batch_size=args.batch_size, device=args.device, progress=False,
-                            eval_every=0, model=A3lignConfig(backbone=args.clip, num_sentences=args.sentences, tokens_per_sentence=args.tokens))
+                            eval_every=0, model=A3lignConfig(backbone=args.backbone, num_sentences=args.sentences, tokens_per_sentence=args.tokens))
     dev = get_device(args.device)
     spec, tr, ts, root = factory.read_lists(base)
     backbone = make_backbone(base.model.backbone, None, dev, 0)
@@ -57,7 +57,7 @@ def bench_a(args, tmp: Path):
         log = [json.loads(l) for l in open(tmp/f'run_{name}'/'log.jsonl')]
         out[name] = min(r['epoch_s'] for r in log)
     frames = sum(min(r.num_frames, base.max_frames or 10**9) for r in list(tr) + list(ts))
-    print(f"(a) {args.clip} random weights, {len(tr)} training clips, batch {args.batch_size}, MAT {args.sentences}x{args.tokens}, "
+    print(f"(a) {args.backbone} random weights, {len(tr)} training clips, batch {args.batch_size}, MAT {args.sentences}x{args.tokens}, "
           f"{args.device}: epoch from cache {out['cache']:.2f} s, from video {out['video']:.2f} s -> "
           f"video/cache = {out['video']/out['cache']:.1f}x  (cache build, once: {t_cache:.1f} s for {frames} frames)"
           + (f'; peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB' if dev.type == 'cuda' else ''))
@@ -74,7 +74,7 @@ def bench_b(args, tmp: Path):
     data = subset_lists(tmp, args.clips_per_class, 0)
     recs = list(read_annotations(tmp/'train.txt', data_root=data))
     dev = get_device(args.device)
-    backbone = make_backbone(args.clip, None, dev, 0)
+    backbone = make_backbone(args.backbone, None, dev, 0)
     n = sum(r.num_frames for r in recs)
     with torch.inference_mode(): backbone.encode_images(torch.zeros(2, 3, backbone.image_size, backbone.image_size, device=dev))  # warm-up
     t = time.time()
@@ -88,7 +88,7 @@ def bench_b(args, tmp: Path):
         for c in x.split(args.extract_batch): backbone.encode_images(c.to(dev))
     if dev.type == 'cuda': torch.cuda.synchronize()
     bare = n / (time.time() - t)
-    print(f'(b) extraction, {args.clip} random weights, {len(recs)} clips / {n} frames, batch {args.extract_batch}, '
+    print(f'(b) extraction, {args.backbone} random weights, {len(recs)} clips / {n} frames, batch {args.extract_batch}, '
           f'{args.workers} workers, {args.device}: pipeline {pipe:.1f} frames/s, bare encode_image {bare:.1f} frames/s -> '
           f'pipeline/bare = {pipe/bare:.2f}')
     return pipe, bare
@@ -109,7 +109,7 @@ def bench_c(args, tmp: Path):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--only', default='abc', help='which benchmarks: any of a, b, c')
-    ap.add_argument('--clip', default='ViT-B-16-quickgelu', help='CLIP config (random weights)')
+    ap.add_argument('--backbone', '--clip', default='ViT-B-16-quickgelu', help='open_clip model name (random weights)')
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--clips-per-class', type=int, default=2, help='training clips per class (7 classes)')
     ap.add_argument('--batch-size', type=int, default=7)

@@ -15,15 +15,15 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,dri
 OUT=$(mktemp -d); trap 'rm -rf "$OUT"' EXIT
 
 echo "== (b) extraction throughput: pipeline (decode + transform + encode, bf16 autocast) vs bare encode_image =="
-"$PY" benchmarks/bench_train.py --only b --device cuda --clip ViT-B-16-quickgelu --clips-per-class "$CLIPS" \
+"$PY" benchmarks/bench_train.py --only b --device cuda --backbone ViT-B-16-quickgelu --clips-per-class "$CLIPS" \
       --extract-batch 256 --workers "$WORKERS"
 
 echo "== (a) one epoch from the cache vs from video (bf16 autocast), paper MAT 16x64, batch 64 =="
-"$PY" benchmarks/bench_train.py --only a --device cuda --clip ViT-B-16-quickgelu --clips-per-class "$CLIPS" \
+"$PY" benchmarks/bench_train.py --only a --device cuda --backbone ViT-B-16-quickgelu --clips-per-class "$CLIPS" \
       --batch-size 64 --epochs 3
 
 echo "== short bf16 training run through the command line (BAP 1+1+1 epochs) =="
-/usr/bin/env time -v "$PY" -m a3lign_nb.cli train --clip ViT-B-16-quickgelu --pretrained none --device cuda --amp bf16 \
+/usr/bin/env time -v "$PY" -m a3lign_nb.cli train --backbone ViT-B-16-quickgelu --pretrained none --device cuda --amp bf16 \
       --text-epochs 1 --image-epochs 1 --joint-epochs 1 --batch-size 64 --num-workers "$WORKERS" \
       --out-dir "$OUT/run" --no-progress 2>"$OUT/time.txt"
 grep -E "Elapsed|Maximum resident" "$OUT/time.txt" || true

@@ -49,7 +49,7 @@ def test_synth_train_eval(tmp_path):
     run('synth', tmp_path/'syn', '--train-per-class', 2, '--test-per-class', 1, '--size', 32, '--min-frames', 12,
         '--max-frames', 16, '--no-progress')
     assert len((tmp_path/'syn'/'train.txt').read_text().splitlines()) == 14
-    common = ['--train-list', tmp_path/'syn'/'train.txt', '--test-list', tmp_path/'syn'/'test.txt', '--clip', 'a3lign-tiny',
+    common = ['--train-list', tmp_path/'syn'/'train.txt', '--test-list', tmp_path/'syn'/'test.txt', '--backbone', 'a3lign-tiny',
               '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1, '--batch-size', 4,
               '--device', 'cpu', '--no-progress', '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4']
     run('extract', *common, '--out-dir', tmp_path/'runs'/'a')
@@ -74,7 +74,7 @@ def test_folds(tmp_path):
             lines = (data/f'{s}.txt').read_text().splitlines()
             (data/f'{s}_{k}.txt').write_text('\n'.join(lines[::-1] if k == 2 else lines) + '\n')
     run('folds', '--train-list', str(data/'train_{fold}.txt'), '--test-list', str(data/'test_{fold}.txt'), '--folds', '1,2',
-        '--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
+        '--backbone', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
         '--batch-size', 2, '--device', 'cpu', '--no-progress', '--out-dir', tmp_path/'f', '--max-frames', 16,
         '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--backbone-precision', 'bf16')
     s = json.loads((tmp_path/'f'/'folds.json').read_text())

@@ -17,7 +17,7 @@ def test_torchrun_two_processes_cpu(tmp_path):
     if not Path(torchrun).exists(): pytest.skip('torchrun not found')
     data = make_clips(tmp_path/'d', n_per_class=3)
     cmd = [torchrun, '--standalone', '--nproc_per_node', '2', '-m', 'a3lign_nb.cli', 'train',
-           '--train-list', data/'train.txt', '--test-list', data/'test.txt', '--clip', 'a3lign-tiny', '--pretrained', 'none',
+           '--train-list', data/'train.txt', '--test-list', data/'test.txt', '--backbone', 'a3lign-tiny', '--pretrained', 'none',
            '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1, '--batch-size', 2, '--device', 'cpu',
            '--no-progress', '--max-frames', 16, '--shard-size', 3, '--out-dir', tmp_path/'run', '--cache-dir', tmp_path/'cache',
            '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4']

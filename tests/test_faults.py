@@ -167,7 +167,7 @@ def one_line_error(p, *names):
 
 
 def cli_common(data, out):
-    return ['--train-list', data/'train.txt', '--test-list', data/'test.txt', '--dataset', 'synthetic', '--clip', 'a3lign-tiny',
+    return ['--train-list', data/'train.txt', '--test-list', data/'test.txt', '--dataset', 'synthetic', '--backbone', 'a3lign-tiny',
             '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1, '--batch-size', 2, '--device', 'cpu', '--no-progress',
             '--max-frames', 16, '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--out-dir', out]
 

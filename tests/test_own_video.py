@@ -17,7 +17,7 @@ import pytest
 from a3lign_nb.data.synth import write_video
 from conftest import run_cli
 
-TINY = ['--clip', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
+TINY = ['--backbone', 'a3lign-tiny', '--pretrained', 'none', '--text-epochs', 1, '--image-epochs', 1, '--joint-epochs', 1,
         '--batch-size', 2, '--device', 'cpu', '--no-progress', '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4']
 DARK = range(40, 60)  # carphone's frames blacked out in the covered copy
 
