@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # docs_run: the worker processes import it by name
-from docs_run import _directives, _skip, _src, run_notebook, worker_init  # noqa: E402
+from docs_run import _directives, _src, run_notebook, worker_init  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT/'_docs_run'  # the run notebooks (git-ignored); `nbs/` itself is never written to

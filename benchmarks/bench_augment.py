@@ -22,7 +22,6 @@ def run(variant: str, seed: int, args, tmp: Path) -> dict:
     from a3lign_nb.models.a3lign import A3lignConfig
     from a3lign_nb import pipelines
     from a3lign_nb.train.config import TrainConfig
-    from a3lign_nb.train import checkpoint, loop
     from a3lign_nb.utils import REPO_SAMPLES
     data = Path(args.data) if args.data else REPO_SAMPLES/'synthetic'
     kw = dict(none=dict(use_cache=True, views=1), views=dict(use_cache=True, views=args.views),

@@ -116,7 +116,7 @@ def candidates():
                 ('haar+roll, full size', lambda: HaarDetector(max_side=100_000))]
     except ImportError as e: print(f'(Haar candidates skipped: the package is not importable here: {e})')
     try:
-        import mediapipe  # noqa: F401
+        importlib.import_module('mediapipe')  # BlazeFace needs it; is it importable here?
         out += [('blazeface-short', lambda: BlazeFace(0)), ('blazeface-full', lambda: BlazeFace(1))]
     except Exception as e: print(f'(BlazeFace skipped: {type(e).__name__}: {str(e)[:100]})')
     return out

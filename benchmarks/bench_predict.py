@@ -22,7 +22,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from a3lign_nb.data.synth import write_video

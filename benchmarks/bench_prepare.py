@@ -23,7 +23,6 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from a3lign_nb.data.synth import write_video

@@ -16,7 +16,6 @@ checkpoints cannot be resumed (no optimiser state); they are for looking at.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path

@@ -4,7 +4,6 @@ Most tests call the entry point in this process (`run_cli`: `cli.main`, the same
 a fresh torch import per command); `test_console_script_installed` starts the installed script for real (exit codes,
 one-line errors from a real process)."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,5 @@
 "Data: sampling, both decoders, annotation formats, every bad input, the generator's determinism, the shipped set."
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +161,7 @@ def test_dfew_csv_conversion(tmp_path):
     _folder(frames, '00001', 12); _folder(frames, '00042', 30)
     csvf = tmp_path / 'set_1.csv'
     csvf.write_text('video_name,label\n1,1\n42,7\n')
-    recs = D.dfew_csv_to_list(csvf, tmp_path / 'train_1.txt', frames)
+    D.dfew_csv_to_list(csvf, tmp_path / 'train_1.txt', frames)
     assert (tmp_path / 'train_1.txt').read_text() == 'Clip/clip_224x224/00001 12 0\nClip/clip_224x224/00042 30 6\n'
     assert [r.label for r in D.read_annotations(tmp_path / 'train_1.txt', spec='dfew')] == [0, 6]
     csvf.write_text('video_name,label\n1,0\n')

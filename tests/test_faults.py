@@ -9,8 +9,6 @@ import os
 import pickle
 import re
 import signal
-import subprocess
-import sys
 import warnings
 import zipfile
 from pathlib import Path

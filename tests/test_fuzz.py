@@ -1,7 +1,5 @@
 "Fuzz: generated bad list files and damaged video files give a named error or a counted skip, never a traceback from deep inside, never a silently wrong result."
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

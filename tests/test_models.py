@@ -8,12 +8,10 @@ import os
 
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from a3lign_nb.backbone import FrozenCLIP, load_backbone
 from a3lign_nb.models.a3lign import A3lignConfig, A3lignDFER, shuffle_frames
-from a3lign_nb.models.jas import JAS
 from a3lign_nb.models.mat import MAT, mat_num_params
 from a3lign_nb.testing import synthetic_feature_task, tiny_backbone
 from a3lign_nb.train import bap

@@ -12,7 +12,6 @@ from a3lign_nb.data import video as V
 from a3lign_nb import factory
 from a3lign_nb.train.config import TrainConfig
 from a3lign_nb.backbone import make_backbone
-from a3lign_nb.train import checkpoint, loop
 from a3lign_nb.data.datasets import VideoClipDataset
 from a3lign_nb.data.video import cache_positions, cached_frame_indices, protocol_frames
 from a3lign_nb.train.cache import CacheMismatchError, CachedClipDataset, ensure_cache, weights_dtype

@@ -11,12 +11,11 @@ from safetensors.torch import load_file
 
 from a3lign_nb.eval.metrics import uar, war, per_class_recall, confusion_matrix, fold_summary
 from a3lign_nb import factory, pipelines
-from a3lign_nb.train.config import TrainConfig
 from a3lign_nb.backbone import make_backbone
-from a3lign_nb.train import checkpoint, loop
+from a3lign_nb.train import checkpoint
 from a3lign_nb.data.datasets import VideoClipDataset
 from conftest import tiny_cfg
-from a3lign_nb.train.cache import CacheMismatchError, CachedClipDataset, FeatureCache, ensure_cache, shard_path
+from a3lign_nb.train.cache import CacheMismatchError, CachedClipDataset, ensure_cache, shard_path
 
 
 @pytest.fixture
