@@ -87,11 +87,12 @@ def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float, log: Pat
     t0, err = time.perf_counter(), ''
     sys.stdout.flush(); sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    old_handler = signal.signal(signal.SIGALRM, on_alarm)
+    alarm = hasattr(signal, 'setitimer')  # not on Windows: there only the hard limit below ends a notebook
+    old_handler = signal.signal(signal.SIGALRM, on_alarm) if alarm else None
     with open(log, 'w', encoding='utf-8') as fh:
         os.dup2(fh.fileno(), 1); os.dup2(fh.fileno(), 2)  # native writes while this notebook runs: its log
         faulthandler.dump_traceback_later(timeout + 60, exit=True, file=fh)
-        signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))
+        if alarm: signal.setitimer(signal.ITIMER_REAL, max(float(timeout), 0.001))
         try:
             os.chdir(src.parent)
             CaptureShell().run_all(nb, exc_stop=True, preproc=lambda c: _skip(c, flags))
@@ -99,9 +100,9 @@ def run_notebook(src: Path, dst: Path, flags: set[str], timeout: float, log: Pat
             err = (f'ran past its {timeout:.0f} s limit (--timeout)' if timed_out
                    else f'{type(e).__name__}: {e}\n{_cell_error(nb)}')
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            if alarm: signal.setitimer(signal.ITIMER_REAL, 0)
             faulthandler.cancel_dump_traceback_later()
-            signal.signal(signal.SIGALRM, old_handler)
+            if alarm: signal.signal(signal.SIGALRM, old_handler)
             os.chdir(cwd)
             sys.stdout.flush(); sys.stderr.flush()
             os.dup2(saved[0], 1); os.dup2(saved[1], 2)
