@@ -109,14 +109,14 @@ def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, 
           f'(skipping cells flagged {" ".join(sorted(flags))})', flush=True)
     t0, failed, took = time.perf_counter(), [], {}
     start_method = mp.get_start_method()  # the platform's default, as in a kernel (fork on Linux)
+    log_of = lambda p: dest/'_logs'/f'{p.stem}.log'  # what native code printed while `p` ran
 
     def run_all(notebooks, workers):
         "Run `notebooks` in a pool of `workers`; returns those whose worker died (a crash) before they finished."
         lost = []
         with cf.ProcessPoolExecutor(max_workers=max(1, min(workers, len(notebooks))), mp_context=mp.get_context('spawn'),
                                     initializer=worker_init, initargs=(str(ROOT), start_method)) as ex:
-            futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout,
-                              dest/'_kernel_logs'/f'{p.stem}.log'): p for p in notebooks}
+            futs = {ex.submit(run_notebook, p, dest/p.relative_to(nbs), flags, timeout, log_of(p)): p for p in notebooks}
             for f in cf.as_completed(futs):
                 p = futs[f]
                 try: ok, dt, err = f.result()
@@ -132,7 +132,7 @@ def run_notebooks(nbs: Path, dest: Path, patterns: list[str] | None, jobs: int, 
         for p in lost:  # a worker died under them: each alone in a fresh process, so the one that kills it is named
             if run_all([p], 1):
                 failed.append((p.name, f'the process running it died (a crash in native code, or stuck past '
-                                       f'{timeout:.0f} s + 60 s where no signal reaches; see {dest/"_kernel_logs"/(p.stem + ".log")})'))
+                                       f'{timeout:.0f} s + 60 s where no signal reaches; see {log_of(p)})'))
                 print(f'  FAIL          {p.name} (its process died)', flush=True)
     finally:
         for k, v in env_before.items():

@@ -16,8 +16,7 @@ from . import __version__
 from .backbone import MODEL_CONFIG_DIR, WEIGHTS_ENV, parse_pretrained
 from .data.datasets import get_spec
 from .data.video import get_protocol
-from .factory import (MODEL_WEIGHTS, read_run_checkpoint, stage_temporal,
-                               write_model_folder)
+from .factory import MODEL_WEIGHTS, read_run_checkpoint, stage_temporal, write_model_folder
 from .train.config import TrainConfig
 from .utils import atomic_write, load_json
 

@@ -87,7 +87,7 @@ def test_runner_isolates_notebooks_in_a_shared_worker(tmp_path, monkeypatch):
     first, second = (json.loads((dest/n).read_text()) for n in ('10_first.ipynb', '20_second.ipynb'))
     assert ''.join(first['cells'][0]['outputs'][0]['text']) == 'first ran\n', first['cells'][0]['outputs']
     assert 'native noise' not in json.dumps([c['outputs'] for nb in (first, second) for c in nb['cells']])
-    assert 'native noise from 10' in (dest/'_kernel_logs'/'10_first.log').read_text()
+    assert 'native noise from 10' in (dest/'_logs'/'10_first.log').read_text()
     assert ''.join(second['cells'][1]['outputs'][0]['text']) == '[0, 1, 4, 9]\n', second['cells'][1]['outputs']
     assert set(json.loads((dest/'_timings.json').read_text())) == {'10_first.ipynb', '20_second.ipynb'}
 

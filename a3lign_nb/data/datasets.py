@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .video import (ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames)
+from .video import ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames
 from ..utils import atomic_write
 
 # %% auto #0

@@ -22,8 +22,7 @@ from safetensors.torch import save as st_save
 from ..backbone import FrozenCLIP, make_backbone
 from ..data import video as V
 from ..data.datasets import ClipLoadError, check_frame_count, get_spec, read_annotations, segment_rng
-from ..data.video import (cache_positions, cached_frame_indices, clip_transform_for,
-                                  frame_indices, read_frames)
+from ..data.video import cache_positions, cached_frame_indices, clip_transform_for, frame_indices, read_frames
 from ..models.a3lign import A3lignConfig
 from ..dist import autocast_dtype, barrier, dist_info, is_main_process
 from ..utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
