@@ -5,7 +5,9 @@
 # %% ../nbs/60_ablate.ipynb #afaccaec
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +16,15 @@ import torch
 
 from .eval.metrics import uar, war
 from .models.a3lign import A3lignDFER, shuffle_frames
+from .models.jas import alignment_score
 from .train.bap import BAPSchedule, OptimConfig, train_bap
 from .train.cache import FeatureSet, load_feature_set
 from .utils import atomic_write, atomic_save_json
 
 # %% auto #0
-__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'linear_probe', 'score_method',
-           'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate']
+__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'STUDIES', 'linear_probe', 'score_method',
+           'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate', 'Variant',
+           'few_shot_indices', 'alignment_of', 'score_variant', 'study_results', 'study_markdown', 'study']
 
 # %% ../nbs/60_ablate.ipynb #983014e8
 METHODS = ('zero-shot', 'linear-probe', 'dfer-clip', 'a3lign', 'no-mat', 'no-jas', 'no-bap', 'a3lign-shuffled')
@@ -182,4 +186,159 @@ def ablate(set_name: str = 'synthetic-time', # a shipped set, or any registry na
             f'std over seeds; {time.time() - t0:.0f} s in all.')
     if out is not None: write_results(res, out, title=fs.name, note=note)
     print(results_markdown(res, title=fs.name, note=note))
+    return res
+
+# %% ../nbs/60_ablate.ipynb #678fe86d
+@dataclass(frozen=True)
+class Variant:
+    "One trained configuration of the study: model overrides, BAP schedule, optimiser overrides, learning-rate factor, shots."
+    name: str # the row's name
+    what: str # one line for the table
+    model: tuple = () # `A3lignConfig` overrides as (field, value) pairs
+    schedule: str = 'staged' # 'staged' (BAP's three stages) or 'joint' (one joint stage of the summed epochs)
+    optim: tuple = () # `OptimConfig` overrides as (field, value) pairs
+    lr_mult: float = 1.0 # the optimiser's lr times this
+    shots: int | None = None # training clips per class (None: all)
+
+    @property
+    def key(self) -> tuple: return (self.model, self.schedule, self.optim, self.lr_mult, self.shots) # equal keys train alike
+
+def _v(name, what, shots_too=False, **kw) -> list[Variant]:
+    "A variant, and with `shots_too` its 8- and 2-shot copies (names `name@8`, `name@2`)."
+    base = Variant(name, what, **kw)
+    return [base] + ([dataclasses.replace(base, name=f'{name}@{k}', what=f'{what}, {k} clips per class', shots=k)
+                      for k in (8, 2)] if shots_too else [])
+
+_NAMES = (('mat_init', 'class_name'),)
+STUDIES = { # study -> its variants (rows), in table order
+    'mat': (_v('sentences', 'learned sentences S=16, random init (package default)', True)
+            + _v('sentences-names', 'learned sentences, initialised from the class names', True, model=_NAMES)
+            + _v('one-prompt', 'one learned prompt (S=1), random init', True, model=(('num_sentences', 1),))
+            + _v('fixed-prompts', 'fixed class prompts, no MAT', True, model=(('use_mat', False),))),
+    'jas': (_v('encoders', 'JAS encoders + shared time table (package default)')
+            + _v('no-encoders', 'no JAS encoders: mean over time on both sides', model=(('use_jas', False),), schedule='joint')
+            + _v('own-tables', 'each side its own time table (not shared)', model=(('jas_share_time_embedding', False),))
+            + _v('align', 'default + explicit alignment term (jas_align_weight=1)', model=(('jas_align_weight', 1.0),))),
+    'bap': [v for m in (0.3, 1.0, 3.0) for v in
+            _v(f'staged-lr{m:g}x', f'BAP stages, lr x{m:g}, class-name init', model=_NAMES, lr_mult=m)
+            + _v(f'joint-lr{m:g}x', f'joint from the start, lr x{m:g}, class-name init', model=_NAMES, lr_mult=m, schedule='joint')],
+}
+
+# %% ../nbs/60_ablate.ipynb #d6b19b3a
+def few_shot_indices(labels: torch.Tensor, # [N] training labels
+                     shots: int, # clips kept per class
+                     seed: int = 0, # which clips
+                    ) -> torch.Tensor: # sorted indices into the training clips
+    "Indices of `shots` training clips per class, drawn with `seed`."
+    if shots < 1: raise ValueError(f'shots must be >= 1, got {shots}')
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    keep = torch.cat([perm[labels[perm] == c][:shots] for c in labels.unique()])
+    return keep.sort().values
+
+# %% ../nbs/60_ablate.ipynb #df8d7fcc
+def alignment_of(model: A3lignDFER, # a trained model
+                 feats: torch.Tensor, # [M, T, D] test features
+                 labels: torch.Tensor, # [M]
+                ) -> float: # mean over clips of `alignment_score` for the clip's true class
+    "How much sentence s(t) of the true class is the one most like frame t, after training (JAS lesson)."
+    if model.cfg.num_sentences < 2 or not model.cfg.use_mat: return float('nan')
+    model.eval()
+    with torch.no_grad(): sim = model.frame_sentence_similarity(feats)  # [M, C, T, S]
+    return alignment_score(sim[torch.arange(len(labels)), labels]).mean().item()
+
+def score_variant(fs: FeatureSet, # the features
+                  v: Variant, # what to train
+                  seed: int = 0, # seed of the initialisation, the data order and the few-shot draw
+                  epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's); joint runs take their sum
+                  **model_kw, # further `A3lignConfig` overrides (e.g. a smaller MAT for a quick look)
+                 ) -> dict: # uar, war, uar_shuffled, war_shuffled, alignment, seconds
+    "Train one variant on one seed and score it on the test clips."
+    t0, C = time.time(), len(fs.classes)
+    sched = BAPSchedule(*epochs) if v.schedule == 'staged' else BAPSchedule.joint_only(sum(epochs))
+    optim = OptimConfig(**dict(v.optim))
+    optim = dataclasses.replace(optim, lr=optim.lr * v.lr_mult)
+    torch.manual_seed(seed)
+    model = A3lignDFER(fs.model_config(**{**dict(v.model), **model_kw}), fs.backbone, seed=seed)
+    feats, labels = fs.train_feats, fs.train_labels
+    if v.shots is not None:
+        idx = few_shot_indices(labels, v.shots, seed)
+        feats, labels = (lambda e: fs.train_feats(e)[idx]), labels[idx]
+    train_bap(model, feats, labels, sched, seed=seed, optim=optim)
+    u, w = _scores(model, fs.test_feats, fs.test_labels, C)
+    shuf = shuffle_frames(fs.test_feats, torch.Generator().manual_seed(seed))  # one permutation per clip
+    us, ws = _scores(model, shuf, fs.test_labels, C)
+    return dict(uar=u, war=w, uar_shuffled=us, war_shuffled=ws, alignment=alignment_of(model, fs.test_feats, fs.test_labels),
+                seconds=time.time() - t0)
+
+# %% ../nbs/60_ablate.ipynb #aac56f70
+def _study_summary(runs: list[dict], seeds, v: Variant) -> dict:
+    out = _summary(runs, seeds, v.what)
+    for k in ('uar_shuffled', 'alignment'):
+        a = np.array([r[k] for r in runs], dtype=float)
+        out[f'{k}_mean'], out[f'{k}_std'] = float(a.mean()), float(a.std())
+    out['runs'] = [dict(seed=s, **{k: r[k] for k in ('uar', 'war', 'uar_shuffled', 'alignment')}) for s, r in zip(seeds, runs)]
+    return out
+
+def study_results(fs: FeatureSet, # the features of one set
+                  studies=tuple(STUDIES), # which studies ('mat', 'jas', 'bap')
+                  seeds=(0, 1, 2), # seeds
+                  epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
+                  progress: bool = True, # a line per run
+                  **model_kw, # `A3lignConfig` overrides for every variant
+                 ) -> dict: # study -> variant name -> summary (as `ablation_results`, plus shuffled UAR and alignment)
+    "Every variant of the studies over the seeds; a variant shared by two studies is trained once."
+    bad = [s for s in studies if s not in STUDIES]
+    if bad: raise ValueError(f'unknown study(s) {bad}; choose from {list(STUDIES)}')
+    done, out = {}, {}
+    for st in studies:
+        out[st] = {}
+        for v in STUDIES[st]:
+            if v.key not in done:
+                runs = []
+                for s in seeds:
+                    runs.append(score_variant(fs, v, s, epochs, **model_kw))
+                    if progress: print(f"{st:4s} {v.name:18s} seed {s}: UAR {runs[-1]['uar']:.3f} WAR {runs[-1]['war']:.3f} "
+                                       f"align {runs[-1]['alignment']:+.3f} ({runs[-1]['seconds']:.1f} s)", flush=True)
+                done[v.key] = runs
+            out[st][v.name] = _study_summary(done[v.key], seeds, v)
+    return out
+
+def study_markdown(results: dict, # from `study_results`
+                   note: str = '', # a paragraph under the heading (how it was made)
+                  ) -> str:
+    "One markdown table per study: UAR, WAR, shuffled UAR and the alignment score, mean +- std over seeds."
+    lines = [note, ''] if note else []
+    for st, rows in results.items():
+        lines += [f'### {st.upper()}', '', '| variant | what | UAR % | WAR % | shuffled UAR % | alignment | s / run |',
+                  '|---|---|---|---|---|---|---|']
+        for n, r in rows.items():
+            al = '-' if r['alignment_mean'] != r['alignment_mean'] else f"{r['alignment_mean']:+.3f} ± {r['alignment_std']:.3f}"
+            lines.append(f"| `{n}` | {r['description']} | {100 * r['uar_mean']:.1f} ± {100 * r['uar_std']:.1f} | "
+                         f"{100 * r['war_mean']:.1f} ± {100 * r['war_std']:.1f} | {100 * r['uar_shuffled_mean']:.1f} | {al} | {r['seconds']:.1f} |")
+        lines.append('')
+    return '\n'.join(lines)
+
+def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name with the lists)
+          out=None, # path stem for <out>.json and <out>.md (None: print only)
+          studies=tuple(STUDIES), # which studies
+          seeds=(0, 1, 2), # seeds
+          epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
+          progress: bool = True, # a line per run
+          **model_kw, # `A3lignConfig` overrides for every variant
+         ) -> dict:
+    "Load a set's features, run the studies, write and print the tables."
+    t0 = time.time()
+    fs = load_feature_set(set_name)
+    res = study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, **model_kw)
+    note = (f'Made with `a3lign ablate --set {fs.name} --study {" ".join(studies)} --seeds {" ".join(map(str, seeds))}'
+            + (f' --epochs {" ".join(map(str, epochs))}' if tuple(epochs) != (40, 30, 30) else '')
+            + ''.join(f' --model {k}={v}' for k, v in model_kw.items())
+            + f'`: tiny CLIP `{fs.backbone.name}` (weights `{fs.backbone.pretrained}`), {len(fs.train_labels)} training and '
+            f'{len(fs.test_labels)} test clips, {len(fs.classes)} classes; mean ± std over seeds; {time.time() - t0:.0f} s in all.')
+    md = study_markdown(res, note)
+    if out is not None:
+        stem = Path(out); stem.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_json(res, stem.with_suffix('.json'))
+        with atomic_write(stem.with_suffix('.md')) as f: f.write(f'## Studies on {fs.name}\n\n' + md)
+    print(md)
     return res

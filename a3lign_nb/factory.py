@@ -206,8 +206,13 @@ def read_run_checkpoint(path, # a run folder (last, or best when the run selecte
         raise FileNotFoundError(f'{p}: no checkpoint here (expected a run folder with last.json, or a checkpoint file)')
     try: ck = read_checkpoint(p)
     except (CheckpointError, FileNotFoundError) as e:
-        older = find_checkpoint(run_dir) if run_dir is not None and p.stem == 'last' else None
-        if older is None: raise
+        if run_dir is None or p.stem != 'last': raise
+        older = find_checkpoint(run_dir, warn=False)  # the newest readable epoch checkpoint, quietly
+        if older is None:  # nothing to fall back to: one line that names every checkpoint tried
+            tried = [p.with_suffix('.json')] + sorted(Path(run_dir, 'checkpoints').glob('epoch_*.json'))
+            raise CheckpointError(f"{run_dir}: no checkpoint is readable ({', '.join(str(t.relative_to(run_dir)) for t in tried)}); "
+                                  f"last.json: {str(e).removesuffix('; use an older checkpoint.')}. "
+                                  'Retrain the run, or restore its folder from a copy.') from None
         warnings.warn(f'skipping checkpoint {p}: {e} Using {older}, the newest readable one.')
         p, ck = older, read_checkpoint(older)
     return p, ck

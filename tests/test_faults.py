@@ -325,7 +325,11 @@ def test_cli_eval_damaged_run(data, tmp_path):
     assert p.returncode == 0 and len(warn) == 1 and 'last' in warn[0], p.stderr  # fell back, said so
     assert warn[0].startswith('a3lign eval: warning: skipping checkpoint') and 'UserWarning' not in p.stderr  # one clean line
     for f in (run/'checkpoints').glob('*.safetensors'): f.write_bytes(b'\x80\x02junk')
-    one_line_error(a3lign('eval', run, '--device', 'cpu', '--no-progress'), run/'last.safetensors')
+    p = a3lign('eval', run, '--device', 'cpu', '--no-progress')
+    line = one_line_error(p, run/'last.safetensors', 'no checkpoint is readable', 'last.json',
+                          *[f'checkpoints/{f.name}' for f in (run/'checkpoints').glob('epoch_*.json')])
+    assert len([l for l in p.stderr.splitlines() if l.strip()]) == 1, p.stderr  # no fallback warning before it (issue 21.6)
+    assert 'use an older checkpoint' not in line  # there is none
 
 
 def test_damaged_cache_shard_named_and_rebuilt(data, tmp_path):

@@ -72,6 +72,7 @@ class A3lignConfig:
     jas_input_norm: bool = True # our choice: L2-normalise frame/sentence features before the encoders (time embeddings on their scale)
     jas_text_encoder: bool = True # False: class feature = mean over sentences (for DFER-CLIP-style baselines; our option)
     jas_time_offsets: bool = True # our choice: each side's own zero-initialised offset to the shared time table (stage 2 can adapt the image side's)
+    jas_align_weight: float = 0.0 # our option (paper: no such term): weight of the per-step frame-sentence logit, `JAS.align_logits`; 0 = off
     logit_scale: float = 100.0 # our choice (DFER-CLIP: fixed 1/0.01)
     learn_logit_scale: bool = False # our choice (DFER-CLIP: fixed)
 
@@ -102,6 +103,7 @@ class A3lignConfig:
         if self.jas_pooling not in ('cls', 'mean'): bad('jas_pooling', "use 'cls' or 'mean'")
         if self.jas_time_embedding not in ('learned', 'none'): bad('jas_time_embedding', "use 'learned' or 'none'")
         if self.logit_scale <= 0: bad('logit_scale', 'must be > 0')
+        if self.jas_align_weight < 0: bad('jas_align_weight', 'must be >= 0 (0 turns the alignment term off)')
 
     @property
     def num_classes(self) -> int: return len(self.classes)
@@ -182,7 +184,7 @@ class A3lignDFER(nn.Module):
                            residual=cfg.jas_residual, gate_init=cfg.jas_gate_init, dropout=cfg.jas_dropout,
                            logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale, encoders=cfg.use_jas,
                            input_norm=cfg.jas_input_norm, time_offsets=cfg.jas_time_offsets,
-                           text_encoder=cfg.jas_text_encoder)
+                           text_encoder=cfg.jas_text_encoder, align_weight=cfg.jas_align_weight)
         self.mat.to(backbone.device); self.jas.to(backbone.device)
         self._cache = None
 
@@ -206,6 +208,10 @@ class A3lignDFER(nn.Module):
 
     def class_features(self) -> torch.Tensor:
         "Class features `[C, D]` (the text dynamic encoder over the sentences; mean without JAS)."
+        return self.text_features()[1]
+
+    def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        "(sentence features `[C, S, D]`, class features `[C, D]`), reused while the text side cannot change."
         ps = self._text_params()
         # reusable while the text side cannot change: frozen, or evaluated without gradients (the key below holds
         # every text parameter's version, so an optimizer step invalidates it)
@@ -219,8 +225,9 @@ class A3lignDFER(nn.Module):
             # by an evaluation must not feed the next training step (resuming would then not be exact)
             key = (ac, self.training, tuple((p.data_ptr(), p._version) for p in ps), str(self.device))
             if self._cache is not None and self._cache[0] == key: return self._cache[1]
-        out = self.jas.class_features(self.sentence_features(), temporal=self.cfg.use_jas)  # [C, D]
-        if cacheable: out = out.detach()
+        sents = self.sentence_features()  # [C, S, D]
+        out = (sents, self.jas.class_features(sents, temporal=self.cfg.use_jas))  # [C, D]
+        if cacheable: out = tuple(o.detach() for o in out)
         self._cache = (key, out) if cacheable else None
         return out
 
@@ -244,7 +251,10 @@ def video_features(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame feat
 def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
             temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
            ) -> torch.Tensor: # logits [B, C]
-    return self.jas.logits(self.video_features(feats, temporal), self.class_features())
+    sents, classes = self.text_features()  # [C, S, D], [C, D]
+    logits = self.jas.logits(self.video_features(feats, temporal), classes)  # scale * cos(video, class)
+    if self.jas.align_weight: logits = logits + self.jas.align_logits(self._check_feats(feats), sents)  # our option
+    return logits
 
 @patch
 def forward_frames(self: A3lignDFER, frames: torch.Tensor, # [B, T, 3, H, W] preprocessed clips

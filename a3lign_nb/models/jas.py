@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['TemporalBlock', 'time_table', 'TemporalEncoder', 'JAS']
+__all__ = ['TemporalBlock', 'time_table', 'TemporalEncoder', 'JAS', 'alignment_score']
 
 # %% ../../nbs/21_models.jas.ipynb #48f20700
 class TemporalBlock(nn.Module):
@@ -141,9 +141,12 @@ class JAS(nn.Module):
                  encoders: bool = True, # False: no encoders, mean over time on both sides (the "no JAS" ablation)
                  input_norm: bool = True, # L2-normalise frame and sentence features first (our choice)
                  time_offsets: bool = True, # each side's own zero-initialised offset to the shared table (our choice)
-                 text_encoder: bool = True): # False: the text side is the mean over sentences (DFER-CLIP-style baselines)
+                 text_encoder: bool = True, # False: the text side is the mean over sentences (DFER-CLIP-style baselines)
+                 align_weight: float = 0.0): # our option: weight of the per-step frame-sentence logit (0: off, the default)
         super().__init__()
         if logit_scale <= 0: raise ValueError(f'JAS: logit_scale must be > 0, got {logit_scale}')
+        if align_weight < 0: raise ValueError(f'JAS: align_weight must be >= 0, got {align_weight}')
+        self.align_weight = float(align_weight)
         self.dim, self.num_segments, self.num_sentences = dim, num_segments, num_sentences
         self.shared_time = (encoders and text_encoder and share_time_embedding and not share_encoders
                             and time_embedding == 'learned')
@@ -195,7 +198,25 @@ class JAS(nn.Module):
                 sents: torch.Tensor, # [C, S, D] sentence features
                 temporal: bool = True # image side temporal (the text side always uses its encoder)
                ) -> torch.Tensor: # [B, C] logits
-        return self.logits(self.video_features(feats, temporal), self.class_features(sents))
+        out = self.logits(self.video_features(feats, temporal), self.class_features(sents))
+        if self.align_weight: out = out + self.align_logits(feats, sents)
+        return out
+
+    def align_logits(self, feats: torch.Tensor, # [B, T, D] frame features
+                     sents: torch.Tensor # [C, S, D] sentence features
+                    ) -> torch.Tensor: # [B, C]: align_weight * scale * step alignment
+        "The explicit alignment term (our option, `align_weight > 0`): frame t is scored against sentence t of each class."
+        with torch.autocast(feats.device.type, enabled=False):
+            return self.align_weight * self.logit_scale * self.step_alignment(feats.float(), sents.float())
+
+    @staticmethod
+    def step_alignment(feats: torch.Tensor, # [B, T, D] frame features
+                       sents: torch.Tensor # [C, S, D] sentence features
+                      ) -> torch.Tensor: # [B, C]: mean over t of cos(frame t, sentence s(t)), s(t) = t * S // T
+        T, S = feats.shape[1], sents.shape[1]
+        s_of_t = torch.arange(T, device=feats.device) * S // T  # the time step each frame shares with a sentence: [T]
+        f, s = F.normalize(feats, dim=-1), F.normalize(sents[:, s_of_t], dim=-1)  # [B, T, D], [C, T, D]
+        return torch.einsum('btd,ctd->bc', f, s) / T  # the diagonal of frame x sentence, averaged
 
     @staticmethod
     def frame_sentence_similarity(feats: torch.Tensor, # [B, T, D] frame features
@@ -227,3 +248,12 @@ class JAS(nn.Module):
         pick = lambda s: [(n, p) for n, p in named.items() if id(p) in s]
         rest = set(map(id, named.values())) - img - txt
         return {'image_encoder': pick(img), 'text_encoder': pick(txt), 'head': pick(rest)}
+
+# %% ../../nbs/21_models.jas.ipynb #c6deb11c
+def alignment_score(sim: torch.Tensor, # [..., T, S] cosine of frame t and sentence s (e.g. a clip vs its true class)
+                   ) -> torch.Tensor: # [...]: mean on the diagonal (s = s(t)) minus mean off it
+    "Diagonal minus off-diagonal similarity: how much sentence s(t) = t * S // T is the one most like frame t."
+    T, S = sim.shape[-2:]
+    diag = torch.zeros(T, S, dtype=torch.bool, device=sim.device)
+    diag[torch.arange(T), torch.arange(T) * S // T] = True  # frame t's own time step among the sentences
+    return sim[..., diag].mean(-1) - sim[..., ~diag].mean(-1)
