@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,13 +21,13 @@ from fastcore.basics import patch
 from ..data.datasets import read_annotations
 from ..data.video import clip_transform_for, frame_indices, read_frames
 from ..eval.figures import class_colour
-from ..factory import load_checkpoint, resolve_lists, run_config, run_frames
+from ..factory import build_model, load_checkpoint, resolve_lists, run_config, run_frames
 from ..train.checkpoint import checkpoint_info, read_checkpoint
 from ..utils import REPO_SAMPLES
 
 # %% auto #0
-__all__ = ['LAYERS', 'collect_features', 'project_2d', 'nearest_words', 'read_sentences', 'TokenExplorer', 'shipped_run',
-           'run_checkpoints', 'run_test_list', 'clip_features']
+__all__ = ['LAYERS', 'collect_features', 'project_2d', 'vocabulary_ids', 'nearest_words', 'read_sentences', 'TokenExplorer',
+           'shipped_run', 'run_checkpoints', 'run_test_list', 'clip_features']
 
 # %% ../../nbs/61_explore.tokens.ipynb #65b5a65f
 LAYERS = {  # layer name -> (label in the legend/hover, marker symbol, marker size)
@@ -118,6 +119,20 @@ def _as_list(v, n: int, names=None) -> list[int]:
         out.append(int(x))
     return sorted(set(out))
 
+def vocabulary_ids(backbone, # a `FrozenCLIP`
+                   vocabulary='known', # 'known' (`backbone.vocabulary` if it has one), 'all', or a list of words
+                  ) -> torch.Tensor | None: # sorted token ids [V'], or None for the whole table
+    "The token ids of a vocabulary: each word tokenised, start and end tokens dropped."
+    if isinstance(vocabulary, str):
+        if vocabulary not in ('known', 'all'): raise ValueError(f"vocabulary must be 'known', 'all' or a list of words, got {vocabulary!r}")
+        vocabulary = getattr(backbone, 'vocabulary', None) if vocabulary == 'known' else None
+    if vocabulary is None: return None
+    ids = backbone.tokenize(list(vocabulary))  # [N, 77]
+    keep = (ids != backbone.sot_id) & (ids != backbone.eot_id) & (ids != 0)
+    out = ids[keep].unique()
+    if not len(out): raise ValueError('the vocabulary has no tokens')
+    return out
+
 @torch.no_grad()
 def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `backbone=`)
                   k: int = 3, # words per token
@@ -126,6 +141,7 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `bac
                   metric: str = 'euclidean', # 'euclidean' (CoOp's) or 'cosine'
                   backbone=None, # the `FrozenCLIP` (default: `model.backbone`)
                   budget: int = 1 << 24, # at most this many scores in memory at once (sets the vocabulary chunk)
+                  vocabulary='known', # 'known': the words the text tower was trained on (`backbone.vocabulary`, else all); 'all'; or a list of words
                  ) -> pd.DataFrame: # one row per token: class_idx, cls, sentence, position, word, score, words, ids, scores
     "CoOp's reading of learned prompts: each MAT token's k nearest rows of CLIP's token-embedding table, decoded."
     if metric not in ('euclidean', 'cosine'): raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
@@ -140,6 +156,8 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `bac
     ci, si = _as_list(cls, C, names), _as_list(sentence, S)
     X = mat.tokens.detach()[ci][:, si].float().cpu().reshape(-1, E)  # [P, E], P = len(ci) * len(si) * K
     table = backbone.model.token_embedding.weight.detach().float().cpu()  # [V, E]
+    rows_of = vocabulary_ids(backbone, vocabulary)  # the candidate rows (None: every row)
+    if rows_of is not None: table = table[rows_of]  # [V', E]
     V, k = len(table), min(int(k), len(table))
     if metric == 'cosine': X, table = F.normalize(X, dim=-1), F.normalize(table, dim=-1)
     x2 = X.pow(2).sum(1, keepdim=True)  # [P, 1]
@@ -152,6 +170,7 @@ def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `bac
         s, i = torch.cat([best_s, s], 1), torch.cat([best_i, torch.arange(o, o + len(e)).expand(len(X), -1)], 1)
         best_s, j = s.topk(k, dim=1)
         best_i = i.gather(1, j)
+    if rows_of is not None: best_i = rows_of[best_i]  # back to token ids
     score = best_s if metric == 'cosine' else (-best_s).clamp_min(0).sqrt()  # cosine, or Euclidean distance
     tok = backbone.tokenizer
     vocab = {int(i): _decode_id(tok, i) for i in best_i.unique()}
@@ -372,6 +391,70 @@ def words_html(self: TokenExplorer, k: int = 3) -> str:
             .drop(columns='class_idx').to_html(index=False, float_format='%.3f'))
 
 
+# %% ../../nbs/61_explore.tokens.ipynb #c65d84e8
+@patch
+def _with_checkpoint(self: TokenExplorer, name: str, fn):
+    "`fn()` with the model holding checkpoint `name`'s weights (restored after)."
+    keep = self.model.trainable_state_dict()
+    try:
+        self.model.load_trainable_state_dict(_state_dict_of(self.checkpoints[name], self.model))
+        with torch.no_grad(): return fn()
+    finally: self.model.load_trainable_state_dict(keep)
+
+@patch
+def drift(self: TokenExplorer) -> pd.DataFrame:
+    "Per checkpoint and class: `token_shift` from the first checkpoint, `prompt_cos` of the class feature to its CLIP prompt."
+    if not hasattr(getattr(self.model, 'mat', None), 'tokens'): raise ValueError('drift needs a model with MAT tokens')
+    names, bb = list(self.checkpoints), self.model.backbone
+    prompts = F.normalize(bb.encode_text(bb.tokenize([self.prompt.format(c.replace('_', ' ')) for c in self.all_classes])).float(), dim=-1)
+    t0 = _state_dict_of(self.checkpoints[names[0]], self.model)['mat.tokens'].float()  # [C, S, K, E]
+    rows = []
+    for n in names:
+        tok = _state_dict_of(self.checkpoints[n], self.model)['mat.tokens'].float()
+        shift = (tok - t0).norm(dim=-1).mean((1, 2))  # [C]
+        cf = F.normalize(self._with_checkpoint(n, self.model.class_features).float(), dim=-1)  # [C, D]
+        cos = (cf * prompts.to(cf.device)).sum(-1).cpu()
+        rows += [dict(checkpoint=n, cls=c, token_shift=float(shift[i]), prompt_cos=float(cos[i])) for i, c in enumerate(self.all_classes)]
+    return pd.DataFrame(rows)
+
+@patch
+def word_gap(self: TokenExplorer) -> float:
+    "Median distance between two different words of the vocabulary `nearest_words` searches (a scale for `token_shift`)."
+    table = self.model.backbone.model.token_embedding.weight.detach().float().cpu()
+    ids = vocabulary_ids(self.model.backbone)
+    e = table[ids] if ids is not None else table[torch.randperm(len(table), generator=torch.Generator().manual_seed(0))[:500]]
+    d = torch.cdist(e, e)
+    return float(d[~torch.eye(len(e), dtype=torch.bool)].median())
+
+@patch
+def words_by_checkpoint(self: TokenExplorer, sentence: int = 0, # which sentence of each class
+                        tokens: int = 4, # its first `tokens` tokens, read as words
+                       ) -> pd.DataFrame: # one row per class, one column per checkpoint
+    "One sentence per class read as nearest words at every checkpoint (each word with its distance)."
+    out = {}
+    for n in self.checkpoints:
+        w = self.words(k=1, checkpoint=n)
+        w = w[(w.sentence == sentence) & (w.position < tokens)].sort_values(['class_idx', 'position'])
+        out[n] = w.groupby('cls', sort=False).apply(lambda g: ' '.join(f'{a} ({s:.2f})' for a, s in zip(g.word, g.score)),
+                                                     include_groups=False)
+    return pd.DataFrame(out)
+
+@patch
+def drift_figure(self: TokenExplorer) -> go.Figure:
+    "Token shift and prompt cosine per class across the checkpoints (stages in the x labels)."
+    from plotly.subplots import make_subplots
+    d, gap = self.drift(), self.word_gap()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=('MAT tokens: distance from their start',
+                                                        'class feature vs CLIP text of the class name (cosine)'))
+    for i, c in enumerate(self.all_classes):
+        g = d[d.cls == c]
+        for col, y in ((1, 'token_shift'), (2, 'prompt_cos')):
+            fig.add_trace(go.Scatter(x=g.checkpoint, y=g[y], mode='lines+markers', name=c, legendgroup=c, showlegend=col == 1,
+                                     line=dict(color=class_colour(i))), 1, col)
+    fig.add_hline(y=gap, line_dash='dot', annotation_text='median gap between two words', row=1, col=1)
+    fig.update_layout(height=380, margin=dict(t=60))
+    return fig
+
 # %% ../../nbs/61_explore.tokens.ipynb #4bcf9f4f
 @patch
 def widget(self: TokenExplorer):
@@ -472,6 +555,9 @@ def _from_run(cls, run_dir, backbone=None, clip_list=None, max_clips: int = 35, 
     run_dir = Path(run_dir)
     model = load_checkpoint(run_dir, backbone=backbone, device=device)
     ckpts = run_checkpoints(run_dir) or {'last': run_dir/'last.json'}
+    try: init = build_model(run_config(run_dir), model.backbone).to(model.device).trainable_state_dict()  # the run's seed: its start
+    except (ValueError, KeyError, OSError) as e: init = None; warnings.warn(f'{run_dir}: no initial state for the explorer ({e})')
+    if init is not None: ckpts = {'epoch_000 (init)': init, **ckpts}
     clip_list = clip_list or run_test_list(run_dir)
     recs = []
     if clip_list is not None and Path(clip_list).exists():
