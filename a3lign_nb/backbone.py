@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import logging
 import os
 import pickle
@@ -22,9 +23,9 @@ import torch.nn as nn
 from .utils import get_device
 
 # %% auto #0
-__all__ = ['MODEL_CONFIG_DIR', 'SHIPPED_CONFIGS', 'WEIGHTS_ENV', 'DOWNLOAD_ENV', 'WeightsNotFound', 'resolve_pretrained',
-           'FrozenCLIP', 'WeightsFileError', 'load_weights_file', 'load_weights_into', 'partial_checkpoint_seed',
-           'load_backbone', 'parse_pretrained', 'make_backbone']
+__all__ = ['MODEL_CONFIG_DIR', 'SHIPPED_CONFIGS', 'WEIGHTS_ENV', 'DOWNLOAD_ENV', 'SPARSE_ROWS', 'WeightsNotFound',
+           'resolve_pretrained', 'FrozenCLIP', 'WeightsFileError', 'load_weights_file', 'load_weights_into',
+           'partial_checkpoint_seed', 'checkpoint_vocabulary', 'load_backbone', 'parse_pretrained', 'make_backbone']
 
 # %% ../nbs/02_backbone.ipynb #e9225dfe
 MODEL_CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else None
@@ -122,7 +123,8 @@ class FrozenCLIP(nn.Module):
                  model: open_clip.CLIP, # an open_clip `CLIP` (separate text tower, not an HF text model)
                  name: str, # its open_clip model name
                  pretrained: str | None = None, # where its weights came from (None: random)
-                 tokenizer=None): # open_clip tokenizer; default: `open_clip.get_tokenizer(name)`
+                 tokenizer=None, # open_clip tokenizer; default: `open_clip.get_tokenizer(name)`
+                 vocabulary=None): # the words its text tower was trained on, if a checkpoint says so (None: not recorded)
         super().__init__()
         if not isinstance(model, open_clip.CLIP) or not hasattr(model, 'token_embedding'):
             raise NotImplementedError(f"{name}: A3lign-DFER needs a CLIP with its own text transformer "
@@ -130,6 +132,7 @@ class FrozenCLIP(nn.Module):
         if model.text_pool_type not in ('argmax', 'eos'):
             raise NotImplementedError(f"{name}: text pooling {model.text_pool_type!r} is not supported (need 'argmax' or 'eos').")
         self.model, self.name, self.pretrained = model, name, pretrained
+        self.vocabulary = None if vocabulary is None else tuple(vocabulary)  # e.g. the tiny CLIP's 'words' weights; None for others
         self.tokenizer = tokenizer or open_clip.get_tokenizer(name)
         pp = open_clip.get_model_preprocess_cfg(model)
         size = pp.get('size', model.visual.image_size)
@@ -161,7 +164,9 @@ class FrozenCLIP(nn.Module):
     @property
     def dtype(self) -> torch.dtype: return self.model.positional_embedding.dtype
 
-    def extra_repr(self): return f'name={self.name!r}, pretrained={self.pretrained!r}, D={self.embed_dim}, E={self.text_width}'
+    def extra_repr(self):
+        v = '' if self.vocabulary is None else f', vocabulary={len(self.vocabulary)} words'
+        return f'name={self.name!r}, pretrained={self.pretrained!r}, D={self.embed_dim}, E={self.text_width}{v}'
 
 # %% ../nbs/02_backbone.ipynb #3da2715c
 class WeightsFileError(ValueError):
@@ -264,19 +269,53 @@ def load_weights_into(model: nn.Module, # an open_clip CLIP
     model.load_state_dict(sd)
 
 # %% ../nbs/02_backbone.ipynb #fea15dad
+SPARSE_ROWS = ('token_embedding.rows', 'token_embedding.values') # some rows of the token table: ids int64 [V], values [V, E]
+
+def _safetensors_metadata(path) -> dict:
+    "The string metadata of a safetensors file ({} for another kind of file or none); a one-line error names an unreadable one."
+    if not path or not str(path).endswith('.safetensors'): return {}
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), 'pt') as f: return f.metadata() or {}
+    except Exception as e:
+        raise WeightsFileError(f'{path}: not a readable safetensors file ({type(e).__name__}: {e}); re-download or re-export it.') from None
+
 def partial_checkpoint_seed(path: str | None # a checkpoint file, or None
                            ) -> int | None: # the seed of its random base, or None for a full checkpoint
     "Seed recorded in a partial safetensors checkpoint (`a3lign_base_seed`), else None."
-    if not path or not str(path).endswith('.safetensors'): return None
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), 'pt') as f: meta = f.metadata() or {}
-    except Exception as e:
-        raise WeightsFileError(f'{path}: not a readable safetensors file ({type(e).__name__}: {e}); re-download or re-export it.') from None
+    meta = _safetensors_metadata(path)
     return int(meta['a3lign_base_seed']) if 'a3lign_base_seed' in meta else None
 
+def checkpoint_vocabulary(path: str | None # a checkpoint file, or None
+                         ) -> tuple[str, ...] | None: # the words its text tower knows, or None when not recorded
+    "The known words a safetensors checkpoint records (`vocabulary`: a JSON list of strings), else None."
+    v = _safetensors_metadata(path).get('vocabulary')
+    if v is None: return None
+    try: words = json.loads(v)
+    except ValueError: words = None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise WeightsFileError(f'{path}: its metadata "vocabulary" is not a JSON list of words ({v[:60]!r}); re-export it.')
+    return tuple(words)
+
+def _scatter_rows(sd: dict, own: dict, path, name: str) -> dict:
+    "`SPARSE_ROWS` in `sd` -> the full token table (the model's own, with those rows replaced)."
+    if not any(k in sd for k in SPARSE_ROWS): return sd
+    rows, values = sd.pop(SPARSE_ROWS[0], None), sd.pop(SPARSE_ROWS[1], None)
+    table = own['token_embedding.weight']  # [vocab, E]
+    ok = (rows is not None and values is not None and rows.ndim == 1 and not rows.is_floating_point() and values.ndim == 2
+          and values.shape == (len(rows), table.shape[1]) and len(rows.unique()) == len(rows)
+          and (len(rows) == 0 or (int(rows.min()) >= 0 and int(rows.max()) < table.shape[0])))
+    if not ok:
+        shape = lambda t: 'missing' if t is None else f'{str(t.dtype)[6:]} {tuple(t.shape)}'
+        raise WeightsFileError(f'{path}: {SPARSE_ROWS[0]} ({shape(rows)}) and {SPARSE_ROWS[1]} ({shape(values)}) do not fit the token table '
+                               f'{tuple(table.shape)} of CLIP model {name!r}: want unique integer ids in [0, {table.shape[0]}) [V] and values [V, {table.shape[1]}].')
+    table = table.clone()
+    table[rows.long()] = values.to(table.dtype)
+    return {**sd, 'token_embedding.weight': table}
+
 def _load_partial(model: nn.Module, path: str, name: str):
-    sd, own = load_weights_file(path), model.state_dict()
+    own = model.state_dict()
+    sd = _scatter_rows(load_weights_file(path), own, path, name)
     bad = [f'{k} {tuple(v.shape)}' for k, v in sd.items() if k not in own or own[k].shape != v.shape]
     if bad: raise ValueError(f"{path}: {len(bad)} tensors do not fit CLIP model {name!r} (e.g. {', '.join(bad[:3])}). "
                              "Was it made for another config?")
@@ -324,7 +363,7 @@ def load_backbone(name: str = 'ViT-B-16-quickgelu', # open_clip model name, `loc
                                                    'mean': pcfg['mean'], 'std': pcfg['std']})
     model = model.to(device=get_device(device), dtype=_PRECISIONS[precision])
     tok = open_clip.get_tokenizer(model_name)
-    return FrozenCLIP(model, name, pretrained, tokenizer=tok)
+    return FrozenCLIP(model, name, pretrained, tokenizer=tok, vocabulary=checkpoint_vocabulary(ckpt))
 
 # %% ../nbs/02_backbone.ipynb #5458d12a
 def parse_pretrained(v: str | None # a weights option as a user or a config writes it

@@ -19,7 +19,7 @@ __all__ = ['tiny_backbone', 'synthetic_feature_task']
 @functools.lru_cache(maxsize=8)
 def tiny_backbone(seed: int = 0, # seed of the random weights
               name: str = 'a3lign-tiny', # a shipped config
-              pretrained: str | None = None, # None: random; a tag of weights shipped beside the config (e.g. 'synthetic')
+              pretrained: str | None = None, # None: random; a tag of weights shipped beside the config ('synthetic': image tower; 'words': both towers, a few words)
              ) -> FrozenCLIP:
     "A small frozen CLIP, seeded random or with shipped weights (cached per process: do not modify it)."
     with torch.random.fork_rng(devices=[]):

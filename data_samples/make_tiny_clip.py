@@ -153,12 +153,12 @@ def train_visual(backbone, frames, caps, classes, steps, batch, lr, wd, seed, lo
 
 
 @torch.no_grad()
-def shipped_features(clips: dict, list_file: Path, num_segments=16, batch=32):
+def shipped_features(clips: dict, list_file: Path, num_segments=16, batch=32, spec='synthetic'):
     "Test-time features of the shipped clips for each CLIP in `clips` -> ({name: [N, T, D]}, labels [N])."
     from a3lign_nb.data.datasets import ClipDataset, get_spec, make_loader, read_annotations
     from a3lign_nb.data.video import clip_transform_for
     some = next(iter(clips.values()))
-    ds = ClipDataset(read_annotations(list_file, spec=get_spec('synthetic')), num_segments=num_segments, train=False,
+    ds = ClipDataset(read_annotations(list_file, spec=get_spec(spec)), num_segments=num_segments, train=False,
                      transform=clip_transform_for(some, train=False))
     out, labels = {k: [] for k in clips}, []
     for b in make_loader(ds, batch, shuffle=False, pin_memory=False):
@@ -195,10 +195,15 @@ def evaluate(trained, random_clip, classes, root=SHIPPED) -> dict:
 
 def save(backbone, path: Path, meta: dict, max_fp32_bytes: int = 1_000_000):
     "The image tower only (`visual.*`; fp32, or fp16 when fp32 would exceed `max_fp32_bytes`), atomically, with string metadata."
+    return save_tensors({f'visual.{k}': v for k, v in backbone.model.visual.state_dict().items()}, path, meta, max_fp32_bytes)
+
+
+def save_tensors(sd: dict, path: Path, meta: dict, max_fp32_bytes: int = 1_000_000):
+    "Tensors `sd` (fp32, or fp16 floats when fp32 would exceed `max_fp32_bytes`) as safetensors, atomically, mode 0644, with string metadata."
     from safetensors.torch import save_file
     from a3lign_nb.utils import atomic_path
-    sd = {f'visual.{k}': (v.detach().float() if v.is_floating_point() else v.detach()).contiguous().clone()
-          for k, v in backbone.model.visual.state_dict().items()}  # integer buffers (BatchNorm counters) keep their dtype
+    sd = {k: (v.detach().float() if v.is_floating_point() else v.detach()).contiguous().clone()
+          for k, v in sd.items()}  # integer tensors (BatchNorm counters, row indices) keep their dtype
     if sum(v.numel() * 4 for v in sd.values()) > max_fp32_bytes:  # halve the file; integer buffers (BN counters) stay
         sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
     meta = {**meta, 'dtype': 'float16' if any(v.dtype == torch.float16 for v in sd.values()) else 'float32'}
@@ -208,24 +213,36 @@ def save(backbone, path: Path, meta: dict, max_fp32_bytes: int = 1_000_000):
     return sd
 
 
+def common_args(ap: argparse.ArgumentParser, seed: int, steps: int, seed_help: str) -> argparse.ArgumentParser:
+    "The options both tiny-CLIP scripts take: generator seed, steps, learning rate, weight decay, threads."
+    ap.add_argument('--seed', type=int, default=seed, help=seed_help)
+    ap.add_argument('--steps', type=int, default=steps, help='optimiser steps')
+    ap.add_argument('--lr', type=float, default=2e-3, help='AdamW peak learning rate (warm-up, then cosine)')
+    ap.add_argument('--wd', type=float, default=0.05, help='AdamW weight decay (make_tiny_clip_words.py: weight matrices only)')
+    ap.add_argument('--threads', type=int, default=1, help='torch CPU threads (1 is fastest on a busy shared machine)')
+    return ap
+
+
+def parse(ap: argparse.ArgumentParser, argv):
+    "Parse; set the threads and the global seed."
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    return a
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = common_args(argparse.ArgumentParser(description=__doc__.split('\n')[0]), 1000, 900,
+                     'generator seed of the training clips (the shipped set used 0)')
     ap.add_argument('--config', default=BASE, help='open_clip config of the tiny CLIP (shipped in a3lign_nb/model_configs)')
     ap.add_argument('--out', type=Path, default=None, help='where to write (default: a3lign_nb/model_configs/<config>-synthetic.safetensors)')
-    ap.add_argument('--seed', type=int, default=1000, help='generator seed of the training clips (the shipped set used 0)')
     ap.add_argument('--clips-per-class', type=int, default=400, help='fresh training clips per class (12-20 frames each; 4 kept per clip)')
     ap.add_argument('--threshold', type=float, default=0.7, help="caption a frame with its class when the expression envelope > this")
     ap.add_argument('--neutral-below', type=float, default=0.05, help="caption a frame 'neutral' when the envelope < this; frames in between are dropped")
-    ap.add_argument('--steps', type=int, default=900, help='optimiser steps')
     ap.add_argument('--batch', type=int, default=128, help='frames per step')
-    ap.add_argument('--lr', type=float, default=2e-3, help='AdamW peak learning rate (warm-up, then cosine)')
-    ap.add_argument('--wd', type=float, default=0.05, help='AdamW weight decay')
-    ap.add_argument('--threads', type=int, default=1, help='torch CPU threads (1 is fastest on a busy shared machine)')
     ap.add_argument('--no-eval', action='store_true', help='skip the figures on the shipped set')
-    a = ap.parse_args(argv)
+    a = parse(ap, argv)
     a.out = a.out or CLIP_DIR/f'{a.config}-synthetic.safetensors'
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
     from a3lign_nb.data.synth import GENERATOR_VERSION, SYNTH_CLASSES
     classes = SYNTH_CLASSES
     t0 = time.time()
