@@ -2,8 +2,9 @@
 """Pretrain BOTH towers of the tiny CLIP (`a3lign-tiny-rn`) on synthetic faces and a small vocabulary (tag `words`).
 
     python data_samples/make_tiny_clip_words.py     # writes a3lign_nb/model_configs/a3lign-tiny-rn-words.safetensors
-    # measured: 7 min 40 s wall, 5 min 25 s of CPU, one thread, on a 2-core machine shared with other jobs
-    # (render 99 s, train 282 s, figures 70 s); the tensors are the same on every run (the metadata records the timings)
+    # measured: 7 min 40 s and 8 min 20 s wall (5.4 and 5.7 min of CPU), one thread, on a 2-core machine shared with
+    # other jobs (render ~100 s, train ~300 s, figures ~70 s); both runs gave the same tensors bit for bit (the
+    # metadata differs only in its recorded timings)
     python data_samples/make_tiny_clip_words.py --steps 100 --clips-per-class 40 --out /tmp/x.safetensors   # a quick try
 
 Why: the `synthetic` weights (`make_tiny_clip.py`) trained only the image tower, against 7 prompts through a RANDOM
@@ -68,7 +69,11 @@ prompts; (b) with training templates x training words; (c) the same prompts thro
 (d) retrieval on fresh frames: image -> caption recall@1 among 13 intensity captions ("a slightly happy face.",
 "a strongly happy face.", ..., "a neutral face."), and text -> image precision@5; (e) time captions: the time
 class's name ranked above its reversal's, and 6-way zero-shot (both at chance by construction, see above);
-(f) the linear probe on the shipped set (as `make_tiny_clip.py`).
+(f) the linear probe on the shipped set (as `make_tiny_clip.py`); (g) zero-shot of MAT's starting sentences
+(`init='class_name'`: the class name, then random tokens up to 64, 66 positions, 4 sentences averaged) on the shipped
+test clips: what the learned prompts start from. The captions are at most 13 tokens long: positions 13 to 76 of the
+positional embedding get no gradient (they keep their seeded values, std 0.01), yet (g) shows the 66-position
+sentences read well.
 """
 from __future__ import annotations
 
@@ -466,6 +471,19 @@ def time_figures(bb, feats: dict, labels: dict, classes) -> dict:
     return out
 
 
+@torch.no_grad()
+def mat_init_features(bb, classes, sentences: int = 4, tokens: int = 64) -> torch.Tensor:
+    "Class features [C, D] of MAT's start (`init='class_name'`, random fill): the class name, then random tokens, 66 positions."
+    from a3lign_nb.models.mat import init_mat_tokens, init_texts_for, text_token_embeddings
+    C, S, K = len(classes), sentences, tokens
+    tok = init_mat_tokens(C, S, K, bb.text_width, text_token_embeddings(bb, init_texts_for(classes)),
+                          generator=torch.Generator().manual_seed(0))  # [C, S, K, E]
+    ends = bb.embed_tokens(torch.tensor([[bb.sot_id, bb.eot_id]]))[0]  # [2, E]
+    seq = torch.cat([ends[:1].expand(C * S, 1, -1), tok.view(C * S, K, -1), ends[1:].expand(C * S, 1, -1)], 1)  # [C*S, K+2, E]
+    f = F.normalize(bb.encode_text_embeddings(seq, torch.full((C * S,), K + 1)), dim=-1).view(C, S, -1)
+    return F.normalize(f.mean(1), dim=-1)
+
+
 def evaluate(new, old, seed: int, per_class_app: int, per_class_time: int) -> dict:
     "Figures (a)-(f), for the new CLIP and, where it means something, the old `synthetic` one."
     app = render_pool(per_class_app, seed, 2, 'appearance', frames=(12, 32))
@@ -481,6 +499,7 @@ def evaluate(new, old, seed: int, per_class_app: int, per_class_time: int) -> di
         sfx = '' if name == 'new' else '_old'
         z = zero_shot_figures(bb, dict(fresh=fa[name], shipped=sh_te[name]), dict(fresh=app['label'], shipped=y_te), classes)
         z |= {'zero_shot_7_prompts_shipped': zero_shot(sh_te[name], y_te, class_text(bb, [[p] for p in prompts(classes)]))}  # the old script's figure (a)
+        z |= {'zero_shot_mat_init_shipped': zero_shot(sh_te[name], y_te, mat_init_features(bb, classes))}  # (g)
         z |= retrieval(bb, fa[name], app)
         z |= time_figures(bb, dict(fresh=ft[name], shipped=sht_te[name]), dict(fresh=tim['label'], shipped=yt_te), tclasses)
         mid = sh_tr[name].shape[1] // 2
@@ -510,7 +529,8 @@ REPORT = [  # (label, key) printed after a build
     ('(e) 6-way zero-shot on frame means, shipped time test', 'time_zero_shot_shipped'),
     ('(e) quarters vs happy/sad words, shipped time test', 'time_quarters_zero_shot_shipped'),
     ('(f) linear probe, mean over time', 'probe_test'),
-    ('(f) linear probe, middle frame', 'probe_test_middle_frame')]
+    ('(f) linear probe, middle frame', 'probe_test_middle_frame'),
+    ("(g) zero-shot of MAT's class-name start (64 tokens), shipped test", 'zero_shot_mat_init_shipped')]
 
 
 def main(argv=None):

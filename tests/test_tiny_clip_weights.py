@@ -126,6 +126,7 @@ def test_words_figures_in_metadata(words):
         assert figs[f'zero_shot_heldout_{where}'] > 2 * figs['chance'], where
         assert figs[f'zero_shot_heldout_{where}'] > figs[f'zero_shot_heldout_{where}_old'] + 0.2, where
     assert figs['probe_test'] >= old['probe_test']
+    assert figs['zero_shot_mat_init_shipped'] > figs['zero_shot_mat_init_shipped_old'] + 0.2  # MAT starts from words that mean something
 
 
 def test_words_tag_equals_by_hand(words):
