@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,15 @@ from .eval.metrics import uar, war
 from .models.a3lign import A3lignDFER, shuffle_frames
 from .models.jas import alignment_score
 from .train.bap import BAPSchedule, OptimConfig, train_bap
-from .train.cache import FeatureSet, load_feature_set
-from .utils import atomic_write, atomic_save_json
+from .backbone import make_backbone
+from .train.cache import FeatureSet, load_feature_set, weights_fingerprint
+from .utils import atomic_write, atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'STUDIES', 'linear_probe', 'score_method',
-           'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate', 'Variant',
-           'few_shot_indices', 'alignment_of', 'score_variant', 'study_results', 'study_markdown', 'study']
+__all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'STUDY_BACKBONE', 'STUDIES', 'linear_probe',
+           'score_method', 'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate',
+           'Variant', 'few_shot_indices', 'alignment_of', 'score_variant', 'merge_studies', 'study_results',
+           'study_markdown', 'study', 'study_figure']
 
 # %% ../nbs/60_ablate.ipynb #983014e8
 METHODS = ('zero-shot', 'linear-probe', 'dfer-clip', 'a3lign', 'no-mat', 'no-jas', 'no-bap', 'a3lign-shuffled')
@@ -209,6 +213,7 @@ def _v(name, what, shots_too=False, **kw) -> list[Variant]:
     return [base] + ([dataclasses.replace(base, name=f'{name}@{k}', what=f'{what}, {k} clips per class', shots=k)
                       for k in (8, 2)] if shots_too else [])
 
+STUDY_BACKBONE = ('a3lign-tiny-rn', 'words') # the tiny CLIP whose text tower knows words (a class-name init means something)
 _NAMES = (('mat_init', 'class_name'),)
 STUDIES = { # study -> its variants (rows), in table order
     'mat': (_v('sentences', 'learned sentences S=16, random init (package default)', True)
@@ -271,36 +276,73 @@ def score_variant(fs: FeatureSet, # the features
                 seconds=time.time() - t0)
 
 # %% ../nbs/60_ablate.ipynb #aac56f70
-def _study_summary(runs: list[dict], seeds, v: Variant) -> dict:
-    out = _summary(runs, seeds, v.what)
+def _study_summary(runs: list[dict], seeds, what: str) -> dict:
+    "Mean and std over seeds of every score, and the runs themselves (so that parts can be merged)."
+    out = _summary(runs, seeds, what)
     for k in ('uar_shuffled', 'alignment'):
         a = np.array([r[k] for r in runs], dtype=float)
         out[f'{k}_mean'], out[f'{k}_std'] = float(a.mean()), float(a.std())
-    out['runs'] = [dict(seed=s, **{k: r[k] for k in ('uar', 'war', 'uar_shuffled', 'alignment')}) for s, r in zip(seeds, runs)]
+    out['runs'] = [dict(seed=s, **r) for s, r in zip(seeds, runs)]
     return out
+
+def merge_studies(parts: list[dict], # `study_results` of the same studies over different seeds (e.g. one process per seed)
+                 ) -> dict: # as `study_results` over all their seeds
+    "One result from several runs of the same studies on other seeds (each seed once)."
+    out = {}
+    for st in parts[0]:
+        out[st] = {}
+        for name, r0 in parts[0][st].items():
+            runs = [r for p in parts for r in p[st][name]['runs']]
+            seeds = [r['seed'] for r in runs]
+            if len(set(seeds)) != len(seeds): raise ValueError(f'merge_studies: {st}/{name} has seed(s) twice: {sorted(seeds)}')
+            out[st][name] = _study_summary([{k: v for k, v in r.items() if k != 'seed'} for r in runs], seeds, r0['description'])
+    return out
+
+def _units(studies, seeds) -> list[tuple[str, Variant, int]]:
+    "(study, variant, seed) in the order they are trained: every study's full-data rows first, few-shot rows, then BAP's."
+    rank = lambda st, v: (st == 'bap', v.shots is not None)
+    rows = sorted(((st, v) for st in studies for v in STUDIES[st]), key=lambda t: rank(*t))  # stable: table order within
+    return [(st, v, s) for st, v in rows for s in seeds]
 
 def study_results(fs: FeatureSet, # the features of one set
                   studies=tuple(STUDIES), # which studies ('mat', 'jas', 'bap')
                   seeds=(0, 1, 2), # seeds
                   epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
                   progress: bool = True, # a line per run
+                  runs_dir=None, # a folder keeping one file per finished run: reruns skip them, parallel workers share them
+                  compute: bool = True, # False: only collect the runs already in `runs_dir`
                   **model_kw, # `A3lignConfig` overrides for every variant
                  ) -> dict: # study -> variant name -> summary (as `ablation_results`, plus shuffled UAR and alignment)
-    "Every variant of the studies over the seeds; a variant shared by two studies is trained once."
+    "Every variant of the studies over the seeds; a variant shared by two studies is trained once. Resumable, shareable."
     bad = [s for s in studies if s not in STUDIES]
     if bad: raise ValueError(f'unknown study(s) {bad}; choose from {list(STUDIES)}')
-    done, out = {}, {}
+    fp = weights_fingerprint(fs.backbone)
+    done = {}  # (variant key, seed) -> scores
+    for st, v, s in _units(studies, seeds):
+        if (v.key, s) in done: continue
+        f = None
+        if runs_dir is not None:  # one file per run, named by everything that decides its result
+            h = hashlib.sha1(repr((fs.name, fp, v.key, tuple(epochs), sorted(model_kw.items()), s)).encode()).hexdigest()[:16]
+            f = Path(runs_dir)/f'{v.name}_seed{s}_{h}.json'
+            if f.exists(): done[v.key, s] = load_json(f)['scores']; continue
+        if not compute: continue
+        if f is not None:  # claim it, so that another worker on the same folder takes the next run
+            f.parent.mkdir(parents=True, exist_ok=True)
+            try: os.close(os.open(f.with_suffix('.claim'), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError: continue
+        try: r = score_variant(fs, v, s, epochs, **model_kw)
+        finally:
+            if f is not None: f.with_suffix('.claim').unlink(missing_ok=True)
+        if f is not None: atomic_save_json(dict(study=st, variant=v.name, seed=s, epochs=list(epochs), model_kw=model_kw, scores=r), f)
+        done[v.key, s] = r
+        if progress: print(f"{st:4s} {v.name:18s} seed {s}: UAR {r['uar']:.3f} WAR {r['war']:.3f} "
+                           f"align {r['alignment']:+.3f} ({r['seconds']:.1f} s)", flush=True)
+    out = {}
     for st in studies:
         out[st] = {}
         for v in STUDIES[st]:
-            if v.key not in done:
-                runs = []
-                for s in seeds:
-                    runs.append(score_variant(fs, v, s, epochs, **model_kw))
-                    if progress: print(f"{st:4s} {v.name:18s} seed {s}: UAR {runs[-1]['uar']:.3f} WAR {runs[-1]['war']:.3f} "
-                                       f"align {runs[-1]['alignment']:+.3f} ({runs[-1]['seconds']:.1f} s)", flush=True)
-                done[v.key] = runs
-            out[st][v.name] = _study_summary(done[v.key], seeds, v)
+            have = [s for s in seeds if (v.key, s) in done]  # all of them, unless runs were left to other workers
+            if have: out[st][v.name] = _study_summary([done[v.key, s] for s in have], have, v.what)
     return out
 
 def study_markdown(results: dict, # from `study_results`
@@ -324,16 +366,26 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
           seeds=(0, 1, 2), # seeds
           epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
           progress: bool = True, # a line per run
+          backbone=STUDY_BACKBONE, # (config, weights) of the tiny CLIP, or a `FrozenCLIP`
+          merge=(), # JSON files of earlier parts of the same study (other seeds) to merge with this one
+          runs_dir=None, # keep each finished run here (resume; several workers on one folder share the work)
+          compute: bool = True, # False: only collect the runs in `runs_dir` (after parallel workers)
           **model_kw, # `A3lignConfig` overrides for every variant
          ) -> dict:
-    "Load a set's features, run the studies, write and print the tables."
+    "Load a set's features, run the studies (and merge earlier parts), write and print the tables."
     t0 = time.time()
-    fs = load_feature_set(set_name)
-    res = study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, **model_kw)
+    if isinstance(backbone, tuple): backbone = make_backbone(*backbone, device='cpu')
+    fs = load_feature_set(set_name, backbone=backbone)
+    res = (study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, runs_dir, compute, **model_kw)
+           if seeds else None)
+    parts = [load_json(p) for p in merge] + ([res] if res is not None else [])
+    if not parts: raise ValueError('study: no seeds to run and nothing to merge')
+    res = merge_studies(parts)
+    seeds = sorted({r['seed'] for rows in res.values() for v in rows.values() for r in v['runs']})
     note = (f'Made with `a3lign ablate --set {fs.name} --study {" ".join(studies)} --seeds {" ".join(map(str, seeds))}'
             + (f' --epochs {" ".join(map(str, epochs))}' if tuple(epochs) != (40, 30, 30) else '')
             + ''.join(f' --model {k}={v}' for k, v in model_kw.items())
-            + f'`: tiny CLIP `{fs.backbone.name}` (weights `{fs.backbone.pretrained}`), {len(fs.train_labels)} training and '
+            + f'`: tiny CLIP `{fs.backbone.name}` (weights `{fs.backbone.pretrained}`, fingerprint {weights_fingerprint(fs.backbone)}), {len(fs.train_labels)} training and '
             f'{len(fs.test_labels)} test clips, {len(fs.classes)} classes; mean ± std over seeds; {time.time() - t0:.0f} s in all.')
     md = study_markdown(res, note)
     if out is not None:
@@ -342,3 +394,39 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
         with atomic_write(stem.with_suffix('.md')) as f: f.write(f'## Studies on {fs.name}\n\n' + md)
     print(md)
     return res
+
+# %% ../nbs/60_ablate.ipynb #fdaca33f
+def study_figure(results: dict, # from `study_results` (or the committed JSON)
+                 study: str, # 'mat', 'jas' or 'bap'
+                ) -> go.Figure:
+    "One study's rows as a figure (mean ± std over seeds)."
+    from plotly.subplots import make_subplots
+    if study not in STUDIES: raise ValueError(f'unknown study {study!r}; choose from {list(STUDIES)}')
+    rows = results[study]
+    err = lambda r, k, s=100: dict(type='data', array=[s * r[k + '_std']])
+    if study == 'mat':
+        fig = go.Figure()
+        for base in dict.fromkeys(n.split('@')[0] for n in rows):
+            pts = [(int(n.split('@')[1]) if '@' in n else None, r) for n, r in rows.items() if n.split('@')[0] == base]
+            pts = sorted(pts, key=lambda t: 10**9 if t[0] is None else t[0])
+            x = [str(k) if k is not None else 'all' for k, _ in pts]
+            fig.add_trace(go.Scatter(x=x, y=[100 * r['uar_mean'] for _, r in pts], name=base, mode='lines+markers',
+                                     error_y=dict(type='data', array=[100 * r['uar_std'] for _, r in pts])))
+        fig.update_layout(xaxis_title='training clips per class', yaxis_title='UAR %', height=380,
+                          title='MAT variants with all training clips and few-shot')
+    elif study == 'jas':
+        fig = make_subplots(rows=1, cols=2, subplot_titles=('UAR %', 'alignment score (diagonal - off-diagonal)'))
+        for n, r in rows.items():
+            fig.add_trace(go.Bar(x=[n], y=[100 * r['uar_mean']], error_y=err(r, 'uar'), showlegend=False, marker_color='#4c78a8'), 1, 1)
+            a = r['alignment_mean']
+            fig.add_trace(go.Bar(x=[n], y=[a if a == a else 0], error_y=err(r, 'alignment', 1), showlegend=False, marker_color='#f58518'), 1, 2)
+        fig.update_layout(height=380, title='JAS variants: accuracy and alignment')
+    else:  # bap
+        fig = go.Figure()
+        for sched in ('staged', 'joint'):
+            pts = sorted((float(n.split('-lr')[1].rstrip('x')), r) for n, r in rows.items() if n.startswith(sched))
+            fig.add_trace(go.Scatter(x=[m for m, _ in pts], y=[100 * r['uar_mean'] for _, r in pts], name=sched, mode='lines+markers',
+                                     error_y=dict(type='data', array=[100 * r['uar_std'] for _, r in pts])))
+        fig.update_layout(xaxis=dict(type='log', title='learning rate (x the default)'), yaxis_title='UAR %', height=380,
+                          title='BAP stages vs joint training, class-name init')
+    return fig

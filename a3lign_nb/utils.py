@@ -18,7 +18,7 @@ import torch
 
 # %% auto #0
 __all__ = ['REPO_SAMPLES', 'atomic_write', 'atomic_path', 'atomic_save_json', 'load_json', 'seed_everything', 'get_device',
-           'nbdev_test_threads', 'sha256_file']
+           'nbdev_test_threads', 'sha256_file', 'study_table']
 
 # %% ../nbs/00_utils.ipynb #5de24cec
 def _umask() -> int:
@@ -130,3 +130,24 @@ def _find_samples() -> Path | None:
     return None
 
 REPO_SAMPLES = _find_samples() # `data_samples/` of a source checkout (None in a wheel install)
+
+# %% ../nbs/00_utils.ipynb #5526ae97
+def study_table(study: str, # 'mat', 'jas' or 'bap'
+                variants=None, # row names to keep, in this order (None: all)
+                name: str = 'study_synthetic-time', # the results file's stem in benchmarks/results/
+               ): # a pandas DataFrame (one row per variant), or None when the results are not here
+    "One study's rows of the committed results, formatted for reading."
+    import pandas as pd  # here: the base layer does not need pandas otherwise
+    f = REPO_SAMPLES.parent/'benchmarks'/'results'/f'{name}.json' if REPO_SAMPLES is not None else None
+    if f is None or not f.exists(): return None
+    res = load_json(f)
+    if study not in res: raise KeyError(f'{f}: no study {study!r}; it has {sorted(res)}')
+    rows = res[study]
+    pm = lambda r, k, s=100: f"{s * r[k + '_mean']:.1f} ± {s * r[k + '_std']:.1f}" if s == 100 else f"{r[k + '_mean']:+.3f} ± {r[k + '_std']:.3f}"
+    keep = variants or list(rows)
+    bad = [v for v in keep if v not in rows]
+    if bad: raise KeyError(f'{f}: study {study!r} has no rows {bad}; it has {list(rows)}')
+    return pd.DataFrame([dict(variant=v, what=rows[v]['description'], **{'UAR %': pm(rows[v], 'uar'), 'WAR %': pm(rows[v], 'war'),
+                              'shuffled UAR %': f"{100 * rows[v]['uar_shuffled_mean']:.1f}",
+                              'alignment': '-' if rows[v]['alignment_mean'] != rows[v]['alignment_mean'] else pm(rows[v], 'alignment', 1)})
+                         for v in keep]).set_index('variant')
