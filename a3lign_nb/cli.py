@@ -30,7 +30,7 @@ from .train.cache import SHIPPED_SETS
 from .train.config import TrainConfig
 from .pipelines import demo, evaluate, extract, train_folds, synth, train
 from .data.faces import DETECTORS, get_detector
-from .prepare import prepare
+from .prepare import FACES, prepare
 from .predict import predict
 from .export import export_model
 from .dist import is_main_process
@@ -246,7 +246,7 @@ def _fn_option(p: argparse.ArgumentParser, # the (sub)command's parser
     shown = '' if default is None else f' (default: {default})'  # the docment says what None means
     p.add_argument(flag or '--' + name.replace('_', '-'), dest=name, default=default, help=f'{doc}{more}{shown}', **kw)
 
-_PREPARE_OPTIONS = ('labels', 'dataset', 'detector', 'size', 'margin', 'quality', 'list_name', 'progress')
+_PREPARE_OPTIONS = ('labels', 'dataset', 'detector', 'size', 'margin', 'quality', 'list_name', 'faces', 'progress')
 _PREDICT_OPTIONS = ('window', 'stride', 'detector', 'min_coverage', 'size', 'margin', 'device', 'html', 'progress')
 
 def _prepare_args(p):
@@ -256,7 +256,7 @@ def _prepare_args(p):
                    help='output folder: frames/<video>/00001.jpg ..., the annotation list and report.json')
     for k in _PREPARE_OPTIONS:
         _fn_option(p, prepare, k, more=f'; known: {", ".join(DETECTORS)}' if k == 'detector' else '',
-                   **dict(labels=dict(metavar='CSV|folders'), detector=dict(metavar='NAME')).get(k, {}))
+                   **dict(labels=dict(metavar='CSV|folders'), detector=dict(metavar='NAME'), faces=dict(choices=FACES)).get(k, {}))
 
 def _predict_args(p):
     "Options of `a3lign predict` (`predict.predict`)."

@@ -12,18 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from plotly import graph_objects as go
+from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
-from .data.faces import crop_face, face_track, get_detector, iter_video, video_info
+from .data.faces import crop_face, face_tracks, get_detector, iter_video, shot_spans, video_info
 from .data.video import clip_transform_for, frame_indices
 from .eval.figures import timeline_figure  # the figure of a prediction (the explorer draws it too)
 from .factory import load_model, model_frames
-from .prepare import video_names
+from .prepare import frame_bar, video_names
 from .utils import atomic_save_json, atomic_write, get_device
 
 # %% auto #0
-__all__ = ['DEFAULT_MIN_COVERAGE', 'window_spans', 'frame_features', 'predict_video', 'summary_line', 'write_prediction',
-           'predict']
+__all__ = ['DEFAULT_MIN_COVERAGE', 'window_spans', 'frame_features', 'shot_windows', 'predict_video', 'summary_line',
+           'face_prediction', 'lanes_figure', 'write_prediction', 'predict']
 
 # %% ../nbs/72_predict.ipynb #2b470c23
 def window_spans(timestamps, # float `[N]`: each frame's time in seconds (the video's own), increasing
@@ -45,30 +47,34 @@ def window_spans(timestamps, # float `[N]`: each frame's time in seconds (the vi
 
 # %% ../nbs/72_predict.ipynb #57289490
 @torch.no_grad()
-def frame_features(video, # the video file the track came from
-                   boxes, # float `[N, 4]`: a face box per frame (`FaceTrack.boxes`)
-                   needed, # frame numbers to encode
+def frame_features(video, # the video file the tracks came from
+                   boxes, # float `[N, 4]`: a face box per frame (`FaceTrack.boxes`), or a dict face id -> such boxes
+                   needed, # frame numbers to encode, or (with a dict of boxes) `(face, frame)` pairs
                    backbone, # the model's `FrozenCLIP`
                    transform, # the run's test transform: uint8 `[B, H, W, 3]` -> float `[B, 3, S, S]`
                    size: int = 224, # crop side before the transform (as `prepare`'s)
                    margin: float = 0.25, # around the face box (as `prepare`'s; our choice)
                    batch: int = 64, # frames per image-tower call
-                  ) -> dict[int, torch.Tensor]: # frame number -> its feature `[D]` (float32, on the CPU)
+                  ) -> dict: # frame number (or `(face, frame)`) -> its feature `[D]` (float32, on the CPU)
     "Crop, transform and encode the needed frames of a video, streamed: one decode, a batch of crops in memory at a time."
-    needed = sorted(set(int(k) for k in needed))
-    want, out, ks, crops = set(needed), {}, [], []
+    single = not isinstance(boxes, dict)
+    pairs = sorted({(0, int(k)) for k in needed} if single else {(int(f), int(k)) for f, k in needed}, key=lambda p: (p[1], p[0]))
+    by_frame = {}
+    for f, k in pairs: by_frame.setdefault(k, []).append(f)
+    out, ks, crops = {}, [], []
     def flush():
         if not ks: return
-        f = backbone.encode_images(transform(np.stack(crops))).float().cpu()  # [B, D]
-        out.update(zip(ks, f)); ks.clear(); crops.clear()
-    if not needed: return out
-    for k, (frame, _) in enumerate(iter_video(video)):
-        if k in want:
-            ks.append(k); crops.append(crop_face(frame, boxes[k], size, margin))
+        feats = backbone.encode_images(transform(np.stack(crops))).float().cpu()  # [B, D]
+        out.update(zip(ks, feats)); ks.clear(); crops.clear()
+    if not pairs: return out
+    last = pairs[-1][1]
+    for k, (frame, _) in enumerate(iter_video(video, only=by_frame)):
+        for f in by_frame.get(k, ()):
+            ks.append(k if single else (f, k)); crops.append(crop_face(frame, (boxes if single else boxes[f])[k], size, margin))
             if len(ks) == batch: flush()
-        if k >= needed[-1]: break
+        if k >= last: break
     flush()
-    missing = want - set(out)
+    missing = {(k if single else (f, k)) for f, k in pairs} - set(out)
     if missing: raise ValueError(f'{video}: frames {sorted(missing)[:5]} were not decoded (the video is shorter than its track)')
     return out
 
@@ -78,6 +84,28 @@ DEFAULT_MIN_COVERAGE = 0.5  # our choice: a window is scored when at least half 
 def _probs_of(model, feats: torch.Tensor, temporal: bool) -> np.ndarray:
     "Softmax class probabilities `[W, C]` of windows' frame features `[W, T, D]`."
     with torch.no_grad(): return torch.softmax(model(feats, temporal).float(), -1).cpu().numpy()
+
+def shot_windows(timestamps, # float `[N]`: each frame's time in seconds
+                 fps: float, # the video's frame rate
+                 window: float, # seconds per window
+                 stride: float, # seconds between window starts
+                 cuts=(), # frame numbers that start a new shot
+                ) -> list[tuple[int, int, int]]: # `(first, stop, shot)` frame ranges: `window_spans` inside each shot
+    "Sliding windows that never straddle a cut: they start afresh at each shot, and a shot's last window ends at the cut."
+    t, out = np.asarray(timestamps, np.float64), []
+    for s, (a, b) in enumerate(shot_spans(cuts, len(t))):
+        out += [(a + i, a + j, s) for i, j in window_spans(t[a:b], fps, window, stride)]
+    return out
+
+def _face_summary(rows, classes, face) -> dict:
+    "One face's windows: how many, how many scored, the top class of its mean probabilities."
+    mine = [r for r in rows if r['face'] == face]
+    probs = np.array([[r['probs'][c] for c in classes] for r in mine if r['has_face']]).reshape(-1, len(classes))
+    mean = probs.mean(0) if len(probs) else None
+    top = classes[int(mean.argmax())] if mean is not None else None
+    return dict(face=face, windows=len(mine), face_windows=len(probs), no_face_windows=len(mine) - len(probs), top_class=top,
+                top_class_windows=sum(r['top_class'] == top for r in mine if r['has_face']) if top else 0,
+                mean_probs={k: round(float(v), 6) for k, v in zip(classes, mean)} if mean is not None else None)
 
 def predict_video(video, # a video file
                   model, # a loaded `A3lignDFER` (`load_model`), or what `load_model` takes: a run folder, a model folder, 'hf-hub:ORG/NAME'
@@ -90,81 +118,123 @@ def predict_video(video, # a video file
                   batch: int = 64, # frames per image-tower call
                   frames: dict | None = None, # how the model reads a clip (default: `model_frames(model)`)
                   temporal: bool | None = None, # image dynamic encoder or mean over time (default: the model's `.temporal`)
-                 ) -> dict: # `rows` (one per window) and `summary`, with the video's and the model's facts
-    "Sliding windows of face crops over one video through a trained model; windows without a face are kept as `no_face` rows."
+                  progress=None, # called with (frames scanned, frames expected) while the video is scanned (`scan_video`)
+                 ) -> dict: # `rows` (one per face and window), `summary` (the main face's, and `faces`: one per face), the video's and the model's facts
+    "Sliding windows of face crops over one video, for every face, through a trained model; windows never cross a cut; windows without a face are kept as `no_face` rows."
     t0, video = time.perf_counter(), Path(video)
     if not 0 <= min_coverage <= 1: raise ValueError(f'min_coverage={min_coverage}: a share of frames, between 0 and 1')
     if not isinstance(model, torch.nn.Module): model = load_model(model)
     fr = dict(frames or model_frames(model))
     T, classes = int(fr['num_segments']), list(model.cfg.classes)
     temporal = bool(getattr(model, 'temporal', True) if temporal is None else temporal)
-    track = face_track(video, detector)  # a bad file: `VideoReadError`; no face that lasts: `NoFaceError`
-    ts, fps = track.timestamps, track.fps
+    faces = face_tracks(video, detector, progress=progress)  # a bad file: `VideoReadError`; no face that lasts: `NoFaceError`
+    ts, fps, track = faces.timestamps, faces.fps, faces.faces[0]
     window = float(window) if window is not None else T / fps
     stride = float(stride) if stride is not None else window / 2
-    spans = window_spans(ts, fps, window, stride)
-    cover = [float(track.has_face[a:b].mean()) for a, b in spans]
-    picks = [a + frame_indices(b - a, T, protocol=fr['protocol'], max_frames=fr.get('max_frames')) for a, b in spans]  # [T] each
-    scored = [i for i, c in enumerate(cover) if c >= min_coverage]
+    spans = shot_windows(ts, fps, window, stride, faces.cuts)
+    items = []  # (span, face id or None, coverage): a row each, by time then face
+    for i, (a, b, s) in enumerate(spans):
+        here = [(f.face, float(f.has_face[a:b].mean())) for f in sorted(faces.faces, key=lambda f: f.face)]
+        here = [(f, c) for f, c in here if c > 0]
+        items += [(i, f, c) for f, c in here] if here else [(i, None, 0.0)]
+    boxes = {f.face: f.boxes for f in faces.faces}
+    pick = lambda a, b: a + frame_indices(b - a, T, protocol=fr['protocol'], max_frames=fr.get('max_frames'))  # [T]
+    scored = [j for j, (i, f, c) in enumerate(items) if f is not None and c >= min_coverage]
+    picks = {j: pick(*spans[items[j][0]][:2]) for j in scored}
     tf = clip_transform_for(model.backbone, False, fr['protocol'], **(fr.get('transform_kw') or {}))
-    feats = frame_features(video, track.boxes, np.concatenate([picks[i] for i in scored]) if scored else [], model.backbone, tf,
-                           size, margin, batch)
+    feats = frame_features(video, boxes, [(items[j][1], k) for j in scored for k in picks[j]], model.backbone, tf, size, margin, batch)
     probs = np.zeros((len(scored), len(classes)), np.float32)  # [W_face, C], 256 windows' features [256, T, D] at a time
-    for j in range(0, len(scored), 256):
-        probs[j:j + 256] = _probs_of(model, torch.stack([torch.stack([feats[int(k)] for k in picks[i]]) for i in scored[j:j + 256]]),
-                                     temporal)
-    p_of = dict(zip(scored, probs))
-    rows = []
-    for i, ((a, b), c) in enumerate(zip(spans, cover)):
-        p = p_of.get(i)
-        rows.append(dict(window=i, start=round(float(ts[a]), 6), end=round(float(ts[b] if b < len(ts) else ts[-1] + 1 / fps), 6),
+    for q in range(0, len(scored), 256):
+        probs[q:q + 256] = _probs_of(model, torch.stack([torch.stack([feats[(items[j][1], int(k))] for k in picks[j]])
+                                                         for j in scored[q:q + 256]]), temporal)
+    p_of, rows = dict(zip(scored, probs)), []
+    for j, (i, f, c) in enumerate(items):
+        (a, b, s), p = spans[i], p_of.get(j)
+        box = ([round(float(v), 1) for v in np.median(boxes[f][a:b][faces.face(f).has_face[a:b]], 0)] if f is not None else None)
+        rows.append(dict(window=j, span=i, shot=s, face=f, start=round(float(ts[a]), 6),
+                         end=round(float(ts[b] if b < len(ts) else ts[-1] + 1 / fps), 6),
                          first_frame=a, last_frame=b - 1, frames=b - a, coverage=round(c, 4), has_face=p is not None,
-                         status='ok' if p is not None else 'no_face',
+                         status='ok' if p is not None else 'no_face', box=box,
                          top_class=classes[int(p.argmax())] if p is not None else None,
                          top_prob=round(float(p.max()), 6) if p is not None else None,
                          probs={k: round(float(v), 6) for k, v in zip(classes, p)} if p is not None else None))
-    mean = probs.mean(0) if len(probs) else None
-    tops = [r['top_class'] for r in rows if r['has_face']]
-    summary = dict(windows=len(rows), face_windows=len(scored), no_face_windows=len(rows) - len(scored),
-                   top_class=classes[int(mean.argmax())] if mean is not None else None,
-                   top_class_windows=tops.count(classes[int(mean.argmax())]) if mean is not None else 0,
-                   mean_probs={k: round(float(v), 6) for k, v in zip(classes, mean)} if mean is not None else None)
+    per_face = [_face_summary(rows, classes, f.face) for f in faces.faces]  # the main face first
+    main = dict(per_face[0], windows=len(spans), face_windows=len({r['span'] for r in rows if r['has_face']}))
+    main['no_face_windows'] = main['windows'] - main['face_windows']
     return dict(video=str(video), model=str(getattr(model, 'checkpoint', '')), classes=classes, fps=round(fps, 6),
                 frames=len(track), duration=round(float(ts[-1] - ts[0] + 1 / fps), 6), window=round(window, 6),
                 stride=round(stride, 6), min_coverage=min_coverage, num_segments=T, protocol=fr['protocol'],
-                temporal=temporal, detector=track.detector, track=track.summary(), rows=rows, summary=summary,
-                seconds=round(time.perf_counter() - t0, 3))
+                temporal=temporal, detector=faces.detector, rotation=faces.rotation, cuts=faces.cuts.tolist(),
+                cut_times=[round(float(ts[c]), 6) for c in faces.cuts],
+                track=track.summary(), faces=faces.summary()['people'], tracks=faces.tracks, rows=rows,
+                summary=dict(main, faces=per_face), seconds=round(time.perf_counter() - t0, 3))
 
 # %% ../nbs/72_predict.ipynb #0fd880ac
 def summary_line(res: dict, # from `predict_video`
                 ) -> str:
-    "One line per video: windows, no-face windows, the top class over the face windows, the mean probabilities."
+    "One line per video: windows, no-face windows, the top class over the face windows (per face when there are several), the mean probabilities."
     s, name = res['summary'], Path(res['video']).name
-    head = (f"{name}: {s['windows']} windows of {res['window']:.2f} s every {res['stride']:.2f} s, "
+    cuts = f", {len(res['cuts'])} cuts" if res.get('cuts') else ''
+    head = (f"{name}: {s['windows']} windows of {res['window']:.2f} s every {res['stride']:.2f} s{cuts}, "
             f"{s['no_face_windows']} without a face")
-    if s['top_class'] is None: return head + '; no window shows a face'
-    mp = ', '.join(f'{k} {v:.2f}' for k, v in sorted(s['mean_probs'].items(), key=lambda kv: -kv[1]))
-    return (head + f"; top class {s['top_class']} (top in {s['top_class_windows']} of {s['face_windows']} face windows); "
-            f"mean p: {mp}")
+    faces = s.get('faces') or [dict(s, face=0)]
+    if all(f['top_class'] is None for f in faces): return head + '; no window shows a face'
+    def one(f):
+        if f['top_class'] is None: return 'no window scored'
+        mp = ', '.join(f'{k} {v:.2f}' for k, v in sorted(f['mean_probs'].items(), key=lambda kv: -kv[1]))
+        return f"top class {f['top_class']} (top in {f['top_class_windows']} of {f['face_windows']} face windows); mean p: {mp}"
+    if len(faces) == 1: return head + '; ' + one(faces[0])
+    return head + f'; {len(faces)} faces: ' + '; '.join(f"face {f['face']}: {one(f)}" for f in faces)
+
+def face_prediction(res: dict, # from `predict_video`
+                    face: int, # a face id
+                   ) -> dict: # the same prediction with this face's rows (and the windows without any face) only
+    "One face's lane of a prediction: what `timeline_figure` draws for one person."
+    rows = [r for r in res['rows'] if r.get('face') in (face, None)]
+    s = next((f for f in res['summary'].get('faces', []) if f['face'] == face), res['summary'])
+    return dict(res, rows=rows, summary=dict(s, windows=len(rows), video=res['video']))
+
+def lanes_figure(res: dict, # from `predict_video`
+                ) -> go.Figure:
+    "The prediction's timeline with one lane per face (`timeline_figure` of each face, stacked), cuts dotted."
+    faces = [f['face'] for f in res['summary'].get('faces', [])] or [0]
+    if len(faces) == 1: fig = timeline_figure(res)
+    else:
+        fig = make_subplots(rows=len(faces), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                            subplot_titles=[f"face {f}: top class {s['top_class']}" for f, s in zip(faces, res['summary']['faces'])])
+        for lane, f in enumerate(faces, 1):
+            one = timeline_figure(face_prediction(res, f))
+            for tr in one.data: fig.add_trace(tr.update(showlegend=lane == 1, legendgroup=tr.name), row=lane, col=1)
+            for sh in one.layout.shapes:
+                fig.add_shape(sh.to_plotly_json() | dict(xref=f'x{lane if lane > 1 else ""}', yref=f'y{lane if lane > 1 else ""} domain'))
+            fig.update_yaxes(range=[0, 1.02], title_text='p', row=lane, col=1)
+        fig.update_layout(height=60 + 240 * len(faces), margin=dict(t=60, b=40),
+                          title=f"{Path(res['video']).name}: {len(faces)} faces, one lane each, {res['summary']['windows']} windows of {res['window']:.2f} s")
+        fig.update_xaxes(title_text="time (s, the video's own timestamps)", row=len(faces), col=1)
+    ts = res.get('cut_times') or []
+    for t in ts: fig.add_vline(x=t, line=dict(color='grey', dash='dot', width=1))
+    return fig
 
 def write_prediction(res: dict, # from `predict_video`
                      out_dir, # the folder to write into
                      name: str | None = None, # file stem (default: the video's stem)
                      html: bool = True, # also the HTML timeline (~4.7 MB: plotly.js inside)
                     ) -> dict[str, Path]: # 'csv', 'json' (and 'html') -> the files written
-    "Write `<name>.csv`, `<name>.json` and `<name>.html` (an offline timeline) for one video, atomically."
+    "Write `<name>.csv`, `<name>.json` and `<name>.html` (an offline timeline, a lane per face) for one video, atomically."
     out, name = Path(out_dir), name or Path(res['video']).stem
     paths = dict(csv=out/f'{name}.csv', json=out/f'{name}.json')
-    cols = ['window', 'start', 'end', 'first_frame', 'last_frame', 'frames', 'coverage', 'has_face', 'status', 'top_class', 'top_prob']
+    cols = ['window', 'start', 'end', 'first_frame', 'last_frame', 'frames', 'coverage', 'has_face', 'status', 'top_class', 'top_prob',
+            'face', 'shot', 'span']
     with atomic_write(paths['csv'], newline='') as f:
         w = csv.writer(f)
-        w.writerow(cols + [f'p_{c}' for c in res['classes']])
+        w.writerow(cols + ['x0', 'y0', 'x1', 'y1'] + [f'p_{c}' for c in res['classes']])
         for r in res['rows']:
-            w.writerow([('' if r[k] is None else r[k]) for k in cols] + [r['probs'][c] if r['probs'] else '' for c in res['classes']])
+            w.writerow([('' if r.get(k) is None else r[k]) for k in cols] + (r.get('box') or [''] * 4)
+                       + [r['probs'][c] if r['probs'] else '' for c in res['classes']])
     atomic_save_json(res, paths['json'])
     if html:
         paths['html'] = out/f'{name}.html'
-        with atomic_write(paths['html']) as f: timeline_figure(res).write_html(f, include_plotlyjs=True, full_html=True)
+        with atomic_write(paths['html']) as f: lanes_figure(res).write_html(f, include_plotlyjs=True, full_html=True)
     return paths
 
 # %% ../nbs/72_predict.ipynb #49ffc507
@@ -192,7 +262,8 @@ def predict(videos, # video files (a path or a list)
     det = get_detector(detector)
     out = []
     for v, name in zip(tqdm(videos, desc='predict', unit='video', disable=not progress), video_names(videos)):
-        res = predict_video(v, model, window, stride, det, min_coverage, size, margin)
+        with frame_bar(name, progress) as tick:  # a long file: its frames as they are scanned
+            res = predict_video(v, model, window, stride, det, min_coverage, size, margin, progress=tick)
         res['files'] = {k: str(p) for k, p in write_prediction(res, out_dir, name, html).items()}
         if verbose: print(summary_line(res))
         out.append(res)

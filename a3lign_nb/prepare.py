@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -19,16 +20,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data.datasets import AnnotationError, ClipRecord, get_spec, write_annotations
-from .data.faces import NoFaceError, crop_face, face_track, get_detector, iter_video
+from .data.faces import NoFaceError, crop_face, face_tracks, get_detector, iter_video
 from .data.video import VideoReadError, list_frames
 from .utils import atomic_save_json, load_json
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'TRACK_FILE', 'find_videos', 'video_names', 'read_label_csv', 'label_of', 'prepare_video', 'finished',
-           'prepare']
+__all__ = ['VIDEO_EXTS', 'TRACK_FILE', 'FACES', 'find_videos', 'video_names', 'read_label_csv', 'label_of', 'frame_bar',
+           'prepare_video', 'finished', 'finished_tracks', 'prepare']
 
 # %% ../nbs/71_prepare.ipynb #05b5b367
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv', '.flv', '.3gp')  # what a folder search takes for a video
+VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg', '.wmv', '.flv', '.3gp', '.gif')  # what a folder search takes for a video (an animated GIF is one)
 
 def find_videos(inputs, # a video file or a folder, or a list of them
                ) -> tuple[list[Path], list[tuple[str, str]]]: # (videos in a stable order, skipped `(path, reason)`)
@@ -102,6 +103,7 @@ def label_of(video, # the video's path
 
 # %% ../nbs/71_prepare.ipynb #ac523e53
 TRACK_FILE = 'face_track.json'  # in each finished frame folder: the done-marker, and what the tracker saw per frame
+FACES = ('main', 'all')  # `prepare`'s choices: the main face of each video, or a frame folder per face track
 
 class _TimedDetector:
     "A detector that adds up the seconds spent in it (so the report can split decoding from detection)."
@@ -113,8 +115,24 @@ class _TimedDetector:
         try: return self.det(frame)
         finally: self.seconds += time.perf_counter() - t
 
-def _options(det, size: int, margin: float, quality: int) -> dict:
-    return dict(detector=str(getattr(det, 'name', type(det).__name__)), size=int(size), margin=float(margin), quality=int(quality))
+class frame_bar:
+    "A progress bar over one video's frames (for long files), as a callback `(done, expected)`; nothing when `enabled` is false."
+    def __init__(self, name: str, enabled: bool = True): self.name, self.enabled, self.bar = name, enabled, None
+    def __enter__(self): return self if self.enabled else None
+    def __call__(self, done: int, expected: int):
+        if self.bar is None: self.bar = tqdm(total=expected or None, desc=f'  {self.name}', unit='frame', leave=False)
+        if expected and self.bar.total != expected: self.bar.total = expected
+        self.bar.update(done - self.bar.n)
+    def __exit__(self, *exc):
+        if self.bar is not None: self.bar.close()
+
+def _options(det, size: int, margin: float, quality: int, faces: str = 'main') -> dict:
+    return dict(detector=str(getattr(det, 'name', type(det).__name__)), size=int(size), margin=float(margin), quality=int(quality),
+                **({} if faces == 'main' else dict(faces=faces)))
+
+def _others(faces, keep) -> list[dict]:
+    "The people a frame folder leaves out: id, share of frames, tracks."
+    return [dict(face=f.face, coverage=round(f.coverage, 4), tracks=len(f.track_ids)) for f in faces.faces if f.face != keep]
 
 def prepare_video(video, # a video file
                   frames_dir, # the folder of frame folders (`<out>/frames`)
@@ -123,40 +141,59 @@ def prepare_video(video, # a video file
                   size: int = 224, # crop side (the datasets' face crops are 224 x 224)
                   margin: float = 0.25, # around the face box, a fraction of its side (`crop_face`; our choice)
                   quality: int = 95, # JPEG quality (our choice)
-                 ) -> dict: # what `face_track.json` holds, less the per-frame lists
-    "Track the face of one video and write its crops as `frames_dir/name/00001.jpg ...` (+ `face_track.json`), atomically."
+                  faces: str = 'main', # 'main': one folder, the video's main face; 'all': a folder per face track (`<name>-t<id>`)
+                  progress=None, # called with (frames scanned, frames expected) during the scan (`scan_video`)
+                 ) -> list[dict]: # per frame folder written, what its `face_track.json` holds, less the per-frame lists
+    "Track the faces of one video and write crops as `frames_dir/name/00001.jpg ...` (+ `face_track.json`), atomically."
     video, frames_dir = Path(video), Path(frames_dir)
+    if faces not in FACES: raise ValueError(f'faces={faces!r}: use one of {FACES}')
     det = _TimedDetector(get_detector(detector))
     t0 = time.perf_counter()
-    track = face_track(video, det)  # pass 1: decode + detect every frame (a `VideoReadError` or `NoFaceError` names the file)
-    t_track = time.perf_counter() - t0
+    found = face_tracks(video, det, progress=progress)  # pass 1: decode (small) + detect (a `VideoReadError` or `NoFaceError` names the file)
+    t_track, n = time.perf_counter() - t0, len(found)
+    if faces == 'main':  # (folder name, the person, first frame, stop, the track's facts)
+        jobs = [(name, found.faces[0], 0, n, dict(others=_others(found, found.faces[0].face)))]
+    else:
+        jobs = [(f"{name}-t{t['id']}", found.face(t['face']), t['first'], t['last'] + 1, dict(track=t, tracks_in_video=len(found.tracks)))
+                for t in found.tracks]
     frames_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=frames_dir, prefix=f'.{name}.', suffix='.tmp'))
+    tmps = [Path(tempfile.mkdtemp(dir=frames_dir, prefix=f'.{j[0]}.', suffix='.tmp')) for j in jobs]
     try:
-        t_dec, t_write, n, frames = 0.0, 0.0, 0, iter_video(video)  # pass 2: decode, crop, encode, write; one frame at a time
+        t_dec, t_write, k, frames = 0.0, 0.0, 0, iter_video(video)  # pass 2: decode, crop, encode, write; one frame at a time
         while True:
             t = time.perf_counter(); item = next(frames, None); t_dec += time.perf_counter() - t
             if item is None: break
-            if n == len(track): raise VideoReadError(video, f'more frames on a second decode than the {len(track)} of the first')
+            if k == n: raise VideoReadError(video, f'more frames on a second decode than the {n} of the first')
             t = time.perf_counter()
-            ok, buf = cv2.imencode('.jpg', crop_face(item[0], track.boxes[n], size, margin)[..., ::-1],  # RGB -> BGR
-                                   [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-            (tmp/f'{n + 1:05d}.jpg').write_bytes(buf.tobytes())
-            t_write += time.perf_counter() - t; n += 1
-        if n != len(track): raise VideoReadError(video, f'{n} frames on a second decode, {len(track)} on the first')
-        info = dict(name=name, **track.summary(), duration=round(float(n / track.fps), 3),
-                    options=_options(det, size, margin, quality),
-                    seconds=dict(decode=round(t_track - det.seconds + t_dec, 3), detect=round(det.seconds, 3),
-                                 write=round(t_write, 3), total=round(time.perf_counter() - t0, 3)))
-        atomic_save_json(info | dict(has_face=''.join('1' if h else '0' for h in track.has_face),
-                                     timestamps=[round(float(t), 6) for t in track.timestamps],
-                                     boxes=np.round(track.boxes, 1).tolist()), tmp/TRACK_FILE)
-        dest = frames_dir/name
-        if dest.exists(): shutil.rmtree(dest)  # a folder without its done-marker: an interrupted or outdated attempt
-        os.replace(tmp, dest)
+            for (_, track, a, b, _), tmp in zip(jobs, tmps):
+                if not a <= k < b: continue
+                ok, buf = cv2.imencode('.jpg', crop_face(item[0], track.boxes[k], size, margin)[..., ::-1],  # RGB -> BGR
+                                       [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+                (tmp/f'{k - a + 1:05d}.jpg').write_bytes(buf.tobytes())
+            t_write += time.perf_counter() - t; k += 1
+        if k != n: raise VideoReadError(video, f'{k} frames on a second decode, {n} on the first')
+        seconds = dict(decode=round(t_track - det.seconds + t_dec, 3), detect=round(det.seconds, 3),
+                       write=round(t_write, 3), total=round(time.perf_counter() - t0, 3))
+        infos = []
+        for (folder, track, a, b, extra), tmp in zip(jobs, tmps):
+            s = track.summary()
+            has, m = track.has_face[a:b], b - a
+            info = dict(name=folder, **s, duration=round(float(m / track.fps), 3), options=_options(det, size, margin, quality, faces),
+                        seconds=seconds, **extra, faces_in_video=len(found.faces), cuts=found.cuts.tolist(), rotation=found.rotation)
+            info.update(frames=m, coverage=round(float(has.mean()), 4), missing=int((~has).sum()),
+                        detected=int(track.detected[a:b].sum()), interpolated=int(track.interpolated[a:b].sum()), first_frame=a)
+            atomic_save_json(info | dict(has_face=''.join('1' if h else '0' for h in has),
+                                         timestamps=[round(float(t), 6) for t in track.timestamps[a:b]],
+                                         boxes=np.round(track.boxes[a:b], 1).tolist()), tmp/TRACK_FILE)
+            infos.append(info)
+        for (folder, *_), tmp in zip(jobs, tmps):
+            dest = frames_dir/folder
+            if dest.exists(): shutil.rmtree(dest)  # a folder without its done-marker: an interrupted or outdated attempt
+            os.replace(tmp, dest)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    return info
+        for tmp in tmps: shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return infos
 
 def finished(folder, # a frame folder
              options: dict | None = None, # the options it must have been made with (None: any)
@@ -170,6 +207,16 @@ def finished(folder, # a frame folder
     try: return info if len(list_frames(folder)) == info.get('frames') else None
     except VideoReadError: return None
 
+def finished_tracks(frames_dir, # the folder of frame folders
+                    name: str, # the video's folder name
+                    options: dict, # the options they must have been made with
+                   ) -> list[dict] | None: # the `face_track.json` of every track folder `<name>-t<id>`, when all are finished
+    "A video prepared with `faces='all'` that a rerun can keep: every one of its track folders is finished."
+    d = Path(frames_dir)
+    got = [finished(p, options) for p in (sorted(d.iterdir()) if d.is_dir() else []) if re.fullmatch(re.escape(name) + r'-t\d+', p.name)]
+    if not got or any(g is None for g in got) or len(got) != got[0].get('tracks_in_video'): return None
+    return sorted(got, key=lambda g: g['track']['id'])
+
 # %% ../nbs/71_prepare.ipynb #5ebed904
 def _table(rep: dict) -> str:
     "The report as the lines `a3lign prepare` prints."
@@ -182,6 +229,10 @@ def _table(rep: dict) -> str:
     c = rep['counts']
     lines.append(f"{c['prepared']} prepared, {c['reused']} kept from an earlier run, {c['skipped']} skipped; "
                  f"detector {rep['detector']['name']} ({rep['detector']['model_file']})")
+    for v in rep['videos']:  # the people a main-face folder leaves out
+        if v.get('others'):
+            lines.append(f"  {v['name']}: also " + ', '.join(f"face {o['face']} ({o['coverage']:.0%} of frames, {o['tracks']} tracks)"
+                                                       for o in v['others']) + ' (not in the clip; --faces all writes a folder per track)')
     lines += [f"  skipped {s['source']}: {s['reason']}" for s in rep['skipped']]
     if not rep['labelled']: lines.append(f"no labels: each line of {rep['list']} has the placeholder label 0 "
                                          '(pass labels= / --labels to train or evaluate on it)')
@@ -197,14 +248,16 @@ def prepare(videos, # video files and/or folders of them (searched recursively)
             margin: float = 0.25, # around the face box, a fraction of its side (`crop_face`; our choice)
             quality: int = 95, # JPEG quality (our choice)
             list_name: str = 'videos.txt', # the annotation list's file name in `out_dir`
-            progress: bool = True, # a progress bar over the videos
+            faces: str = 'main', # 'main': a folder per video, its main face; 'all': a folder per face track (`<name>-t<id>`)
+            progress: bool = True, # a progress bar over the videos (and over the frames of each)
             verbose: bool = True, # print the table at the end
            ) -> dict: # the report (also `out_dir/report.json`)
-    "Videos in, the datasets' format out: a face-crop frame folder per video, an annotation list and a report; resumable."
+    "Videos in, the datasets' format out: a face-crop frame folder per video (or per face track), an annotation list and a report; resumable."
     t0, out, spec = time.perf_counter(), Path(out_dir), get_spec(dataset)
     lab = labels if labels in (None, 'folders') else read_label_csv(labels, spec)
     det = get_detector(detector)  # once: loading a detector can be the slow part
-    opts = _options(det, size, margin, quality)
+    if faces not in FACES: raise ValueError(f'faces={faces!r}: use one of {FACES}')
+    opts = _options(det, size, margin, quality, faces)
     frames_dir = out/'frames'
     for stale in (frames_dir.glob('.*.tmp') if frames_dir.is_dir() else ()): shutil.rmtree(stale, ignore_errors=True)  # interrupted runs
     found, skipped = find_videos(videos)
@@ -217,13 +270,17 @@ def prepare(videos, # video files and/or folders of them (searched recursively)
         if label is None:
             skip(v, f"no label: not in {labels}" if lab != 'folders' else
                     f"its folder {v.parent.name!r} is not a class of {spec.name!r} ({', '.join(spec.classes)})"); continue
-        info, status = finished(frames_dir/name, opts), 'reused'
-        if info is None:
-            try: info, status = prepare_video(v, frames_dir, name, det, size, margin, quality), 'prepared'
-            except (VideoReadError, NoFaceError) as e: skip(v, getattr(e, 'msg', str(e))); continue
-        entries.append({k: val for k, val in info.items() if k not in ('has_face', 'timestamps', 'boxes')}
-                       | dict(frames_dir=f'frames/{name}', label=label, label_name=spec.classes[label], status=status))
-        records.append(ClipRecord(frames_dir/name, info['frames'], label, str(v)))
+        if faces == 'main': infos = [i] if (i := finished(frames_dir/name, opts)) else None
+        else: infos = finished_tracks(frames_dir, name, opts)
+        status = 'reused'
+        if infos is None:
+            with frame_bar(name, progress) as tick:  # a long file: its frames as they are scanned
+                try: infos, status = prepare_video(v, frames_dir, name, det, size, margin, quality, faces, tick), 'prepared'
+                except (VideoReadError, NoFaceError) as e: skip(v, getattr(e, 'msg', str(e))); continue
+        for info in infos:
+            entries.append({k: val for k, val in info.items() if k not in ('has_face', 'timestamps', 'boxes')}
+                           | dict(frames_dir=f"frames/{info['name']}", label=label, label_name=spec.classes[label], status=status))
+            records.append(ClipRecord(frames_dir/info['name'], info['frames'], label, str(v)))
     list_file = write_annotations(records, out/list_name)
     rep = dict(out_dir=str(out), list=str(list_file), dataset=spec.name, classes=list(spec.classes),
                labels=None if labels is None else str(labels), labelled=labels is not None,

@@ -119,7 +119,7 @@ def test_plugged_in_detectors(carphone):
         calls.append(1); x = len(calls)
         return np.array([[x, 10, x + 60, 70, 0.9]], np.float32)
     fixed.name = 'fixed'
-    track = F.face_track(frames[:12], detector=fixed)
+    track = F.face_track(frames[:12], detector=fixed, detect_fps=None)  # every frame
     assert track.detector == 'fixed' and len(calls) == 12 and track.switches == 0
     np.testing.assert_allclose(track.boxes[5], [6, 10, 66, 70])  # a straight line is its own median
     F.register_detector('fixed', lambda: fixed)
@@ -146,3 +146,21 @@ def test_haar_is_deterministic_and_checks_its_input(carphone):
     np.testing.assert_array_equal(d(frames[7]), d(frames[7].copy()))
     with pytest.raises(ValueError, match=r'RGB \[H, W, 3\]'): d(frames[0, :, :, 0])
     with pytest.raises(ValueError, match='contrast'): F.HaarDetector(contrast='hdr')
+
+
+def test_detection_rate_and_cuts_in_an_array():
+    "Detect 8 times a second: every 3rd frame at 25 fps, and always the first frame of a shot; boxes interpolated between."
+    calls = []
+    def fixed(frame):
+        calls.append(int(frame[40, 40, 0]))
+        return np.array([[10, 10, 70, 70, 0.9]], np.float32)
+    fixed.name = 'fixed'
+    frames = np.zeros((20, 96, 96, 3), np.uint8)
+    frames[:, :, :] = np.arange(20, dtype=np.uint8)[:, None, None, None]  # frame k knows k
+    frames[11:, :, :] = (0, 200, 0)  # a cut at frame 11: green all round ...
+    frames[11:, 10:70, 10:70] = np.arange(11, 20, dtype=np.uint8)[:, None, None, None]  # ... the same grey face box
+    faces = F.face_tracks(frames, fixed, fps=25)
+    assert faces.cuts.tolist() == [11] and calls == [0, 3, 6, 9, 11, 14, 17]
+    assert [(t['first'], t['last']) for t in faces.tracks] == [(0, 9), (11, 17)] and len(faces.faces) == 1  # one person
+    assert faces.faces[0].has_face.all()  # frames after the last detection of a shot are kept, not lost
+    assert F.face_tracks(frames, fixed, fps=25, detect_fps=None).tracks[0]['detected'] == 11

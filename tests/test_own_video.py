@@ -89,14 +89,16 @@ def test_carphone_end_to_end(carphone, tmp_path):
     assert out.count('windows of 0.53 s every 0.27 s') == 2 and 'top class' in out
     res, dark = (json.loads((tmp_path/'pred'/f'{n}.json').read_text()) for n in ('carphone', 'carphone_dark'))
     for r in (res, dark): check_rows(r, carphone['times'], carphone['fps'])
-    assert len(res['rows']) == len(dark['rows']) == 14 and res['summary']['no_face_windows'] == 0
+    assert len(res['rows']) == 14 and res['summary']['no_face_windows'] == 0 and res['cuts'] == []
+    assert dark['cuts'] == [DARK.start, DARK.stop]  # to black and back: two cuts, and no window across either
+    assert not any(r['first_frame'] < c <= r['last_frame'] for r in dark['rows'] for c in dark['cuts'])
     for r in dark['rows']:  # the covered stretch: no-face rows there, scored rows elsewhere, none missing
         frames = set(range(r['first_frame'], r['last_frame'] + 1))
         if frames <= set(DARK): assert not r['has_face'], r
         if not frames & set(DARK): assert r['has_face'], r
     assert dark['summary']['no_face_windows'] >= 1
     csv = (tmp_path/'pred'/'carphone_dark.csv').read_text().splitlines()
-    assert len(csv) == 15 and any(l.endswith(',' * 7) and ',no_face,' in l for l in csv)
+    assert len(csv) == 1 + len(dark['rows']) and any(l.endswith(',' * 7) and ',no_face,' in l for l in csv)
     html = (tmp_path/'pred'/'carphone_dark.html').read_text()
     assert len(html) > 3_000_000 and not re.findall(r'<script[^>]*\bsrc=', html)  # plotly.js inside: opens offline
     # the run folder and the exported model folder give the same predictions
@@ -215,3 +217,58 @@ def test_export_refuses_and_info_names_the_detector(trained_run, model_folder, t
     assert 'random' in card and 'a3lign-tiny' in card and 'UAR' in card
     info = run_cli('info').stdout
     assert 'face_detector:' in info and 'default: haar' in info and 'haarcascade_frontalface_default.xml' in info
+
+
+@pytest.fixture(scope='module')
+def interview(tmp_path_factory):
+    "The two-person, six-shot test video (notebook 13), upright and stored sideways with a display matrix, and its truth."
+    from a3lign_nb.data.faces import interview_video
+    d = tmp_path_factory.mktemp('interview')
+    up, truth = interview_video(d/'interview.mp4')
+    side, _ = interview_video(d/'sideways.mp4', rotation=90)
+    return dict(dir=d, up=up, side=side, truth=truth)
+
+
+def test_two_people_and_cuts_through_the_commands(interview, model_folder, tmp_path):
+    "prepare --faces all (a folder per track, each inside a shot, the list checks clean); predict: a row per face and window,"
+    " no window across a cut, both people in the shared shot; the sideways copy predicts the same rows."
+    t, cuts = interview['truth'], interview['truth']['cuts']
+    out = run_cli('prepare', interview['up'], '--out', tmp_path/'main', '--no-progress').stdout
+    assert 'interview: also face 1' in out  # the main face's folder names the other person
+    run_cli('prepare', interview['up'], '--out', tmp_path/'all', '--faces', 'all', '--no-progress')
+    rep = json.loads((tmp_path/'all'/'report.json').read_text())
+    assert len(rep['videos']) >= 6 and {v['face'] for v in rep['videos']} == {0, 1}
+    assert not any(v['first_frame'] < c < v['first_frame'] + v['frames'] for v in rep['videos'] for c in cuts)
+    assert 'no problems' in run_cli('check', tmp_path/'all'/'videos.txt', '--dataset', 'dfew').stdout
+    run_cli('predict', interview['up'], interview['side'], '--run', model_folder, '--out', tmp_path/'pred', '--device', 'cpu',
+            '--no-progress', '--no-html')
+    up, side = (json.loads((tmp_path/'pred'/f'{n}.json').read_text()) for n in ('interview', 'sideways'))
+    assert up['cuts'] == cuts and side['rotation'] == 90
+    assert not any(r['first_frame'] < c <= r['last_frame'] for r in up['rows'] for c in cuts)
+    a, b = cuts[2], cuts[3]  # the shot with both people
+    assert {r['face'] for r in up['rows'] if a <= r['first_frame'] < b and r['has_face']} == {0, 1}
+    key = lambda res: [(r['span'], r['face'], r['has_face']) for r in res['rows']]
+    assert key(up) == key(side)
+    csv = (tmp_path/'pred'/'interview.csv').read_text().splitlines()
+    assert ',face,shot,span,x0,y0,x1,y1,' in csv[0] and len(csv) == 1 + len(up['rows'])
+
+
+def test_stills_and_gifs(model_folder, tmp_path):
+    "A still image (even named .mp4) is refused in one line by predict and is a counted skip in prepare; an animated GIF is a video."
+    import av
+    import cv2
+    from a3lign_nb.data.faces import sample_face_image
+    ok, jpg = cv2.imencode('.jpg', sample_face_image()[..., ::-1])
+    (tmp_path/'photo.mp4').write_bytes(jpg.tobytes())
+    one_line_error(run_cli('predict', tmp_path/'photo.mp4', '--run', model_folder, '--out', tmp_path/'pred', '--device', 'cpu',
+                           '--no-progress', check=False), 'photo.mp4: a still image (JPEG), not a video')
+    face = cv2.resize(sample_face_image()[40:300, 110:340], (128, 144))
+    with av.open(str(tmp_path/'moving.gif'), 'w') as c:
+        s = c.add_stream('gif', rate=10); s.width, s.height, s.pix_fmt = 128, 144, 'rgb8'
+        for i in range(12):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(face, i, 1)), format='rgb24')): c.mux(p)
+        for p in s.encode(): c.mux(p)
+    r = run_cli('prepare', tmp_path/'photo.mp4', tmp_path/'moving.gif', '--out', tmp_path/'prep', '--no-progress')
+    assert 'photo.mp4: a still image (JPEG), not a video' in r.stderr  # a one-line warning, counted below
+    rep = json.loads((tmp_path/'prep'/'report.json').read_text())
+    assert rep['counts'] == dict(videos=1, prepared=1, reused=0, skipped=1) and rep['videos'][0]['frames'] == 12

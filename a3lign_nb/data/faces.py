@@ -14,12 +14,13 @@ from typing import Callable, Iterator, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from .video import VideoReadError, count_frames, read_frames, rotate_frames
 from ..utils import atomic_path, nbdev_test_threads
 
 # %% auto #0
-__all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETECTOR', 'DETECT_SIDE', 'DETECT_FPS',
+__all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETECTOR', 'DETECT_SIDE', 'DETECT_FPS', 'FULL_FPS',
            'PERSON_THRESHOLD', 'opencv_threads', 'sample_face_video', 'sample_face_image', 'write_mp4',
            'interview_video', 'video_info', 'iter_video', 'read_video', 'FaceDetector', 'detect', 'HaarDetector',
            'register_detector', 'get_detector', 'box_iou', 'link_tracks', 'count_switches', 'pick_track',
@@ -58,7 +59,7 @@ def sample_face_image() -> np.ndarray: # uint8 RGB `[512, 512, 3]`: the astronau
     except importlib.metadata.PackageNotFoundError: files = []
     for f in files:
         if f.as_posix() == SAMPLE_FACE_IMAGE and Path(f.locate()).is_file():
-            return cv2.cvtColor(cv2.imread(str(f.locate())), cv2.COLOR_BGR2RGB)
+            with Image.open(f.locate()) as im: return np.asarray(im.convert('RGB'))
     raise FileNotFoundError('the sample face photo (astronaut) ships with scikit-image: pip install scikit-image '
                             '(only its data file is read; skimage itself is never imported)')
 
@@ -157,7 +158,7 @@ def video_info(path: str | os.PathLike, # a video file
         hw = (s.height, s.width) if round(rot / 90) % 2 == 0 else (s.width, s.height)
         return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=hw, rotation=rot)
 
-def _decode(path: Path, c, max_side: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
+def _decode(path: Path, c, max_side: int | None = None, only=None) -> Iterator[tuple[np.ndarray | None, float]]:
     with c:
         s = c.streams.video[0]
         s.thread_type = 'AUTO'
@@ -166,8 +167,9 @@ def _decode(path: Path, c, max_side: int | None = None) -> Iterator[tuple[np.nda
         try:
             for frame in c.decode(s):
                 t = frame.time if frame.time is not None else (0.0 if last is None else last + 1 / rate)  # no pts: count on
-                img = _display(frame, max_side)
-                if shape is None: shape = img.shape
+                img = _display(frame, max_side) if only is None or n in only else None  # not wanted: decoded, never converted
+                if img is None: pass
+                elif shape is None: shape = img.shape
                 elif img.shape != shape:
                     raise VideoReadError(path, f'frame {n} is {img.shape[1]}x{img.shape[0]}, the first was {shape[1]}x{shape[0]}')
                 n, last = n + 1, t
@@ -180,10 +182,11 @@ def _decode(path: Path, c, max_side: int | None = None) -> Iterator[tuple[np.nda
 
 def iter_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # scale each frame down (while decoding) so its longer side is at most this (None: full size)
-              ) -> Iterator[tuple[np.ndarray, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
+               only=None, # frame numbers to convert to RGB (a set or dict); the others come as None, decoded but not converted (cheaper)
+              ) -> Iterator[tuple[np.ndarray | None, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
     "Decode every frame of a video, display rotation applied, with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
     path = Path(path)
-    return _decode(path, _open_video(path), max_side)  # opened now: a bad file fails at the call, not at the first `next`
+    return _decode(path, _open_video(path), max_side, only)  # opened now: a bad file fails at the call, not at the first `next`
 
 def read_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # see `iter_video`
@@ -506,6 +509,24 @@ def face_signature(frame: np.ndarray, # uint8 RGB `[H, W, 3]`
 # %% ../../nbs/13_data.faces.ipynb #3637ea2a
 DETECT_SIDE = 640  # frames are decoded at most this size for detection, cuts and signatures (our choice: Haar works at 320 anyway)
 DETECT_FPS = 8.0  # face detections per second of video; frames between are interpolated (our choice, measured below)
+FULL_FPS = 2.0  # of those, whole-frame detections per second; the others search only near the faces last seen (our choice, measured)
+
+def _detect_near(det, frame: np.ndarray, boxes: np.ndarray, side: int = 96, reach: float = 0.8) -> np.ndarray:
+    "Faces near known ones: the detector on a square around each box (`2 * reach` times its side), scaled to at most `side` px; `[N, 5]`."
+    h, w = frame.shape[:2]
+    out = []
+    for b in boxes:
+        s, cx, cy = reach * max(b[2] - b[0], b[3] - b[1]), (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        x0, y0, x1, y1 = int(max(cx - s, 0)), int(max(cy - s, 0)), int(min(cx + s, w)), int(min(cy + s, h))
+        if x1 - x0 < 8 or y1 - y0 < 8: continue
+        k = min(1.0, side / max(x1 - x0, y1 - y0))
+        roi = frame[y0:y1, x0:x1]
+        if k < 1: roi = cv2.resize(roi, (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))), interpolation=cv2.INTER_AREA)
+        d = detect(det, np.ascontiguousarray(roi))
+        if not len(d): continue
+        d[:, :4] = d[:, :4] / k + np.array([x0, y0, x0, y0], np.float32)
+        out.append(d[np.argmax(box_iou(d, b[None])[:, 0])])  # the one that continues this face
+    return np.stack(out).astype(np.float32) if out else np.zeros((0, 5), np.float32)
 
 @dataclass
 class VideoScan:
@@ -528,6 +549,7 @@ def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
                cuts: CutDetector | None = None, # None: `CutDetector()`
                max_side: int | None = DETECT_SIDE, # decode a file at most this size for the scan (None: full size)
                detect_fps: float | None = DETECT_FPS, # detections per second of video (None: every frame)
+               full_fps: float | None = FULL_FPS, # whole-frame detections per second (None: all of them); the rest look near the last faces
                progress=None, # called with (frames done, frames expected or 0) every second or so, for long files
               ) -> VideoScan:
     "One pass over a video: detect faces and a signature per face in every frame, and find the cuts; memory flat in length."
@@ -540,13 +562,19 @@ def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
         frames, fps, name = iter_video(source, max_side), float(fps or info['fps'] or 25.0), str(source)
     else: frames, fps, name = _frames_of(source, fps)
     every = max(1, round(fps / detect_fps)) if detect_fps else 1
-    dets, sigs, times, cut_at, looked, size, tick, phase = [], [], [], [], [], None, time.monotonic(), 0
+    whole = every * max(1, round(fps / every / full_fps)) if full_fps else every  # frames between whole-frame detections
+    dets, sigs, times, cut_at, looked, size, tick, phase, last = [], [], [], [], [], None, time.monotonic(), 0, None
     for k, (frame, t) in enumerate(frames):
         if size is None: size = full or frame.shape[:2]
         scale = size[1] / frame.shape[1]  # boxes back to the full-size frame's pixels
         if cut(frame): cut_at.append(k); phase = k  # a new shot: detect on its first frame
         looked.append((k - phase) % every == 0)
-        d = detect(det, frame) if looked[-1] else np.zeros((0, 5), np.float32)
+        if not looked[-1]: d = np.zeros((0, 5), np.float32)
+        elif (k - phase) % whole == 0 or last is None: d = detect(det, frame)  # the whole frame: new faces are found here
+        else:
+            d = _detect_near(det, frame, last)  # near the faces last seen: a fraction of the cost
+            if len(d) < len(last): d = detect(det, frame)  # one was not found there: the whole frame after all
+        if looked[-1]: last = d if len(d) or (k - phase) % whole == 0 else last
         sigs.append(np.stack([face_signature(frame, b) for b in d]) if len(d) else np.zeros((0, 128), np.float32))
         if scale != 1: d = np.concatenate([d[:, :4] * scale, d[:, 4:]], 1)
         dets.append(d.astype(np.float32)); times.append(t)
@@ -663,24 +691,25 @@ def face_tracks(source, # a video file, a frame folder, or uint8 RGB frames `[N,
                 cuts: CutDetector | None = None, # None: `CutDetector()`
                 max_side: int | None = DETECT_SIDE, # see `scan_video`
                 detect_fps: float | None = DETECT_FPS, # see `scan_video`
+                full_fps: float | None = FULL_FPS, # see `scan_video`
                 progress=None, # see `scan_video`
                ) -> VideoFaces:
     "Every face that lasts: scan, cut into shots, link detections into tracks inside each shot, tracks into people by appearance."
     det = get_detector(detector)
-    key = _scan_key(source, detector, fps, cuts, max_side, detect_fps)
+    key = _scan_key(source, detector, fps, cuts, max_side, (detect_fps, full_fps))
     scan = _SCANS.get(key) if key is not None else None
     if scan is None:
-        scan = scan_video(source, det, fps, cuts, max_side, detect_fps, progress)
+        scan = scan_video(source, det, fps, cuts, max_side, detect_fps, full_fps, progress)
         if key is not None:
             _SCANS[key] = scan
             while len(_SCANS) > 8: _SCANS.pop(next(iter(_SCANS)))  # the oldest goes
-    n, short = len(scan), min(min_frames, len(scan))
+    n, short = len(scan), min(min_frames, int(scan.looked.sum()))  # a short clip: as many detections as it has
     tracks, labels = shot_tracks(scan.dets, scan.cuts, min_iou, max_gap, scan.looked)
     keep = [j for j, (fr, _) in enumerate(tracks) if len(fr) >= short]
     name = str(getattr(det, 'name', type(det).__name__))
     if not keep:
         raise NoFaceError(scan.source, f'no face found in any of its {n} frames (detector {name!r})' if not tracks else
-                          f'no face lasts {short} frames or more ({len(tracks)} brief detections in {n} frames)')
+                          f'no face lasts {short} detections or more ({len(tracks)} brief detections in {n} frames)')
     sig = {j: np.zeros(0) for j in keep}
     for t, lab in zip(np.flatnonzero(scan.looked), labels):
         for k, j in enumerate(lab):

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from fastcore.basics import patch
 
 from ..data.datasets import read_annotations
-from ..data.faces import crop_face, face_track, iter_video
+from ..data.faces import crop_face, face_tracks, iter_video
 from ..data.video import clip_transform_for, count_frames, frame_indices, read_frames
 from ..eval.figures import class_colour, timeline_shapes
 from ..eval.figures import timeline_figure as prediction_timeline  # `timeline_figure` is also a method here
@@ -371,16 +371,20 @@ def window_crops(res: dict, # a `predict_video` result: its `video`, `rows`, `nu
                  margin: float = 0.25, # around the face box (as `predict_video`'s; our choice)
                 ) -> dict[int, np.ndarray]: # window number -> uint8 face crops `[T, size, size, 3]`, windows with a face
     "The face crops a prediction's windows were scored on: the video's face track again, each window's `frame_indices`, one decode."
-    track = face_track(res['video'], res.get('detector'))
+    faces = face_tracks(res['video'], res.get('detector'))  # every face: a row names its own (`face`; none: the main face)
+    boxes = lambda r: (faces.face(r['face']) if r.get('face') is not None else faces.faces[0]).boxes
     T, protocol, cap = int(res['num_segments']), res['protocol'], (frames or {}).get('max_frames')
     picks = {r['window']: r['first_frame'] + frame_indices(r['frames'], T, protocol=protocol, max_frames=cap)
              for r in res['rows'] if r['has_face']}
-    need = {int(k) for p in picks.values() for k in p}
+    rows = {r['window']: r for r in res['rows']}
+    need = {}  # frame -> the windows that crop it
+    for w, p in picks.items():
+        for k in p: need.setdefault(int(k), set()).add(w)
     crops = {}
-    for k, (frame, _) in enumerate(iter_video(res['video'])):
-        if k in need: crops[k] = crop_face(frame, track.boxes[k], size, margin)
+    for k, (frame, _) in enumerate(iter_video(res['video'], only=need)):
+        for w in need.get(k, ()): crops[w, k] = crop_face(frame, boxes(rows[w])[k], size, margin)
         if k >= max(need, default=-1): break
-    return {w: np.stack([crops[int(k)] for k in p]) for w, p in picks.items()}
+    return {w: np.stack([crops[w, int(k)] for k in p]) for w, p in picks.items()}
 
 # %% ../../nbs/62_explore.time.ipynb #1640bd60
 @classmethod
@@ -395,7 +399,8 @@ def _time_from_prediction(cls,
     tex = cls(model, [], frames=frames, **kwargs)
     for w, crops in window_crops(res, frames).items():
         r = res['rows'][w]
-        tex._add(dict(path=res['video'], frames=crops, window=w, title=f"window {w}: {r['start']:.2f}-{r['end']:.2f} s"))
+        face = f", face {r['face']}" if r.get('face') is not None and len(res.get('faces') or []) > 1 else ''
+        tex._add(dict(path=res['video'], frames=crops, window=w, face=r.get('face'), title=f"window {w}{face}: {r['start']:.2f}-{r['end']:.2f} s"))
     if not tex.clips: raise ValueError(f"{res['video']}: no window has a face (coverage below {res.get('min_coverage')}): nothing to explore")
     tex.prediction = res
     tex.state['cls'] = tex._default_cls(0)
@@ -407,7 +412,7 @@ TimeExplorer.from_prediction = _time_from_prediction
 def window_at(self: TimeExplorer, t: float # seconds into the video
              ) -> int | None: # the explorer's clip showing the window at `t` (None: no face there)
     "The clip of the window whose span holds `t` (the latest to start, as windows overlap)."
-    rows = [r for r in self.prediction['rows'] if r['start'] <= t < r['end']]
+    rows = [r for r in self._lane()['rows'] if r['start'] <= t < r['end']]  # the face shown's lane
     by_w = {c.get('window'): i for i, c in enumerate(self.clips)}
     for r in sorted(rows, key=lambda r: -r['start']):
         if r['window'] in by_w: return by_w[r['window']]
@@ -427,10 +432,19 @@ def select_time(self: TimeExplorer, t: float # seconds into the video
 
 @patch
 def _timeline_shapes(self: TimeExplorer) -> list[dict]:
-    return timeline_shapes(self.prediction, self.clips[self.state['clip']].get('window'))
+    return timeline_shapes(self._lane(), self.clips[self.state['clip']].get('window'))
 
 @patch
 def timeline_figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
     "The prediction's timeline (`eval.figures.timeline_figure`) with a cursor on the window shown."
     if self.prediction is None: raise ValueError('no prediction: open one with TimeExplorer.from_prediction(result, model)')
-    return prediction_timeline(self.prediction, self.clips[self.state['clip']].get('window'), widget)
+    return prediction_timeline(self._lane(), self.clips[self.state['clip']].get('window'), widget)
+
+@patch
+def _lane(self: TimeExplorer) -> dict:
+    "The prediction as the lane of the face shown: its rows and the rows without a face (all rows for a one-face prediction)."
+    res, face = self.prediction, self.clips[self.state['clip']].get('face')
+    if face is None: return res
+    s = next((f for f in res['summary'].get('faces', []) if f['face'] == face), res['summary'])
+    rows = [r for r in res['rows'] if r.get('face') in (face, None)]
+    return dict(res, rows=rows, summary=dict(s, windows=len({r.get('span', r['window']) for r in rows})))
