@@ -18,7 +18,7 @@ from .data.datasets import AnnotationError, ClipList, VideoClipDataset, get_spec
 from .data.video import clip_transform_for, get_protocol
 from .dist import is_main_process
 from .models.a3lign import A3lignDFER
-from .train.cache import CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
+from .train.cache import SHIPPED_SETS, CachedClipDataset, FeatureCache, ensure_cache, weights_dtype, weights_fingerprint
 from .train.checkpoint import CheckpointError, find_checkpoint, read_checkpoint
 from .train.config import TrainConfig
 from .utils import REPO_SAMPLES, atomic_save_json, atomic_write, load_json
@@ -41,10 +41,11 @@ def resolve_lists(cfg: TrainConfig) -> tuple[Path, Path]:
     "The run's (train list, test list) paths: `{fold}` filled in; the shipped samples when not given."
     tl, te = cfg.train_list, cfg.test_list
     if tl is None or te is None:
-        if REPO_SAMPLES is None or not (REPO_SAMPLES/'synthetic'/'train.txt').exists():
-            raise FileNotFoundError('no --train-list/--test-list given and the shipped samples (data_samples/synthetic) '
+        folder = SHIPPED_SETS.get(cfg.dataset, 'synthetic')  # the shipped set of that name (synthetic-time too)
+        if REPO_SAMPLES is None or not (REPO_SAMPLES/folder/'train.txt').exists():
+            raise FileNotFoundError(f'no --train-list/--test-list given and the shipped samples (data_samples/{folder}) '
                                     'are not here. Pass the lists, or make a synthetic set with `a3lign synth OUT`.')
-        tl, te = tl or REPO_SAMPLES/'synthetic'/'train.txt', te or REPO_SAMPLES/'synthetic'/'test.txt'
+        tl, te = tl or REPO_SAMPLES/folder/'train.txt', te or REPO_SAMPLES/folder/'test.txt'
     out = []
     for p in (tl, te):
         p = str(p)
