@@ -230,9 +230,9 @@ def interview(tmp_path_factory):
 
 
 def test_two_people_and_cuts_through_the_commands(interview, model_folder, tmp_path):
-    "prepare --faces all (a folder per track, each inside a shot, the list checks clean); predict: a row per face and window,"
-    " no window across a cut, both people in the shared shot; the sideways copy predicts the same rows."
-    t, cuts = interview['truth'], interview['truth']['cuts']
+    """prepare --faces all (a folder per track, each inside a shot, the list checks clean); predict: a row per face and
+    window, no window across a cut, both people in the shared shot; the sideways copy predicts the same rows."""
+    cuts = interview['truth']['cuts']
     out = run_cli('prepare', interview['up'], '--out', tmp_path/'main', '--no-progress').stdout
     assert 'interview: also face 1' in out  # the main face's folder names the other person
     run_cli('prepare', interview['up'], '--out', tmp_path/'all', '--faces', 'all', '--no-progress')
