@@ -370,12 +370,14 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
           merge=(), # JSON files of earlier parts of the same study (other seeds) to merge with this one
           runs_dir=None, # keep each finished run here (resume; several workers on one folder share the work)
           compute: bool = True, # False: only collect the runs in `runs_dir` (after parallel workers)
+          train_list=None, # training annotation list (default: the shipped set's)
+          test_list=None, # test annotation list (default: the shipped set's)
           **model_kw, # `A3lignConfig` overrides for every variant
          ) -> dict:
     "Load a set's features, run the studies (and merge earlier parts), write and print the tables."
     t0 = time.time()
     if isinstance(backbone, tuple): backbone = make_backbone(*backbone, device='cpu')
-    fs = load_feature_set(set_name, backbone=backbone)
+    fs = load_feature_set(set_name, train_list, test_list, backbone=backbone)
     res = (study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, runs_dir, compute, **model_kw)
            if seeds else None)
     parts = [load_json(p) for p in merge] + ([res] if res is not None else [])

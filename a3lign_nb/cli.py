@@ -24,7 +24,7 @@ from . import __version__
 from . import backbone as C
 from .data.datasets import check_list, check_summary
 from .data.synth import KINDS
-from .ablate import METHODS, ablate
+from .ablate import METHODS, STUDIES, ablate, study
 from .models.a3lign import MOVED_FIELDS, RUN_FIELDS, A3lignConfig
 from .train.cache import SHIPPED_SETS
 from .train.config import TrainConfig
@@ -191,9 +191,18 @@ def _ablate_args(p: argparse.ArgumentParser):
     p.add_argument('--model', type=_parse_kv, action='append', default=[], metavar='KEY=VALUE',
                    help='A3lignConfig override for every trained method (repeatable)')
     p.add_argument('--out', default=None, help='path stem: writes OUT.json and OUT.md (default: print only)')
+    p.add_argument('--study', nargs='+', default=None, choices=list(STUDIES),
+                   help='run these studies of the method (mat, jas, bap: variants, few-shot, alignment) instead of the table')
+    p.add_argument('--runs-dir', default=None, help='with --study: keep each finished run here; a rerun resumes, and several '
+                   'processes started on the same folder share the runs')
+    p.add_argument('--collect', action='store_true', help='with --study and --runs-dir: train nothing, write the tables of the runs there')
 
 def _run_ablate(a: argparse.Namespace):
-    ablate(a.set, a.out, a.seeds, a.epochs, a.methods, a.train_list, a.test_list, **dict(a.model))
+    if a.study:
+        if a.collect and not a.runs_dir: raise ValueError('--collect needs --runs-dir (the folder the runs were kept in)')
+        study(a.set, a.out, a.study, a.seeds, a.epochs, runs_dir=a.runs_dir, compute=not a.collect,
+              train_list=a.train_list, test_list=a.test_list, **dict(a.model))
+    else: ablate(a.set, a.out, a.seeds, a.epochs, a.methods, a.train_list, a.test_list, **dict(a.model))
 
 # %% ../nbs/80_cli.ipynb #dbfe9454
 def _counts(s: str):

@@ -114,6 +114,18 @@ def test_ablate_writes_the_table(tmp_path):
     assert '| `a3lign` |' in p.stdout
     bad = run('ablate', '--set', 'dfew', check=False)
     assert bad.returncode == 2 and 'not a shipped set' in bad.stderr and 'Traceback' not in bad.stderr
+    # the study (issue 21): runs kept one file each; collecting them again trains nothing and gives the same table
+    runs = tmp_path/'runs'
+    tiny = ['--set', 'synthetic-time', '--train-list', lists['train'], '--test-list', lists['test'], '--study', 'jas',
+            '--seeds', '0', '--epochs', '1', '1', '1', '--model', 'num_sentences=2', '--model', 'tokens_per_sentence=4', '--runs-dir', runs]
+    run('ablate', *tiny, '--out', tmp_path/'st')
+    st = json.loads((tmp_path/'st.json').read_text())
+    assert list(st['jas']) == ['encoders', 'no-encoders', 'own-tables', 'align'] and len(list(runs.glob('*.json'))) == 4
+    assert {'uar_mean', 'uar_shuffled_mean', 'alignment_mean', 'runs'} <= set(st['jas']['align'])
+    run('ablate', *tiny, '--collect', '--out', tmp_path/'st2')
+    assert json.loads((tmp_path/'st2.json').read_text()) == st and '### JAS' in (tmp_path/'st2.md').read_text()
+    bad = run('ablate', '--study', 'jas', '--collect', check=False)
+    assert bad.returncode == 2 and '--collect needs --runs-dir' in bad.stderr and 'Traceback' not in bad.stderr
 
 
 def _check_tree(root: Path) -> Path:
