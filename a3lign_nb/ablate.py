@@ -323,16 +323,18 @@ def study_results(fs: FeatureSet, # the features of one set
         f = None
         if runs_dir is not None:  # one file per run, named by everything that decides its result
             h = hashlib.sha1(repr((fs.name, fp, v.key, tuple(epochs), sorted(model_kw.items()), s)).encode()).hexdigest()[:16]
-            f = Path(runs_dir)/f'{v.name}_seed{s}_{h}.json'
-            if f.exists(): done[v.key, s] = load_json(f)['scores']; continue
+            f = Path(runs_dir)/f'{v.name}_seed{s}_{h}.json'  # the name is for people; the hash finds it (rows of two studies share it)
+            found = sorted(Path(runs_dir).glob(f'*_seed{s}_{h}.json'))
+            if found: done[v.key, s] = load_json(found[0])['scores']; continue
         if not compute: continue
         if f is not None:  # claim it, so that another worker on the same folder takes the next run
             f.parent.mkdir(parents=True, exist_ok=True)
-            try: os.close(os.open(f.with_suffix('.claim'), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            claim = f.parent/f'seed{s}_{h}.claim'
+            try: os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError: continue
         try: r = score_variant(fs, v, s, epochs, **model_kw)
         finally:
-            if f is not None: f.with_suffix('.claim').unlink(missing_ok=True)
+            if f is not None: claim.unlink(missing_ok=True)
         if f is not None: atomic_save_json(dict(study=st, variant=v.name, seed=s, epochs=list(epochs), model_kw=model_kw, scores=r), f)
         done[v.key, s] = r
         if progress: print(f"{st:4s} {v.name:18s} seed {s}: UAR {r['uar']:.3f} WAR {r['war']:.3f} "
