@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,13 +182,37 @@ def _decode(path: Path, c, max_side: int | None = None, only=None) -> Iterator[t
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     if n < header: raise VideoReadError(path, f'only {n} of the {header} frames its header promises decode: a truncated or corrupt file')
 
+def _prefetch(it, n: int = 4):
+    "Run an iterator in a thread, up to `n` items ahead: decoding overlaps what the caller does (PyAV and OpenCV release the GIL)."
+    q, stop, end = queue.Queue(n), threading.Event(), object()
+    def put(x) -> bool:
+        while not stop.is_set():
+            try: q.put(x, timeout=0.1); return True
+            except queue.Full: pass
+        return False
+    def fill():
+        try:
+            for x in it:
+                if not put(x): return
+            put(end)
+        except BaseException as e: put(e)
+        finally: it.close()  # the file is closed in this thread, whoever stopped first
+    threading.Thread(target=fill, daemon=True, name='a3lign-decode').start()
+    try:
+        while True:
+            x = q.get()
+            if x is end: return
+            if isinstance(x, BaseException): raise x
+            yield x
+    finally: stop.set()  # the caller stopped early (or is done): the thread ends within 0.1 s
+
 def iter_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # scale each frame down (while decoding) so its longer side is at most this (None: full size)
                only=None, # frame numbers to convert to RGB (a set or dict); the others come as None, decoded but not converted (cheaper)
               ) -> Iterator[tuple[np.ndarray | None, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
     "Decode every frame of a video, display rotation applied, with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
     path = Path(path)
-    return _decode(path, _open_video(path), max_side, only)  # opened now: a bad file fails at the call, not at the first `next`
+    return _prefetch(_decode(path, _open_video(path), max_side, only))  # opened now: a bad file fails at the call; decoded a few frames ahead
 
 def read_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # see `iter_video`
