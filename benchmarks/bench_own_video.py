@@ -5,26 +5,27 @@
 Each video is an "interview" built from the two real faces that ship in wheels (carphone, the astronaut photo; see
 `a3lign_nb.data.faces.interview_video`), at 25 fps, with a hard cut every `--cut` seconds, written frame by frame
 (x264) into a temporary folder. Each command then runs in a fresh process (`python -c`), which reports its own wall
-time and peak resident memory (`ru_maxrss`): prepare with the default detector (Haar, 8 detections a second) and the
-main face; predict with the shipped demo model (the tiny `a3lign-tiny-rn` backbone: a real CLIP's image tower costs more,
+time and peak resident memory (`VmHWM`, its own: `ru_maxrss` would hold the parent's peak, which Linux keeps across
+exec): prepare with the default detector (Haar, 8 detections a second) and the main face; predict with the shipped demo model (the tiny `a3lign-tiny-rn` backbone: a real CLIP's image tower costs more,
 see `bench_predict.py`). `x real time` is the video's duration over the wall time (2 = twice as fast as playing it).
 
-Measured December 2026 on the project's 2-core machine while other jobs ran on it (load average 4-6, so these are
-lower bounds; decode alone of the 1440x1080 file ran at 170-190 fps in the same hour), cut every 3.6 s:
+Measured December 2026 on the project's 2-core machine while other jobs ran on it (load average about 4, so these
+are lower bounds; decode alone of a 1440x1080 file ran at 170-190 fps in the same hour), a cut every 3.6 s,
+OMP_NUM_THREADS=1 (OpenCV on one thread; decoding runs a few frames ahead in a thread of its own):
 
     command        size seconds frames  wall s    fps x real  peak MB
-    prepare     176x144      20    500     9.4   53.5   2.14      828
-    predict     176x144      20    500    10.3   48.5   1.94      925
-    prepare     176x144      60   1500    22.7   66.0   2.64      864
-    predict     176x144      60   1500    18.5   80.9   3.24      930
-    prepare   1440x1080      20    500    26.5   18.9   0.76     1241
-    predict   1440x1080      20    500    25.9   19.3   0.77     1241
-    prepare   1440x1080      60   1500    62.1   24.1   0.97     1244
-    predict   1440x1080      60   1500    62.8   23.9   0.95     1244
+    prepare   1440x1080      20    500    16.7   30.0   1.20      911
+    predict   1440x1080      20    500    17.0   29.5   1.18      996
+    prepare   1440x1080      60   1500    48.1   31.2   1.25      910
+    predict   1440x1080      60   1500    50.1   29.9   1.20     1005
+    prepare     176x144      20    500     6.0   82.9   3.32      829
+    predict     176x144      20    500     7.3   68.8   2.75      925
+    prepare     176x144      60   1500    16.9   89.0   3.56      830
+    predict     176x144      60   1500    21.4   70.1   2.80      929
 
-Peak memory is flat in length (1241 vs 1244 MB for 20 s and 60 s of 1440x1080). The face detector dominates at HD
-(a whole-frame Haar search costs about as much as decoding ten frames); the 2x real time the issue asks for is not
-reached at 1440x1080 under this load.
+Peak memory is flat in length (20 s and 60 s: 911 and 910 MB for prepare at 1440x1080, 996 and 1005 MB for predict).
+The face detector dominates at HD (a whole-frame Haar search costs about as much as decoding ten frames): prepare and
+predict run at about 1.2x real time at 1440x1080 under this load, short of the 2x the issue asks for.
 """
 import argparse
 import json
@@ -80,7 +81,9 @@ else:
     res = predict([video], shipped_run(), out, html=False, progress=False, verbose=False, device='cpu')[0]
     extra = dict(windows=res['summary']['windows'], cuts=len(res['cuts']), faces=len(res['summary']['faces']))
 wall = time.perf_counter() - t0
-print(json.dumps(dict(wall=wall, peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra)))
+try: peak = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024  # this process's own peak
+except (OSError, StopIteration): peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # (Linux keeps the parent's there)
+print(json.dumps(dict(wall=wall, peak_mb=peak, **extra)))
 '''
 
 
