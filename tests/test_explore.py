@@ -285,10 +285,18 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     from a3lign_nb.data.video import frame_indices, sample_indices
     from a3lign_nb.eval.metrics import batch_features
     from a3lign_nb.explore.tokens import clip_features, shipped_run
+    from a3lign_nb.data.datasets import read_annotations
+    from a3lign_nb.data.synth import write_video
+    from a3lign_nb.data.video import read_frames
+    from a3lign_nb.explore.tokens import run_test_list
     run = tmp_path/'run'
     shutil.copytree(shipped_run(), run)
+    # a few of the run's test clips and a 10-frame copy of one (the shipped time set's clips all have 16 frames or more)
+    src = list(read_annotations(run_test_list(shipped_run())))[:3]
+    short = write_video(tmp_path/'short.mp4', read_frames(src[0].path, np.arange(10)))
+    (tmp_path/'test.txt').write_text(''.join(f'{r.path} {r.num_frames} {r.label}\n' for r in src) + f'{short} 10 {src[0].label}\n')
     conf = json.loads((run/'config.json').read_text())
-    conf['train'].update(protocol='dfer-clip', use_cache=False)  # not the explorers' old default ('tsn')
+    conf['train'].update(protocol='dfer-clip', use_cache=False, test_list=str(tmp_path/'test.txt'))  # not the explorers' old default ('tsn')
     (run/'config.json').write_text(json.dumps(conf))
     cfg = factory.run_config(run)
     model = factory.load_checkpoint(run)
@@ -296,9 +304,9 @@ def test_explorers_score_the_frames_evaluation_scores(tmp_path):
     _, test_ds, _ = factory.make_datasets(cfg, model.backbone, tr, ts, root, torch.device('cpu'))  # what `evaluate` scores
     tex = TimeExplorer.from_run(run, backbone=model.backbone)
     assert [c['path'] for c in tex.clips] == [Path(r.path) for r in test_ds.records]
-    short = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.model.num_segments]  # 'dfer-clip' pads these
-    assert short, 'the shipped test list should hold clips shorter than 16 frames'
-    i = short[0]; r = test_ds.records[i]
+    shorts = [i for i, r in enumerate(test_ds.records) if r.num_frames < cfg.model.num_segments]  # 'dfer-clip' pads these
+    assert shorts, 'the test list should hold a clip shorter than 16 frames'
+    i = shorts[0]; r = test_ds.records[i]
     fi = frame_indices(r.num_frames, cfg.model.num_segments, protocol='dfer-clip', max_frames=cfg.max_frames)
     assert not np.array_equal(fi, sample_indices(r.num_frames, cfg.model.num_segments))  # the test can tell the protocols apart
     for k in (0, i):
