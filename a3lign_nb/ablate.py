@@ -390,7 +390,9 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
             + (f' --epochs {" ".join(map(str, epochs))}' if tuple(epochs) != (40, 30, 30) else '')
             + ''.join(f' --model {k}={v}' for k, v in model_kw.items())
             + f'`: tiny CLIP `{fs.backbone.name}` (weights `{fs.backbone.pretrained}`, fingerprint {weights_fingerprint(fs.backbone)}), {len(fs.train_labels)} training and '
-            f'{len(fs.test_labels)} test clips, {len(fs.classes)} classes; mean ± std over seeds; {time.time() - t0:.0f} s in all.')
+            f'{len(fs.test_labels)} test clips, {len(fs.classes)} classes; mean ± std over seeds; '
+            + (f'{time.time() - t0:.0f} s in all.' if compute else
+               f'collected from the runs kept with --runs-dir (their training times are the last column).'))
     md = study_markdown(res, note)
     if out is not None:
         stem = Path(out); stem.parent.mkdir(parents=True, exist_ok=True)
