@@ -117,7 +117,9 @@ class _TimedDetector:
 
 class frame_bar:
     "A progress bar over one video's frames (for long files), as a callback `(done, expected)`; nothing when `enabled` is false."
-    def __init__(self, name: str, enabled: bool = True): self.name, self.enabled, self.bar = name, enabled, None
+    def __init__(self, name: str, # the video's name, shown before the bar
+                 enabled: bool = True): # False: no bar at all (e.g. `--no-progress`)
+        self.name, self.enabled, self.bar = name, enabled, None
     def __enter__(self): return self if self.enabled else None
     def __call__(self, done: int, expected: int):
         if self.bar is None: self.bar = tqdm(total=expected or None, desc=f'  {self.name}', unit='frame', leave=False)
