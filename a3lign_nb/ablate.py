@@ -392,7 +392,7 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
             + f'`: tiny CLIP `{fs.backbone.name}` (weights `{fs.backbone.pretrained}`, fingerprint {weights_fingerprint(fs.backbone)}), {len(fs.train_labels)} training and '
             f'{len(fs.test_labels)} test clips, {len(fs.classes)} classes; mean ± std over seeds; '
             + (f'{time.time() - t0:.0f} s in all.' if compute else
-               f'collected from the runs kept with --runs-dir (their training times are the last column).'))
+               'collected from the runs kept with --runs-dir (their training times are the last column).'))
     md = study_markdown(res, note)
     if out is not None:
         stem = Path(out); stem.parent.mkdir(parents=True, exist_ok=True)
