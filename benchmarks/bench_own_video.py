@@ -26,6 +26,10 @@ OMP_NUM_THREADS=1 (OpenCV on one thread; decoding runs a few frames ahead in a t
 Peak memory is flat in length (20 s and 60 s: 911 and 910 MB for prepare at 1440x1080, 996 and 1005 MB for predict).
 The face detector dominates at HD (a whole-frame Haar search costs about as much as decoding ten frames): prepare and
 predict run at about 1.2x real time at 1440x1080 under this load, short of the 2x the issue asks for.
+
+The same machine unloaded, OpenCV and torch on both cores (no OMP_NUM_THREADS; `--sizes 1440x1080 --seconds 20`):
+prepare 10.3 s (48.6 fps, 1.94x real time), predict 11.0 s (45.4 fps, 1.82x). A profile of prepare there: Haar search
+4.6 s, cv2.resize 2.4 s (face crops from full-size frames, cut thumbnails), waiting on the decode thread 1.4 s.
 """
 import argparse
 import json
