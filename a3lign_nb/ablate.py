@@ -27,8 +27,8 @@ from .utils import atomic_write, atomic_save_json, load_json
 # %% auto #0
 __all__ = ['METHODS', 'DFER_CLIP_STYLE', 'DFER_CLIP_OPTIM', 'METHOD_DESCRIPTIONS', 'STUDY_BACKBONE', 'STUDIES', 'linear_probe',
            'score_method', 'ablation_results', 'results_markdown', 'write_results', 'results_figure', 'ablate',
-           'Variant', 'few_shot_indices', 'alignment_of', 'score_variant', 'merge_studies', 'study_results',
-           'study_markdown', 'study', 'study_figure']
+           'Variant', 'few_shot_indices', 'alignment_of', 'score_variant', 'study_results', 'study_markdown', 'study',
+           'study_figure']
 
 # %% ../nbs/60_ablate.ipynb #983014e8
 METHODS = ('zero-shot', 'linear-probe', 'dfer-clip', 'a3lign', 'no-mat', 'no-jas', 'no-bap', 'a3lign-shuffled')
@@ -42,6 +42,19 @@ def _scores(model, feats, labels, C) -> tuple[float, float]:
     with torch.no_grad(): pred = model(feats).argmax(1).numpy()
     y = labels.numpy()
     return uar(y, pred, C), war(y, pred)
+
+def _train_and_score(fs: FeatureSet, model_kw: dict, schedule, optim, seed: int, feats=None, labels=None):
+    "A model of `fs` with `model_kw`, trained by BAP (`schedule` None: untrained), scored in order and shuffled -> (model, scores)."
+    torch.manual_seed(seed)
+    model = A3lignDFER(fs.model_config(**model_kw), fs.backbone, seed=seed)
+    if schedule is not None:
+        train_bap(model, fs.train_feats if feats is None else feats, fs.train_labels if labels is None else labels,
+                  schedule, seed=seed, optim=optim)
+    C = len(fs.classes)
+    u, w = _scores(model, fs.test_feats, fs.test_labels, C)
+    shuf = shuffle_frames(fs.test_feats, torch.Generator().manual_seed(seed))  # one permutation per clip
+    us, ws = _scores(model, shuf, fs.test_labels, C)
+    return model, dict(uar=u, war=w, uar_shuffled=us, war_shuffled=ws)
 
 def linear_probe(fs: FeatureSet, # the features
                  C_reg: float = 1.0, # inverse regularisation strength of the logistic regression
@@ -60,12 +73,12 @@ def score_method(fs: FeatureSet, # the features
                seed: int = 0, # seed of the initialisation and the data order
                epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's); joint-only runs take their sum
                **model_kw, # `A3lignConfig` overrides applied to every trained method
-              ) -> dict: # uar, war, seconds (and uar_shuffled, war_shuffled for 'a3lign')
+              ) -> dict: # uar, war, uar_shuffled, war_shuffled, seconds
     "Train (if needed) and score one method on one seed."
     if method not in METHODS or method == 'a3lign-shuffled':
         raise ValueError(f"method {method!r}: use one of {[m for m in METHODS if m != 'a3lign-shuffled']} "
                          "('a3lign-shuffled' is scored from the 'a3lign' runs)")
-    t0, C, total = time.time(), len(fs.classes), sum(epochs)
+    t0, total = time.time(), sum(epochs)
     if method == 'linear-probe':
         u, w = linear_probe(fs)
         return dict(uar=u, war=w, seconds=time.time() - t0)
@@ -75,16 +88,9 @@ def score_method(fs: FeatureSet, # the features
                   'no-mat': (dict(use_mat=False), BAPSchedule(*epochs)),
                   'no-jas': (dict(use_jas=False), BAPSchedule.joint_only(total)),  # stages 1 and 3 would be the same
                   'no-bap': ({}, BAPSchedule.joint_only(total))}[method]
-    torch.manual_seed(seed)
-    model = A3lignDFER(fs.model_config(**{**cfg, **model_kw}), fs.backbone, seed=seed)
     optim = OptimConfig(**DFER_CLIP_OPTIM) if method == 'dfer-clip' else None  # None: OptimConfig's defaults
-    if sched is not None: train_bap(model, fs.train_feats, fs.train_labels, sched, seed=seed, optim=optim)
-    u, w = _scores(model, fs.test_feats, fs.test_labels, C)
-    out = dict(uar=u, war=w, seconds=time.time() - t0)
-    if method == 'a3lign':
-        shuf = shuffle_frames(fs.test_feats, torch.Generator().manual_seed(seed))  # one permutation per clip
-        out['uar_shuffled'], out['war_shuffled'] = _scores(model, shuf, fs.test_labels, C)
-    return out
+    _, out = _train_and_score(fs, {**cfg, **model_kw}, sched, optim, seed)
+    return dict(out, seconds=time.time() - t0)
 
 # %% ../nbs/60_ablate.ipynb #3a08e91d
 def _summary(runs: list[dict], seeds, description: str) -> dict:
@@ -258,44 +264,25 @@ def score_variant(fs: FeatureSet, # the features
                   **model_kw, # further `A3lignConfig` overrides (e.g. a smaller MAT for a quick look)
                  ) -> dict: # uar, war, uar_shuffled, war_shuffled, alignment, seconds
     "Train one variant on one seed and score it on the test clips."
-    t0, C = time.time(), len(fs.classes)
+    t0 = time.time()
     sched = BAPSchedule(*epochs) if v.schedule == 'staged' else BAPSchedule.joint_only(sum(epochs))
     optim = OptimConfig(**dict(v.optim))
     optim = dataclasses.replace(optim, lr=optim.lr * v.lr_mult)
-    torch.manual_seed(seed)
-    model = A3lignDFER(fs.model_config(**{**dict(v.model), **model_kw}), fs.backbone, seed=seed)
-    feats, labels = fs.train_feats, fs.train_labels
+    feats = labels = None  # all the training clips
     if v.shots is not None:
-        idx = few_shot_indices(labels, v.shots, seed)
-        feats, labels = (lambda e: fs.train_feats(e)[idx]), labels[idx]
-    train_bap(model, feats, labels, sched, seed=seed, optim=optim)
-    u, w = _scores(model, fs.test_feats, fs.test_labels, C)
-    shuf = shuffle_frames(fs.test_feats, torch.Generator().manual_seed(seed))  # one permutation per clip
-    us, ws = _scores(model, shuf, fs.test_labels, C)
-    return dict(uar=u, war=w, uar_shuffled=us, war_shuffled=ws, alignment=alignment_of(model, fs.test_feats, fs.test_labels),
-                seconds=time.time() - t0)
+        idx = few_shot_indices(fs.train_labels, v.shots, seed)
+        feats, labels = (lambda e: fs.train_feats(e)[idx]), fs.train_labels[idx]
+    model, out = _train_and_score(fs, {**dict(v.model), **model_kw}, sched, optim, seed, feats, labels)
+    return dict(out, alignment=alignment_of(model, fs.test_feats, fs.test_labels), seconds=time.time() - t0)
 
 # %% ../nbs/60_ablate.ipynb #aac56f70
 def _study_summary(runs: list[dict], seeds, what: str) -> dict:
-    "Mean and std over seeds of every score, and the runs themselves (so that parts can be merged)."
+    "Mean and std over seeds of every score, and the runs themselves."
     out = _summary(runs, seeds, what)
     for k in ('uar_shuffled', 'alignment'):
         a = np.array([r[k] for r in runs], dtype=float)
         out[f'{k}_mean'], out[f'{k}_std'] = float(a.mean()), float(a.std())
     out['runs'] = [dict(seed=s, **r) for s, r in zip(seeds, runs)]
-    return out
-
-def merge_studies(parts: list[dict], # `study_results` of the same studies over different seeds (e.g. one process per seed)
-                 ) -> dict: # as `study_results` over all their seeds
-    "One result from several runs of the same studies on other seeds (each seed once)."
-    out = {}
-    for st in parts[0]:
-        out[st] = {}
-        for name, r0 in parts[0][st].items():
-            runs = [r for p in parts for r in p[st][name]['runs']]
-            seeds = [r['seed'] for r in runs]
-            if len(set(seeds)) != len(seeds): raise ValueError(f'merge_studies: {st}/{name} has seed(s) twice: {sorted(seeds)}')
-            out[st][name] = _study_summary([{k: v for k, v in r.items() if k != 'seed'} for r in runs], seeds, r0['description'])
     return out
 
 def _units(studies, seeds) -> list[tuple[str, Variant, int]]:
@@ -339,6 +326,9 @@ def study_results(fs: FeatureSet, # the features of one set
         done[v.key, s] = r
         if progress: print(f"{st:4s} {v.name:18s} seed {s}: UAR {r['uar']:.3f} WAR {r['war']:.3f} "
                            f"align {r['alignment']:+.3f} ({r['seconds']:.1f} s)", flush=True)
+    if not done:
+        raise ValueError(f'{runs_dir}: no finished run of these studies here (made with other --model, --epochs, --set or '
+                         'weights?); run the study without --collect first' if runs_dir is not None else 'no seeds to run')
     out = {}
     for st in studies:
         out[st] = {}
@@ -369,23 +359,17 @@ def study(set_name: str = 'synthetic-time', # a shipped set (or a registry name 
           epochs: tuple[int, int, int] = (40, 30, 30), # BAP epochs (the paper's)
           progress: bool = True, # a line per run
           backbone=STUDY_BACKBONE, # (config, weights) of the tiny CLIP, or a `FrozenCLIP`
-          merge=(), # JSON files of earlier parts of the same study (other seeds) to merge with this one
           runs_dir=None, # keep each finished run here (resume; several workers on one folder share the work)
           compute: bool = True, # False: only collect the runs in `runs_dir` (after parallel workers)
           train_list=None, # training annotation list (default: the shipped set's)
           test_list=None, # test annotation list (default: the shipped set's)
           **model_kw, # `A3lignConfig` overrides for every variant
          ) -> dict:
-    "Load a set's features, run the studies (and merge earlier parts), write and print the tables."
+    "Load a set's features, run (or, `compute=False`, collect) the studies, write and print the tables."
     t0 = time.time()
     if isinstance(backbone, tuple): backbone = make_backbone(*backbone, device='cpu')
     fs = load_feature_set(set_name, train_list, test_list, backbone=backbone)
-    res = (study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, runs_dir, compute, **model_kw)
-           if seeds else None)
-    parts = [load_json(p) for p in merge] + ([res] if res is not None else [])
-    if not parts: raise ValueError('study: no seeds to run and nothing to merge')
-    res = merge_studies(parts)
-    seeds = sorted({r['seed'] for rows in res.values() for v in rows.values() for r in v['runs']})
+    res = study_results(fs, tuple(studies), tuple(seeds), tuple(epochs), progress, runs_dir, compute, **model_kw)
     note = (f'Made with `a3lign ablate --set {fs.name} --study {" ".join(studies)} --seeds {" ".join(map(str, seeds))}'
             + (f' --epochs {" ".join(map(str, epochs))}' if tuple(epochs) != (40, 30, 30) else '')
             + ''.join(f' --model {k}={v}' for k, v in model_kw.items())

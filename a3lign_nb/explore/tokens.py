@@ -367,12 +367,7 @@ def words(self: TokenExplorer, k: int = 3, # nearest vocabulary words per token
     "`nearest_words` of the MAT tokens of a checkpoint (default: the current one), for the classes shown; cached."
     name = checkpoint or self.state['checkpoint']
     cache = self.__dict__.setdefault('_words', {})
-    if (name, k) not in cache:
-        keep = self.model.trainable_state_dict()
-        try:
-            self.model.load_trainable_state_dict(_state_dict_of(self.checkpoints[name], self.model))
-            cache[name, k] = nearest_words(self.model, k=k)
-        finally: self.model.load_trainable_state_dict(keep)
+    if (name, k) not in cache: cache[name, k] = self._with_checkpoint(name, lambda: nearest_words(self.model, k=k))
     w = cache[name, k]
     return w[w.cls.isin(self.state['classes'])]
 

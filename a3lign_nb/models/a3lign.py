@@ -251,9 +251,10 @@ def video_features(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame feat
 def forward(self: A3lignDFER, feats: torch.Tensor, # [B, T, D] frame features from the frozen image tower
             temporal: bool = True # image side: dynamic encoder (True) or mean over time (False)
            ) -> torch.Tensor: # logits [B, C]
+    feats = self._check_feats(feats)
     sents, classes = self.text_features()  # [C, S, D], [C, D]
-    logits = self.jas.logits(self.video_features(feats, temporal), classes)  # scale * cos(video, class)
-    if self.jas.align_weight: logits = logits + self.jas.align_logits(self._check_feats(feats), sents)  # our option
+    logits = self.jas.logits(self.jas.video_features(feats, temporal and self.cfg.use_jas), classes)  # scale * cos(video, class)
+    if self.jas.align_weight: logits = logits + self.jas.align_logits(feats, sents)  # our option
     return logits
 
 @patch

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['TemporalBlock', 'time_table', 'TemporalEncoder', 'JAS', 'alignment_score']
+__all__ = ['TemporalBlock', 'sentence_of_frame', 'time_table', 'TemporalEncoder', 'JAS', 'alignment_score']
 
 # %% ../../nbs/21_models.jas.ipynb #48f20700
 class TemporalBlock(nn.Module):
@@ -40,6 +40,13 @@ class TemporalBlock(nn.Module):
         return x + self.mlp(self.ln_2(x)), w
 
 # %% ../../nbs/21_models.jas.ipynb #c3655436
+def sentence_of_frame(T: int, # frames
+                      S: int, # sentences
+                      device=None, # where the index lives
+                     ) -> torch.Tensor: # [T]: frame t shares time step t * S // T with that sentence
+    "The sentence that shares each frame's time step (the identity when S = T)."
+    return torch.arange(T, device=device) * S // T
+
 def time_table(steps: int, # rows: time steps
                dim: int, # D
                unit_inputs: bool = True, # the inputs it is added to are L2-normalised (rows of norm 1)
@@ -213,10 +220,9 @@ class JAS(nn.Module):
     def step_alignment(feats: torch.Tensor, # [B, T, D] frame features
                        sents: torch.Tensor # [C, S, D] sentence features
                       ) -> torch.Tensor: # [B, C]: mean over t of cos(frame t, sentence s(t)), s(t) = t * S // T
-        T, S = feats.shape[1], sents.shape[1]
-        s_of_t = torch.arange(T, device=feats.device) * S // T  # the time step each frame shares with a sentence: [T]
+        s_of_t = sentence_of_frame(feats.shape[1], sents.shape[1], feats.device)  # [T]
         f, s = F.normalize(feats, dim=-1), F.normalize(sents[:, s_of_t], dim=-1)  # [B, T, D], [C, T, D]
-        return torch.einsum('btd,ctd->bc', f, s) / T  # the diagonal of frame x sentence, averaged
+        return torch.einsum('btd,ctd->bc', f, s) / len(s_of_t)  # the diagonal of frame x sentence, averaged over T
 
     @staticmethod
     def frame_sentence_similarity(feats: torch.Tensor, # [B, T, D] frame features
@@ -255,5 +261,5 @@ def alignment_score(sim: torch.Tensor, # [..., T, S] cosine of frame t and sente
     "Diagonal minus off-diagonal similarity: how much sentence s(t) = t * S // T is the one most like frame t."
     T, S = sim.shape[-2:]
     diag = torch.zeros(T, S, dtype=torch.bool, device=sim.device)
-    diag[torch.arange(T), torch.arange(T) * S // T] = True  # frame t's own time step among the sentences
+    diag[torch.arange(T), sentence_of_frame(T, S)] = True  # frame t's own time step among the sentences
     return sim[..., diag].mean(-1) - sim[..., ~diag].mean(-1)
