@@ -439,8 +439,8 @@ def drift_figure(self: TokenExplorer) -> go.Figure:
     "Token shift and prompt cosine per class across the checkpoints (stages in the x labels)."
     from plotly.subplots import make_subplots
     d, gap = self.drift(), self.word_gap()
-    fig = make_subplots(rows=1, cols=2, subplot_titles=('MAT tokens: distance from their start',
-                                                        'class feature vs CLIP text of the class name (cosine)'))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,  # short titles: the two sit side by side
+                        subplot_titles=('MAT tokens: shift from the start', 'cos(class feature, its name)'))
     for i, c in enumerate(self.all_classes):
         g = d[d.cls == c]
         for col, y in ((1, 'token_shift'), (2, 'prompt_cos')):
