@@ -2,7 +2,7 @@
 sideways with a display matrix: face coverage, cuts found vs true, tracks and windows across a cut, person linking,
 the two-person shot, and the sideways copy's tracks against the upright ones.
 
-    OMP_NUM_THREADS=1 python benchmarks/score_interview.py [--detect-fps 8] [--full-fps 2]
+    OMP_NUM_THREADS=1 python benchmarks/score_interview.py [--detect-fps 8] [--full-fps 1]
 
 Linking is scored per track: its true person is the shot's one person, or in the shot with both, the one on its side
 of the frame's middle; a track is right when it carries the id that most of its true person's frames carry.
@@ -63,7 +63,7 @@ def windows_across_cuts(video) -> int:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--detect-fps', type=float, default=8.0, help='detections per second (0: every frame)')
-    ap.add_argument('--full-fps', type=float, default=2.0, help='whole-frame detections per second (0: all)')
+    ap.add_argument('--full-fps', type=float, default=1.0, help='whole-frame detections per second (0: all)')
     a = ap.parse_args()
     d = Path(tempfile.mkdtemp(prefix='score_interview_'))
     up, truth = interview_video(d/'interview.mp4')

@@ -28,7 +28,7 @@ __all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETEC
            'register_detector', 'get_detector', 'box_iou', 'link_tracks', 'count_switches', 'pick_track',
            'smooth_boxes', 'NoFaceError', 'FaceTrack', 'CutDetector', 'find_cuts', 'shot_spans', 'face_signature',
            'VideoScan', 'scan_video', 'shot_tracks', 'link_people', 'VideoFaces', 'face_tracks', 'face_track',
-           'square_box', 'crop_face', 'crop_faces']
+           'square_box', 'crop_face', 'crop_faces', 'crop_side', 'scale_boxes']
 
 # %% ../../nbs/13_data.faces.ipynb #6b49de57
 def opencv_threads(env=None, # the environment to read (default: `os.environ`)
@@ -138,12 +138,13 @@ def _open_video(path: Path):
         c.close(); raise _still(path, fmt.replace('_pipe', '').upper())
     return c
 
-def _display(frame, max_side: int | None) -> np.ndarray:
+def _display(frame, max_side: int | None, fast: bool = False) -> np.ndarray:
     "A decoded PyAV frame as uint8 RGB `[H, W, 3]` the way players show it (display rotation applied), at most `max_side` px."
     w, h = frame.width, frame.height
     if max_side and max(w, h) > max_side:  # scaled by FFmpeg while converting to RGB: cheaper than full size, then resize
         k = max_side / max(w, h)
-        frame = frame.reformat(width=max(2, round(w * k / 2) * 2), height=max(2, round(h * k / 2) * 2))
+        frame = frame.reformat(width=max(2, round(w * k / 2) * 2), height=max(2, round(h * k / 2) * 2),
+                               interpolation='FAST_BILINEAR' if fast else 'AREA')  # AREA: no aliasing; FAST: a third cheaper
     return rotate_frames(frame.to_ndarray(format='rgb24'), frame.rotation or 0)
 
 def video_info(path: str | os.PathLike, # a video file
@@ -160,16 +161,17 @@ def video_info(path: str | os.PathLike, # a video file
         hw = (s.height, s.width) if round(rot / 90) % 2 == 0 else (s.width, s.height)
         return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=hw, rotation=rot)
 
-def _decode(path: Path, c, max_side: int | None = None, only=None) -> Iterator[tuple[np.ndarray | None, float]]:
+def _decode(path: Path, c, max_side: int | None = None, only=None, fast: bool = False) -> Iterator[tuple[np.ndarray | None, float]]:
     with c:
         s = c.streams.video[0]
         s.thread_type = 'AUTO'
+        if fast: s.codec_context.options = {'skip_loop_filter': 'all'}  # no deblocking: a fifth cheaper, blockier
         rate, header = float(s.average_rate or s.guessed_rate or 25), max(int(s.frames or 0), 0)
         n, last, shape = 0, None, None
         try:
             for frame in c.decode(s):
                 t = frame.time if frame.time is not None else (0.0 if last is None else last + 1 / rate)  # no pts: count on
-                img = _display(frame, max_side) if only is None or n in only else None  # not wanted: decoded, never converted
+                img = _display(frame, max_side, fast) if only is None or n in only else None  # not wanted: decoded, never converted
                 if img is None: pass
                 elif shape is None: shape = img.shape
                 elif img.shape != shape:
@@ -209,10 +211,11 @@ def _prefetch(it, n: int = 4):
 def iter_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # scale each frame down (while decoding) so its longer side is at most this (None: full size)
                only=None, # frame numbers to convert to RGB (a set or dict); the others come as None, decoded but not converted (cheaper)
+               fast: bool = False, # skip H.264's deblocking, scale with a fast bilinear filter: blockier, aliased, cheaper (the face scan's choice)
               ) -> Iterator[tuple[np.ndarray | None, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
     "Decode every frame of a video, display rotation applied, with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
     path = Path(path)
-    return _prefetch(_decode(path, _open_video(path), max_side, only))  # opened now: a bad file fails at the call; decoded a few frames ahead
+    return _prefetch(_decode(path, _open_video(path), max_side, only, fast))  # opened now: a bad file fails at the call; decoded a few frames ahead
 
 def read_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # see `iter_video`
@@ -270,7 +273,13 @@ class HaarDetector:
     def __repr__(self): return (f'HaarDetector(max_side={self.max_side}, angles={self.angles}, contrast={self.contrast!r}, '
                                 f'cascade={Path(self.model_file).name!r})')
 
+    def detect_near(self, roi: np.ndarray, # uint8 RGB: a square around a face seen a moment ago (`_detect_near`)
+                   ) -> np.ndarray: # as the call
+        "The search `_detect_near` uses: the face fills about 60% of the square, so smaller ones are not looked for (half the cost)."
+        return self(roi, min_face=0.4)
+
     def __call__(self, frame: np.ndarray, # uint8 RGB `[H, W, 3]`
+                 min_face: float | None = None, # this call's smallest face (None: the detector's own)
                 ) -> np.ndarray: # float32 `[N, 5]`: x0, y0, x1, y1 (pixels of `frame`), score in [0, 1)
         if frame.ndim != 3 or frame.shape[2] != 3: raise ValueError(f'HaarDetector expects RGB [H, W, 3], got {frame.shape}')
         h, w = frame.shape[:2]
@@ -279,7 +288,7 @@ class HaarDetector:
         if k < 1: grey = cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
         if self.contrast == 'clahe': grey = self._clahe.apply(grey)
         elif self.contrast == 'equalize': grey = cv2.equalizeHist(grey)
-        side = max(int(self.min_face * min(grey.shape)), 12)
+        side = max(int((min_face or self.min_face) * min(grey.shape)), 12)
         for a in self.angles:
             img, M = grey, None
             if a:
@@ -535,7 +544,7 @@ def face_signature(frame: np.ndarray, # uint8 RGB `[H, W, 3]`
 # %% ../../nbs/13_data.faces.ipynb #3637ea2a
 DETECT_SIDE = 640  # frames are decoded at most this size for detection, cuts and signatures (our choice: Haar works at 320 anyway)
 DETECT_FPS = 8.0  # face detections per second of video; frames between are interpolated (our choice, measured below)
-FULL_FPS = 2.0  # of those, whole-frame detections per second; the others search only near the faces last seen (our choice, measured)
+FULL_FPS = 1.0  # of those, whole-frame detections per second; the others search only near the faces last seen (our choice, measured)
 
 def _detect_near(det, frame: np.ndarray, boxes: np.ndarray, side: int = 96, reach: float = 0.8) -> np.ndarray:
     "Faces near known ones: the detector on a square around each box (`2 * reach` times its side), scaled to at most `side` px; `[N, 5]`."
@@ -548,7 +557,7 @@ def _detect_near(det, frame: np.ndarray, boxes: np.ndarray, side: int = 96, reac
         k = min(1.0, side / max(x1 - x0, y1 - y0))
         roi = frame[y0:y1, x0:x1]
         if k < 1: roi = cv2.resize(roi, (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))), interpolation=cv2.INTER_AREA)
-        d = detect(det, np.ascontiguousarray(roi))
+        d = detect(getattr(det, 'detect_near', det), np.ascontiguousarray(roi))  # a detector may offer a cheaper search here
         if not len(d): continue
         d[:, :4] = d[:, :4] / k + np.array([x0, y0, x0, y0], np.float32)
         out.append(d[np.argmax(box_iou(d, b[None])[:, 0])])  # the one that continues this face
@@ -585,7 +594,7 @@ def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         info = video_info(source)
         full, rot, expected = info['size'], info['rotation'], info['frames']
-        frames, fps, name = iter_video(source, max_side), float(fps or info['fps'] or 25.0), str(source)
+        frames, fps, name = iter_video(source, max_side, fast=True), float(fps or info['fps'] or 25.0), str(source)
     else: frames, fps, name = _frames_of(source, fps)
     every = max(1, round(fps / detect_fps)) if detect_fps else 1
     whole = every * max(1, round(fps / every / full_fps)) if full_fps else every  # frames between whole-frame detections
@@ -812,3 +821,26 @@ def crop_faces(frames, # uint8 `[N, H, W, 3]`, an iterable of frames, or the vid
         out[n] = crop_face(f, track.boxes[n], size, margin); n += 1
     if n != len(track): raise ValueError(f'{track.source}: the track has {len(track)} frames, {n} were given')
     return out
+
+# %% ../../nbs/13_data.faces.ipynb #6f0a3cd3
+def crop_side(boxes, # face boxes `[K, 4+]` that will be cropped, in the full-size frame's pixels
+              shape: tuple, # the full-size frame's (height, width)
+              size: int = 224, # crop side (as `crop_face`'s)
+              margin: float = 0.25, # see `square_box`
+             ) -> int | None: # the longest side to decode frames at (`iter_video(max_side=...)`), or None: full size
+    "The smallest decode size at which every crop of these boxes still has at least `size` pixels across."
+    b = np.asarray(boxes, np.float64).reshape(-1, np.shape(boxes)[-1] if np.ndim(boxes) > 1 else 4)[:, :4]
+    b = b[np.isfinite(b).all(1)]
+    if not len(b): return None
+    crop = float(np.max(b[:, 2:] - b[:, :2], 1).min()) * (1 + 2 * margin)  # the smallest crop's side, full-size pixels
+    k = size / max(crop, 1.0)  # <1: the frames may shrink this much
+    return None if k > 0.8 else int(np.ceil(max(shape) * k)) + 2  # +2: the decoder rounds sides to even numbers
+
+def scale_boxes(boxes, # boxes `[..., 4+]` in the full-size frame's pixels
+                full: tuple, # the full-size frame's (height, width)
+                frame: tuple, # the decoded frame's (height, width)
+               ) -> np.ndarray: # float32 boxes in the decoded frame's pixels (extra columns unchanged)
+    "Face boxes of the full-size video in the pixels of a frame decoded smaller."
+    b = np.array(boxes, np.float32)
+    b[..., [0, 2]] *= frame[1] / full[1]; b[..., [1, 3]] *= frame[0] / full[0]
+    return b
