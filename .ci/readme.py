@@ -27,6 +27,7 @@ def render() -> str:
         elif cell['cell_type'] == 'code' and not src.startswith('#|'): parts.append(f'```python\n{src}\n```')
     text = '\n\n'.join(parts) + '\n'
     text = re.sub(r'\]\((\d\d[\w.]*\.ipynb)\)', r'](nbs/\1)', text)  # notebook links from the repo root
+    text = re.sub(r'\]\((images/[^)\s]+)\)', r'](nbs/\1)', text)  # the notebooks' images too
     return ('<!-- generated from nbs/index.ipynb by .ci/readme.py: edit the notebook, not this file -->\n\n' + text)
 
 

@@ -56,6 +56,7 @@ def _train_and_score(fs: FeatureSet, model_kw: dict, schedule, optim, seed: int,
     us, ws = _scores(model, shuf, fs.test_labels, C)
     return model, dict(uar=u, war=w, uar_shuffled=us, war_shuffled=ws)
 
+# %% ../nbs/60_ablate.ipynb #94591552
 def linear_probe(fs: FeatureSet, # the features
                  C_reg: float = 1.0, # inverse regularisation strength of the logistic regression
                 ) -> tuple[float, float]: # (UAR, WAR) on the test clips
@@ -137,6 +138,7 @@ def ablation_results(fs: FeatureSet, # the features of one set
         out['a3lign-shuffled'] = _summary(shuf, seeds, METHOD_DESCRIPTIONS['a3lign-shuffled'])
     return {m: out[m] for m in methods}
 
+# %% ../nbs/60_ablate.ipynb #4de3a339
 def results_markdown(results: dict, # from `ablation_results`
                      title: str = '', # a heading line
                      note: str = '', # a paragraph under it (how it was made)
@@ -161,6 +163,7 @@ def write_results(results: dict, # from `ablation_results`
     with atomic_write(md) as f: f.write(results_markdown(results, title, note))
     return js, md
 
+# %% ../nbs/60_ablate.ipynb #654a2c55
 def results_figure(tables: dict[str, dict], # set name -> results (from `ablation_results` or the JSON)
                    metric: str = 'uar', # 'uar' or 'war'
                   ) -> go.Figure:
@@ -291,6 +294,7 @@ def _units(studies, seeds) -> list[tuple[str, Variant, int]]:
     rows = sorted(((st, v) for st in studies for v in STUDIES[st]), key=lambda t: rank(*t))  # stable: table order within
     return [(st, v, s) for st, v in rows for s in seeds]
 
+# %% ../nbs/60_ablate.ipynb #f3a23d12
 def study_results(fs: FeatureSet, # the features of one set
                   studies=tuple(STUDIES), # which studies ('mat', 'jas', 'bap')
                   seeds=(0, 1, 2), # seeds
@@ -337,6 +341,7 @@ def study_results(fs: FeatureSet, # the features of one set
             if have: out[st][v.name] = _study_summary([done[v.key, s] for s in have], have, v.what)
     return out
 
+# %% ../nbs/60_ablate.ipynb #fde1d7c8
 def study_markdown(results: dict, # from `study_results`
                    note: str = '', # a paragraph under the heading (how it was made)
                   ) -> str:

@@ -59,6 +59,7 @@ def _hf_snapshot(repo_id: str, cache_dir=None, needs=('open_clip_config.json',))
 
 _HF_WEIGHT_NAMES = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 
+# %% ../nbs/02_backbone.ipynb #4f6ec356
 def resolve_pretrained(name: str, # open_clip model name, or `local-dir:`/`hf-hub:` id
                        pretrained: str | None = None, # tag, checkpoint file, or None for random weights
                        cache_dir: str | None = None, # extra folder to search first
@@ -217,6 +218,7 @@ def _torchscript_tensors(zf: zipfile.ZipFile, prefix: str) -> dict:
             elif isinstance(v, _TSObject): todo.append((f'{pre}{k}.', v))
     return out
 
+# %% ../nbs/02_backbone.ipynb #d374aee9
 def load_weights_file(path: str | os.PathLike # a .safetensors, a `torch.save` file, or an OpenAI TorchScript .pt
                      ) -> dict: # `{name: tensor}`
     "Tensors of a weights file, read without running any code from it; any failure is a one-line `WeightsFileError`."

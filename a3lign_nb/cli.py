@@ -69,6 +69,7 @@ def _parse_kv(s: str):
     except json.JSONDecodeError: pass
     return k.strip(), v
 
+# %% ../nbs/80_cli.ipynb #fa52bc62
 # The architecture's fields with an option of their own (`--clip` is kept as another name for `--backbone`); `classes` come from --dataset
 MODEL_OPTIONS = dict(backbone=['--backbone', '--clip'], num_segments=['--num-segments'])
 MODEL_KEYS = [f.name for f in dataclasses.fields(A3lignConfig) if f.name not in MODEL_OPTIONS and f.name != 'classes']  # --model KEY=VALUE
@@ -104,6 +105,7 @@ def add_config_args(p: argparse.ArgumentParser, # the (sub)command's parser
                            help=h, metavar=f.name.upper())
     return p
 
+# %% ../nbs/80_cli.ipynb #5daba8f9
 def model_from_args(pairs, # the `--model KEY=VALUE` pairs
                     base: A3lignConfig | None = None, # the architecture they change (default: `A3lignConfig()`)
                     **options, # --backbone, --num-segments (None: not given)
@@ -358,6 +360,7 @@ def main(argv: list[str] | None = None # the arguments (default: the command lin
         warnings.showwarning = warning_printer(a.command)
         return _run(a)
 
+# %% ../nbs/80_cli.ipynb #79f661a7
 def _run(a: argparse.Namespace) -> int:
     "Run the parsed command; known failures become one line and exit code 2."
     try:

@@ -61,6 +61,7 @@ def _backbone_lines(cfg: TrainConfig, fingerprint: str) -> list[str]:
                      'a model on it has never seen a real face, and its predictions on real videos mean nothing.')
     return lines
 
+# %% ../nbs/73_export.ipynb #5ad53295
 def model_card(doc: dict, # the model folder's config.json (`write_model_folder`'s, with `results` and `source`)
               ) -> str: # README.md's text
     "The model card of a model folder: what it is, the classes, results, data protocol, backbone, limits, how to load it."

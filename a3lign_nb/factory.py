@@ -111,6 +111,7 @@ def build_model(cfg: TrainConfig, # the run's options: `cfg.model` is the archit
     "The `A3lignDFER` of a run: its architecture `cfg.model`, initialised from the run's seed."
     return A3lignDFER(cfg.model, backbone, **cfg.model_runtime())
 
+# %% ../nbs/50_factory.ipynb #caad6c60
 def default_cache_dir(cfg: TrainConfig, # the run's options
                       backbone: FrozenCLIP, # the run's backbone (its weights' fingerprint names the folder)
                      ) -> Path:
@@ -150,7 +151,6 @@ def make_datasets(cfg: TrainConfig, # the run's options (`use_cache`, `num_segme
         mk = lambda recs, tr: VideoClipDataset(recs, te, cfg.model.num_segments, train=tr, seed=cfg.seed, max_frames=cfg.max_frames,
                                                train_transform=ttr, skip_bad=cfg.skip_bad, protocol=protocol)
     return mk(train_recs, True), mk(test_recs, False), mk
-
 
 # %% ../nbs/50_factory.ipynb #aaec2a72
 def stratified_split(labels, # class id of each training clip `[N]`
@@ -218,6 +218,7 @@ def read_run_checkpoint(path, # a run folder (last, or best when the run selecte
         p, ck = older, read_checkpoint(older)
     return p, ck
 
+# %% ../nbs/50_factory.ipynb #34510ee5
 def _model_from(cfg: TrainConfig, sd: dict, fingerprint: str, backbone, device, src) -> A3lignDFER:
     "The model of `cfg` holding the trainable weights `sd`, on the backbone they were trained through (checked by fingerprint)."
     mc = cfg.model

@@ -174,6 +174,7 @@ def synth(out_dir: str, # folder to write into
     return write_synthetic_dataset(out_dir, train_per_class, test_per_class, size=size, num_frames=(min_frames, max_frames),
                                    seed=seed, progress=progress, fps=fps, codec=codec, kind=kind)
 
+# %% ../nbs/70_pipelines.ipynb #186b89a0
 DEMO_SET = 'synthetic-time'  # our choice: the shipped set where the order of the frames decides the class, so time matters
 DEMO_EPOCHS = (5, 5, 5)  # our choice for the demo: (text, image, joint) epochs; the paper's are (40, 30, 30)
 DEMO_MODEL = dict(num_sentences=4, tokens_per_sentence=8, mat_init='class_name', jas_align_weight=1.0)  # our choices for the demo (see the prose)

@@ -99,6 +99,22 @@ def shot_windows(timestamps, # float `[N]`: each frame's time in seconds
         out += [(a + i, a + j, s) for i, j in window_spans(t[a:b], fps, window, stride)]
     return out
 
+# %% ../nbs/72_predict.ipynb #e4e524d5
+def _window_probs(video: Path, model, items: list, spans: list, boxes: dict, fr: dict, temporal: bool,
+                  min_coverage: float, size: int, margin: float, batch: int) -> dict:
+    "Class probabilities `[C]` of each window that shows its face enough, by its index in `items`: T frames picked per window, their crops' features, the model."
+    T, C = int(fr['num_segments']), len(model.cfg.classes)
+    pick = lambda a, b: a + frame_indices(b - a, T, protocol=fr['protocol'], max_frames=fr.get('max_frames'))  # [T]
+    scored = [j for j, (i, f, c) in enumerate(items) if f is not None and c >= min_coverage]
+    picks = {j: pick(*spans[items[j][0]][:2]) for j in scored}
+    tf = clip_transform_for(model.backbone, False, fr['protocol'], **(fr.get('transform_kw') or {}))
+    feats = frame_features(video, boxes, [(items[j][1], k) for j in scored for k in picks[j]], model.backbone, tf, size, margin, batch)
+    probs = np.zeros((len(scored), C), np.float32)  # [W_face, C], 256 windows' features [256, T, D] at a time
+    for q in range(0, len(scored), 256):
+        probs[q:q + 256] = _probs_of(model, torch.stack([torch.stack([feats[(items[j][1], int(k))] for k in picks[j]])
+                                                         for j in scored[q:q + 256]]), temporal)
+    return dict(zip(scored, probs))
+
 def _face_summary(rows, classes, face) -> dict:
     "One face's windows: how many, how many scored, the top class of its mean probabilities."
     mine = [r for r in rows if r['face'] == face]
@@ -109,6 +125,7 @@ def _face_summary(rows, classes, face) -> dict:
                 top_class_windows=sum(r['top_class'] == top for r in mine if r['has_face']) if top else 0,
                 mean_probs={k: round(float(v), 6) for k, v in zip(classes, mean)} if mean is not None else None)
 
+# %% ../nbs/72_predict.ipynb #cec37bd6
 def predict_video(video, # a video file
                   model, # a loaded `A3lignDFER` (`load_model`), or what `load_model` takes: a run folder, a model folder, 'hf-hub:ORG/NAME'
                   window: float | None = None, # seconds per window (None: the run's num_segments frames at the video's fps; our choice)
@@ -140,16 +157,7 @@ def predict_video(video, # a video file
         here = [(f, c) for f, c in here if c > 0]
         items += [(i, f, c) for f, c in here] if here else [(i, None, 0.0)]
     boxes = {f.face: f.boxes for f in faces.faces}
-    pick = lambda a, b: a + frame_indices(b - a, T, protocol=fr['protocol'], max_frames=fr.get('max_frames'))  # [T]
-    scored = [j for j, (i, f, c) in enumerate(items) if f is not None and c >= min_coverage]
-    picks = {j: pick(*spans[items[j][0]][:2]) for j in scored}
-    tf = clip_transform_for(model.backbone, False, fr['protocol'], **(fr.get('transform_kw') or {}))
-    feats = frame_features(video, boxes, [(items[j][1], k) for j in scored for k in picks[j]], model.backbone, tf, size, margin, batch)
-    probs = np.zeros((len(scored), len(classes)), np.float32)  # [W_face, C], 256 windows' features [256, T, D] at a time
-    for q in range(0, len(scored), 256):
-        probs[q:q + 256] = _probs_of(model, torch.stack([torch.stack([feats[(items[j][1], int(k))] for k in picks[j]])
-                                                         for j in scored[q:q + 256]]), temporal)
-    p_of, rows = dict(zip(scored, probs)), []
+    p_of, rows = _window_probs(video, model, items, spans, boxes, fr, temporal, min_coverage, size, margin, batch), []
     for j, (i, f, c) in enumerate(items):
         (a, b, s), p = spans[i], p_of.get(j)
         box = ([round(float(v), 1) for v in np.median(boxes[f][a:b][faces.face(f).has_face[a:b]], 0)] if f is not None else None)
@@ -188,6 +196,7 @@ def summary_line(res: dict, # from `predict_video`
     if len(faces) == 1: return head + '; ' + one(faces[0])
     return head + f'; {len(faces)} faces: ' + '; '.join(f"face {f['face']}: {one(f)}" for f in faces)
 
+# %% ../nbs/72_predict.ipynb #5d6b0c69
 def face_prediction(res: dict, # from `predict_video`
                     face: int, # a face id
                    ) -> dict: # the same prediction with this face's rows (and the windows without any face) only
@@ -217,6 +226,7 @@ def lanes_figure(res: dict, # from `predict_video`
     for t in ts: fig.add_vline(x=t, line=dict(color='grey', dash='dot', width=1))
     return fig
 
+# %% ../nbs/72_predict.ipynb #e77a84a7
 def write_prediction(res: dict, # from `predict_video`
                      out_dir, # the folder to write into
                      name: str | None = None, # file stem (default: the video's stem)

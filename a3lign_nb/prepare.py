@@ -130,6 +130,7 @@ class frame_bar:
     def __exit__(self, *exc):
         if self.bar is not None: self.bar.close()
 
+# %% ../nbs/71_prepare.ipynb #362efcee
 def _options(det, size: int, margin: float, quality: int, faces: str = 'main') -> dict:
     return dict(detector=str(getattr(det, 'name', type(det).__name__)), size=int(size), margin=float(margin), quality=int(quality),
                 **({} if faces == 'main' else dict(faces=faces)))
@@ -138,6 +139,27 @@ def _others(faces, keep) -> list[dict]:
     "The people a frame folder leaves out: id, share of frames, tracks."
     return [dict(face=f.face, coverage=round(f.coverage, 4), tracks=len(f.track_ids)) for f in faces.faces if f.face != keep]
 
+def _write_crops(video: Path, jobs: list, tmps: list, found, size: int, margin: float, quality: int) -> tuple[float, float]:
+    "Pass 2: decode the video again, one frame at a time, and write each job's crop of it into its folder; (seconds decoding, seconds writing)."
+    n = len(found)
+    sides = [crop_side(track.boxes[a:b], found.size, size, margin) for _, track, a, b, _ in jobs]
+    side = None if None in sides else max(sides)  # as small as every crop allows: an HD frame costs far less to convert
+    t_dec, t_write, k, frames = 0.0, 0.0, 0, iter_video(video, max_side=side)  # pass 2: decode, crop, encode, write; one frame at a time
+    while True:
+        t = time.perf_counter(); item = next(frames, None); t_dec += time.perf_counter() - t
+        if item is None: break
+        if k == n: raise VideoReadError(video, f'more frames on a second decode than the {n} of the first')
+        t = time.perf_counter()
+        for (_, track, a, b, _), tmp in zip(jobs, tmps):
+            if not a <= k < b: continue
+            ok, buf = cv2.imencode('.jpg', crop_face(item[0], scale_boxes(track.boxes[k], found.size, item[0].shape[:2]), size, margin)[..., ::-1],  # RGB -> BGR
+                                   [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+            (tmp/f'{k - a + 1:05d}.jpg').write_bytes(buf.tobytes())
+        t_write += time.perf_counter() - t; k += 1
+    if k != n: raise VideoReadError(video, f'{k} frames on a second decode, {n} on the first')
+    return t_dec, t_write
+
+# %% ../nbs/71_prepare.ipynb #9431980b
 def prepare_video(video, # a video file
                   frames_dir, # the folder of frame folders (`<out>/frames`)
                   name: str, # this video's frame folder name (`video_names`)
@@ -163,21 +185,7 @@ def prepare_video(video, # a video file
     frames_dir.mkdir(parents=True, exist_ok=True)
     tmps = [Path(tempfile.mkdtemp(dir=frames_dir, prefix=f'.{j[0]}.', suffix='.tmp')) for j in jobs]
     try:
-        sides = [crop_side(track.boxes[a:b], found.size, size, margin) for _, track, a, b, _ in jobs]
-        side = None if None in sides else max(sides)  # as small as every crop allows: an HD frame costs far less to convert
-        t_dec, t_write, k, frames = 0.0, 0.0, 0, iter_video(video, max_side=side)  # pass 2: decode, crop, encode, write; one frame at a time
-        while True:
-            t = time.perf_counter(); item = next(frames, None); t_dec += time.perf_counter() - t
-            if item is None: break
-            if k == n: raise VideoReadError(video, f'more frames on a second decode than the {n} of the first')
-            t = time.perf_counter()
-            for (_, track, a, b, _), tmp in zip(jobs, tmps):
-                if not a <= k < b: continue
-                ok, buf = cv2.imencode('.jpg', crop_face(item[0], scale_boxes(track.boxes[k], found.size, item[0].shape[:2]), size, margin)[..., ::-1],  # RGB -> BGR
-                                       [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-                (tmp/f'{k - a + 1:05d}.jpg').write_bytes(buf.tobytes())
-            t_write += time.perf_counter() - t; k += 1
-        if k != n: raise VideoReadError(video, f'{k} frames on a second decode, {n} on the first')
+        t_dec, t_write = _write_crops(video, jobs, tmps, found, size, margin, quality)  # pass 2: decode, crop, encode, write
         seconds = dict(decode=round(t_track - det.seconds + t_dec, 3), detect=round(det.seconds, 3),
                        write=round(t_write, 3), total=round(time.perf_counter() - t0, 3))
         infos = []
@@ -201,6 +209,7 @@ def prepare_video(video, # a video file
         raise
     return infos
 
+# %% ../nbs/71_prepare.ipynb #e193831c
 def finished(folder, # a frame folder
              options: dict | None = None, # the options it must have been made with (None: any)
             ) -> dict | None: # its `face_track.json`, when the folder is finished (with these options), else None
@@ -245,6 +254,7 @@ def _table(rep: dict) -> str:
     lines.append(f"list: {rep['list']}  report: {Path(rep['out_dir'])/'report.json'}")
     return '\n'.join(lines)
 
+# %% ../nbs/71_prepare.ipynb #c60df858
 def prepare(videos, # video files and/or folders of them (searched recursively)
             out_dir, # where `frames/<name>/00001.jpg ...`, the list and `report.json` go
             labels=None, # a `video,label` CSV file, 'folders' (the class is the video's folder name), or none (each line gets the placeholder label 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 
 from .video import ClipTransform, VideoReadError, count_frames, frame_indices, list_frames, read_frames
@@ -318,28 +319,31 @@ class ClipDataset(Dataset):
             raise ClipLoadError(f'{r.source}: cannot load clip {r.path}: {type(e).__name__}: {e}') from e
         return dict(frames=x, label=r.label, index=index, skipped='')
 
-    def __getitem__(self, index):
-        index = int(index)
-        if not self.skip_bad: return self.load(index)
-        failures = []
-        for k in range(min(len(self), 20)):
-            j = (index + k) % len(self)
-            try:
-                item = self.load(j)
-                item['skipped'] = ' | '.join(failures)
-                return item
-            except ClipLoadError as e:
-                warnings.warn(f'skipping: {e}')
-                self.skipped.append((self.records[j].source, str(e)))
-                failures.append(str(e))
-        raise ClipLoadError(f'{len(failures)} clips in a row failed to load, starting at {self.records[index].source}: '
-                            f'{failures[0]}')
+# %% ../../nbs/11_data.datasets.ipynb #0f0dfccc
+@patch
+def __getitem__(self: ClipDataset, index):
+    index = int(index)
+    if not self.skip_bad: return self.load(index)
+    failures = []
+    for k in range(min(len(self), 20)):
+        j = (index + k) % len(self)
+        try:
+            item = self.load(j)
+            item['skipped'] = ' | '.join(failures)
+            return item
+        except ClipLoadError as e:
+            warnings.warn(f'skipping: {e}')
+            self.skipped.append((self.records[j].source, str(e)))
+            failures.append(str(e))
+    raise ClipLoadError(f'{len(failures)} clips in a row failed to load, starting at {self.records[index].source}: '
+                        f'{failures[0]}')
 
-    def summary(self) -> str:
-        "How many clips there are and how many were skipped (in this process), and why."
-        lines = [f'{len(self)} clips, {len(self.skipped)} skipped']
-        lines += [f'  {reason}' for _, reason in self.skipped]
-        return '\n'.join(lines)
+@patch
+def summary(self: ClipDataset) -> str:
+    "How many clips there are and how many were skipped (in this process), and why."
+    lines = [f'{len(self)} clips, {len(self.skipped)} skipped']
+    lines += [f'  {reason}' for _, reason in self.skipped]
+    return '\n'.join(lines)
 
 # %% ../../nbs/11_data.datasets.ipynb #804c871f
 def check_frame_count(r):
@@ -473,6 +477,7 @@ def _line_no(source: str) -> int:
     try: return int(str(source).rsplit(':', 1)[1])
     except (IndexError, ValueError): return 0
 
+# %% ../../nbs/11_data.datasets.ipynb #029acddc
 def check_summary(rep: dict, # from `check_list`
                   max_lines: int = 20, # problem lines printed
                  ) -> str:

@@ -83,6 +83,7 @@ def write_mp4(path, # the .mp4 to write (atomically)
             for p in s.encode(): c.mux(p)
     return path
 
+# %% ../../nbs/13_data.faces.ipynb #89740439
 def _photo_shot(photo, n, size, centre, side, zoom=0.15, pan=(0.0, 0.0)):
     "A still photo as a shot: a window `side` px high around `centre`, zooming in by `zoom` and drifting by `pan` (px) over n frames."
     h, w = size
@@ -161,6 +162,7 @@ def video_info(path: str | os.PathLike, # a video file
         hw = (s.height, s.width) if round(rot / 90) % 2 == 0 else (s.width, s.height)
         return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=hw, rotation=rot)
 
+# %% ../../nbs/13_data.faces.ipynb #97cfa5b2
 def _decode(path: Path, c, max_side: int | None = None, only=None, fast: bool = False) -> Iterator[tuple[np.ndarray | None, float]]:
     with c:
         s = c.streams.video[0]
@@ -208,6 +210,7 @@ def _prefetch(it, n: int = 4):
             yield x
     finally: stop.set()  # the caller stopped early (or is done): the thread ends within 0.1 s
 
+# %% ../../nbs/13_data.faces.ipynb #64d43253
 def iter_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # scale each frame down (while decoding) so its longer side is at most this (None: full size)
                only=None, # frame numbers to convert to RGB (a set or dict); the others come as None, decoded but not converted (cheaper)
@@ -563,6 +566,7 @@ def _detect_near(det, frame: np.ndarray, boxes: np.ndarray, side: int = 96, reac
         out.append(d[np.argmax(box_iou(d, b[None])[:, 0])])  # the one that continues this face
     return np.stack(out).astype(np.float32) if out else np.zeros((0, 5), np.float32)
 
+# %% ../../nbs/13_data.faces.ipynb #9a636f88
 @dataclass
 class VideoScan:
     "What one pass over a video saw: per-frame detections with a signature each, the cuts, the timestamps."
@@ -678,6 +682,7 @@ def _person_track(tracks, members, n, window, max_gap, looked, cuts):
         raw[fr], scores[fr], detected[fr] = b[:, :4], b[:, 4], True
     return _hold_nearest(out, has), has, detected, raw, scores
 
+# %% ../../nbs/13_data.faces.ipynb #56be668c
 @dataclass
 class VideoFaces:
     "Every face that lasts in a video: its shots, its tracks (never across a cut) and its people (tracks linked by appearance)."
@@ -715,6 +720,7 @@ def _scan_key(source, detector, fps, cuts, max_side, detect_fps):
     st = p.stat()
     return (str(p.resolve()), st.st_size, st.st_mtime_ns, detector or DEFAULT_DETECTOR, max_side, detect_fps)
 
+# %% ../../nbs/13_data.faces.ipynb #dcf4e37a
 def face_tracks(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
                 detector=None, # a `FaceDetector`, a name in `DETECTORS`, or None ('haar')
                 fps: float | None = None, # frame rate of frames or a folder (default 25); a video file's own otherwise
@@ -772,6 +778,7 @@ def face_tracks(source, # a video file, a frame folder, or uint8 RGB frames `[N,
     faces.sort(key=lambda f: (-f.has_face.sum() * side[f.face], f.face))  # the main face first: present and large
     return VideoFaces(faces, info, scan.cuts, scan.timestamps, scan.fps, scan.size, scan.rotation, scan.source, name)
 
+# %% ../../nbs/13_data.faces.ipynb #1a8848f4
 def face_track(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
                detector=None, # a `FaceDetector`, a name in `DETECTORS`, or None ('haar')
                fps: float | None = None, # frame rate of frames or a folder (default 25); a video file's own otherwise

@@ -181,6 +181,48 @@ def _background(idn, size):
         bg[m] = 0.5 * bg[m] + 0.5 * col
     return bg
 
+# %% ../../nbs/12_data.synth.ipynb #c90c0cb2
+def _draw_brows(d, T, col, idn, au, rx, ry, ew, eyo):
+    "Brows: raise (both ends), inner raise (sad/fear), furrow (inner ends down and in)."
+    for side in (-1, 1):
+        ex = side * idn['eye_dx'] * rx
+        base = eyo - idn['eye_h'] * ew - idn['brow_gap'] * ry
+        up = au.get('brow_up', 0) * .16 * ry
+        inner = (ex - side * idn['brow_len'] * ew * .5 - side * au.get('brow_furrow', 0) * -.12 * ew,
+                 base - up - au.get('brow_inner_up', 0) * .1 * ry + au.get('brow_furrow', 0) * .1 * ry)
+        outer = (ex + side * idn['brow_len'] * ew * .5, base - up - idn['brow_tilt'] * .05 * ry
+                 + au.get('brow_inner_up', 0) * .03 * ry - au.get('brow_furrow', 0) * .03 * ry)
+        t = idn['brow_w'] * ry
+        d.polygon(T([(inner[0], inner[1] - t / 2), (outer[0], outer[1] - t / 2), (outer[0], outer[1] + t / 2), (inner[0], inner[1] + t / 2)]),
+                  fill=col(idn['hair'] * .8))
+
+def _draw_nose(d, T, col, idn, au, rx, ry, skin, lw):
+    "The nose, with wrinkles across it for disgust."
+    ny, nl = idn['nose_y'] * ry, idn['nose_len'] * ry
+    nw = au.get('nose_wrinkle', 0)
+    d.line(T([(0, ny - nl), (-.08 * rx, ny - .05 * ry * nw), (0, ny + .02 * ry)]), fill=col(skin * .55), width=lw)
+    if nw > .15:
+        for k in range(3):
+            yk = ny - nl * (.2 + .25 * k)
+            d.line(T([(-.07 * rx * nw, yk), (.07 * rx * nw, yk + .01 * ry)]), fill=col(skin * (1 - .45 * nw)), width=lw)
+
+def _draw_mouth(d, T, col, idn, au, rx, ry, lw):
+    "The mouth: corners, upper and lower lip curves; an open mouth is a dark polygon between them."
+    my, mw = idn['mouth_y'] * ry, idn['mouth_w'] * rx * (1 + .35 * au.get('mouth_width', 0))
+    sm, op, lr = au.get('smile', 0), max(au.get('mouth_open', 0), 0), au.get('lip_raise', 0)
+    yl = my - sm * .1 * ry - lr * .06 * ry  # left corner (the upper lip rises on that side in disgust)
+    yr = my - sm * .1 * ry + lr * .02 * ry
+    mid = my + sm * .05 * ry
+    up_c = 2 * (mid - op * .04 * ry - lr * .07 * ry) - (yl + yr) / 2
+    lo_c = 2 * (mid + op * .4 * ry) - (yl + yr) / 2
+    upper = _bezier((-mw, yl), (0, up_c), (mw, yr))
+    if op > .06:
+        lower = _bezier((mw, yr), (0, lo_c), (-mw, yl))
+        d.polygon(T(np.concatenate([upper, lower])), fill=col([70, 20, 30]), outline=col(idn['lips']), width=2 * lw)
+    else:
+        d.line(T(upper), fill=col(idn['lips']), width=2 * lw, joint='curve')
+
+# %% ../../nbs/12_data.synth.ipynb #655ca501
 def render_frame(idn: dict, # from `random_identity`
                  au: dict, # action-unit values for this frame (floats)
                  pose: tuple, # (dx, dy, roll degrees, yaw -1..1, scale)
@@ -230,40 +272,9 @@ def render_frame(idn: dict, # from `random_identity`
         if eh > .25 * ew:
             pr = min(.45 * ew, .9 * eh)
             d.polygon(T(_ellipse(ex + yaw * .2 * ew, eyo, pr, pr, 12)), fill=col(idn['pupil']))
-    # brows: raise (both ends), inner raise (sad/fear), furrow (inner ends down and in)
-    for side in (-1, 1):
-        ex = side * idn['eye_dx'] * rx
-        base = eyo - idn['eye_h'] * ew - idn['brow_gap'] * ry
-        up = au.get('brow_up', 0) * .16 * ry
-        inner = (ex - side * idn['brow_len'] * ew * .5 - side * au.get('brow_furrow', 0) * -.12 * ew,
-                 base - up - au.get('brow_inner_up', 0) * .1 * ry + au.get('brow_furrow', 0) * .1 * ry)
-        outer = (ex + side * idn['brow_len'] * ew * .5, base - up - idn['brow_tilt'] * .05 * ry
-                 + au.get('brow_inner_up', 0) * .03 * ry - au.get('brow_furrow', 0) * .03 * ry)
-        t = idn['brow_w'] * ry
-        d.polygon(T([(inner[0], inner[1] - t / 2), (outer[0], outer[1] - t / 2), (outer[0], outer[1] + t / 2), (inner[0], inner[1] + t / 2)]),
-                  fill=col(idn['hair'] * .8))
-    # nose (+ wrinkles for disgust)
-    ny, nl = idn['nose_y'] * ry, idn['nose_len'] * ry
-    nw = au.get('nose_wrinkle', 0)
-    d.line(T([(0, ny - nl), (-.08 * rx, ny - .05 * ry * nw), (0, ny + .02 * ry)]), fill=col(skin * .55), width=lw)
-    if nw > .15:
-        for k in range(3):
-            yk = ny - nl * (.2 + .25 * k)
-            d.line(T([(-.07 * rx * nw, yk), (.07 * rx * nw, yk + .01 * ry)]), fill=col(skin * (1 - .45 * nw)), width=lw)
-    # mouth: corners, upper and lower lip curves
-    my, mw = idn['mouth_y'] * ry, idn['mouth_w'] * rx * (1 + .35 * au.get('mouth_width', 0))
-    sm, op, lr = au.get('smile', 0), max(au.get('mouth_open', 0), 0), au.get('lip_raise', 0)
-    yl = my - sm * .1 * ry - lr * .06 * ry  # left corner (the upper lip rises on that side in disgust)
-    yr = my - sm * .1 * ry + lr * .02 * ry
-    mid = my + sm * .05 * ry
-    up_c = 2 * (mid - op * .04 * ry - lr * .07 * ry) - (yl + yr) / 2
-    lo_c = 2 * (mid + op * .4 * ry) - (yl + yr) / 2
-    upper = _bezier((-mw, yl), (0, up_c), (mw, yr))
-    if op > .06:
-        lower = _bezier((mw, yr), (0, lo_c), (-mw, yl))
-        d.polygon(T(np.concatenate([upper, lower])), fill=col([70, 20, 30]), outline=col(idn['lips']), width=2 * lw)
-    else:
-        d.line(T(upper), fill=col(idn['lips']), width=2 * lw, joint='curve')
+    _draw_brows(d, T, col, idn, au, rx, ry, ew, eyo)
+    _draw_nose(d, T, col, idn, au, rx, ry, skin, lw)
+    _draw_mouth(d, T, col, idn, au, rx, ry, lw)
     im = im.resize((size, size), Image.Resampling.BOX)
     a = np.asarray(im, np.float64)
     return a[..., :3], a[..., 3:] / 255
@@ -357,6 +368,7 @@ def write_video(path: str | os.PathLike, # the .mp4 to write (atomically)
             for p in s.encode(): c.mux(p)
     return path
 
+# %% ../../nbs/12_data.synth.ipynb #318ae991
 def _counts_arg(n) -> str: return str(n) if np.isscalar(n) else ','.join(str(int(v)) for v in n)
 
 def write_synthetic_dataset(out_dir: str | os.PathLike, # folder to write into (created)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
@@ -160,6 +161,7 @@ def display_rotation(path: str | os.PathLike, # a video file
         while len(_ROTATIONS) > 4096: _ROTATIONS.pop(next(iter(_ROTATIONS)))
     return _ROTATIONS[key]
 
+# %% ../../nbs/10_data.video.ipynb #9ba78586
 def _check_file(path: Path):
     if not path.exists(): raise VideoReadError(path, 'file not found (check the annotation path and the data root)')
     if path.stat().st_size == 0: raise VideoReadError(path, 'zero-byte video file')
@@ -363,47 +365,49 @@ class ClipTransform:
         s = min(h, w)
         return (h - s) // 2, (w - s) // 2, s, s
 
-    def __call__(self, frames, # uint8 `[T, H, W, 3]` (numpy or torch)
-                 rng: np.random.Generator | None = None, # randomness for training (default: a fresh one)
-                ) -> torch.Tensor: # float32 `[T, 3, pre, pre]` (`[T, 3, out_size, out_size]` with `out_size`)
-        x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
-        if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f'ClipTransform expects uint8 [T, H, W, 3], got {tuple(x.shape)}')
-        x = x.permute(0, 3, 1, 2)  # [T, 3, H, W]
-        R = self.image_size
-        if self.train:
-            rng = np.random.default_rng() if rng is None else rng
-            if self.brightness: x = (x.float() * rng.uniform(1 - self.brightness, 1 + self.brightness)).clamp_(0, 255)
-            if self.rotation: x = TF.rotate(x, float(rng.uniform(-self.rotation, self.rotation)))  # nearest, zero fill
-        if self.resize_to is not None:  # the paper's fixed resize, then a crop of R
-            pre = self.resize_to
-            x = TF.resize(x, [pre, pre], antialias=True)
-            if self.train: top, left = int(rng.integers(0, pre - R + 1)), int(rng.integers(0, pre - R + 1))
-            else: top, left = (pre - R) // 2, (pre - R) // 2
+# %% ../../nbs/10_data.video.ipynb #a1e673fb
+@patch
+def __call__(self: ClipTransform, frames, # uint8 `[T, H, W, 3]` (numpy or torch)
+             rng: np.random.Generator | None = None, # randomness for training (default: a fresh one)
+            ) -> torch.Tensor: # float32 `[T, 3, pre, pre]` (`[T, 3, out_size, out_size]` with `out_size`)
+    x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
+    if x.ndim != 4 or x.shape[-1] != 3: raise ValueError(f'ClipTransform expects uint8 [T, H, W, 3], got {tuple(x.shape)}')
+    x = x.permute(0, 3, 1, 2)  # [T, 3, H, W]
+    R = self.image_size
+    if self.train:
+        rng = np.random.default_rng() if rng is None else rng
+        if self.brightness: x = (x.float() * rng.uniform(1 - self.brightness, 1 + self.brightness)).clamp_(0, 255)
+        if self.rotation: x = TF.rotate(x, float(rng.uniform(-self.rotation, self.rotation)))  # nearest, zero fill
+    if self.resize_to is not None:  # the paper's fixed resize, then a crop of R
+        pre = self.resize_to
+        x = TF.resize(x, [pre, pre], antialias=True)
+        if self.train: top, left = int(rng.integers(0, pre - R + 1)), int(rng.integers(0, pre - R + 1))
+        else: top, left = (pre - R) // 2, (pre - R) // 2
+        x = x[..., top:top + R, left:left + R]
+    elif self.train:
+        box = self._crop_box(x.shape[-2], x.shape[-1], rng)
+        if box is None:  # 'random' fallback: short side to R, then a random R x R crop
+            x = TF.resize(x, R, antialias=True)
+            top, left = int(rng.integers(0, x.shape[-2] - R + 1)), int(rng.integers(0, x.shape[-1] - R + 1))
             x = x[..., top:top + R, left:left + R]
-        elif self.train:
-            box = self._crop_box(x.shape[-2], x.shape[-1], rng)
-            if box is None:  # 'random' fallback: short side to R, then a random R x R crop
-                x = TF.resize(x, R, antialias=True)
-                top, left = int(rng.integers(0, x.shape[-2] - R + 1)), int(rng.integers(0, x.shape[-1] - R + 1))
-                x = x[..., top:top + R, left:left + R]
-            else: x = TF.resized_crop(x, *box, [R, R], antialias=True)
-        elif self.resize == 'squash': x = TF.resize(x, [R, R], antialias=True)  # aspect ratio not kept, no crop
-        else:  # CLIP's test-time preprocessing: shorter side to R, centre crop
-            x = TF.center_crop(TF.resize(x, R, antialias=True), [R, R])
-        if self.out_size is not None: x = TF.resize(x, [self.out_size, self.out_size], antialias=True)
-        x = x.float() / 255  # [T, 3, pre, pre] in [0, 1]
-        if self.train:
-            if rng.random() < self.flip: x = x.flip(-1)
-            if self.jitter > 0:
-                j = self.jitter
-                b, c, s = (rng.uniform(1 - j, 1 + j) for _ in range(3))
-                x = x * b
-                gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)  # [T, 1, R, R]
-                x = (x - gray.mean((-2, -1), keepdim=True)) * c + gray.mean((-2, -1), keepdim=True)
-                gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
-                x = (x - gray) * s + gray
-                x = x.clamp_(0, 1)
-        return (x - self.mean) / self.std if self.normalize else x
+        else: x = TF.resized_crop(x, *box, [R, R], antialias=True)
+    elif self.resize == 'squash': x = TF.resize(x, [R, R], antialias=True)  # aspect ratio not kept, no crop
+    else:  # CLIP's test-time preprocessing: shorter side to R, centre crop
+        x = TF.center_crop(TF.resize(x, R, antialias=True), [R, R])
+    if self.out_size is not None: x = TF.resize(x, [self.out_size, self.out_size], antialias=True)
+    x = x.float() / 255  # [T, 3, pre, pre] in [0, 1]
+    if self.train:
+        if rng.random() < self.flip: x = x.flip(-1)
+        if self.jitter > 0:
+            j = self.jitter
+            b, c, s = (rng.uniform(1 - j, 1 + j) for _ in range(3))
+            x = x * b
+            gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)  # [T, 1, R, R]
+            x = (x - gray.mean((-2, -1), keepdim=True)) * c + gray.mean((-2, -1), keepdim=True)
+            gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+            x = (x - gray) * s + gray
+            x = x.clamp_(0, 1)
+    return (x - self.mean) / self.std if self.normalize else x
 
 # %% ../../nbs/10_data.video.ipynb #56f4df54
 @dataclass(frozen=True)

@@ -227,6 +227,7 @@ def _marker_shapes(self: TimeExplorer) -> list[dict]:
             dict(type='line', xref='x2', yref='y2 domain', x0=t, x1=t, y0=0, y1=1, line=dict(color='red', width=2, dash='dot')),
             dict(type='line', xref='x3 domain', yref='y3', x0=0, x1=1, y0=t, y1=t, line=dict(color='red', width=2, dash='dot'))]
 
+# %% ../../nbs/62_explore.time.ipynb #a25a2f26
 @patch
 def figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
     "All plots in one figure (a `FigureWidget` when `widget`)."
@@ -261,6 +262,7 @@ def figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
                       margin=dict(t=80, l=50, r=20, b=60), uirevision='keep')
     return fig
 
+# %% ../../nbs/62_explore.time.ipynb #dd431053
 @patch
 def _sync(self: TimeExplorer, full: bool = True):
     "Push the state into the live figure; a frame move only moves the markers and swaps the frame image."
@@ -285,7 +287,6 @@ def _sync(self: TimeExplorer, full: bool = True):
             self.fig.layout.title.text = self._title(a)
     self.timings['last_update_s'] = time.perf_counter() - t0
     if 'status' in self._controls: self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
-
 
 # %% ../../nbs/62_explore.time.ipynb #789c76ce
 @patch
@@ -409,6 +410,7 @@ def _time_from_prediction(cls,
 
 TimeExplorer.from_prediction = _time_from_prediction
 
+# %% ../../nbs/62_explore.time.ipynb #ec0200c7
 @patch
 def window_at(self: TimeExplorer, t: float # seconds into the video
              ) -> int | None: # the explorer's clip showing the window at `t` (None: no face there)
@@ -431,6 +433,7 @@ def select_time(self: TimeExplorer, t: float # seconds into the video
     else: self.set(clip=i)
     return i
 
+# %% ../../nbs/62_explore.time.ipynb #a96bd8ff
 @patch
 def _timeline_shapes(self: TimeExplorer) -> list[dict]:
     return timeline_shapes(self._lane(), self.clips[self.state['clip']].get('window'))

@@ -133,6 +133,7 @@ def vocabulary_ids(backbone, # a `FrozenCLIP`
     if not len(out): raise ValueError('the vocabulary has no tokens')
     return out
 
+# %% ../../nbs/61_explore.tokens.ipynb #5760ad65
 @torch.no_grad()
 def nearest_words(model, # an `A3lignDFER` with MAT tokens (or a `MAT` plus `backbone=`)
                   k: int = 3, # words per token
@@ -199,6 +200,7 @@ def _state_dict_of(src, model) -> dict:
     from safetensors.torch import load_file
     return load_file(str(path))  # a bare safetensors state dict
 
+# %% ../../nbs/61_explore.tokens.ipynb #a2c4d5cb
 class TokenExplorer:
     "A 2-D map of MAT sentence features, class features, CLIP text features and video features, across checkpoints."
     def __init__(self,
@@ -324,6 +326,7 @@ def title(self: TokenExplorer) -> str:
     how = 'PCA' if s['method'] == 'pca' else f"UMAP (n_neighbors={s['n_neighbors']}, min_dist={s['min_dist']})"
     return f"token map · checkpoint <b>{s['checkpoint']}</b> · {how} · {len(self.points())} points"
 
+# %% ../../nbs/61_explore.tokens.ipynb #52ede08c
 @patch
 def figure(self: TokenExplorer, widget: bool = False) -> go.Figure:
     "The current map as a plotly figure (a `FigureWidget` when `widget`)."
@@ -357,7 +360,6 @@ def _sync(self: TokenExplorer):
         self._controls['status'].value = f"updated in {self.timings['last_update_s']*1000:.0f} ms"
     if 'words' in self._controls and self._controls['words_box'].selected_index == 0:
         self._controls['words'].value = self.words_html()
-
 
 # %% ../../nbs/61_explore.tokens.ipynb #d58039ed
 @patch
@@ -421,6 +423,7 @@ def word_gap(self: TokenExplorer) -> float:
     d = torch.cdist(e, e)
     return float(d[~torch.eye(len(e), dtype=torch.bool)].median())
 
+# %% ../../nbs/61_explore.tokens.ipynb #a40a2812
 @patch
 def words_by_checkpoint(self: TokenExplorer, sentence: int = 0, # which sentence of each class
                         tokens: int = 4, # its first `tokens` tokens, read as words
@@ -529,6 +532,7 @@ def run_test_list(run_dir) -> Path | None:
     try: return resolve_lists(run_config(run_dir))[1]
     except Exception: return None
 
+# %% ../../nbs/61_explore.tokens.ipynb #b6b1e07a
 @torch.no_grad()
 def clip_features(backbone, # a `FrozenCLIP`
                   records, # `ClipRecord`s (e.g. from `read_annotations`)
@@ -560,6 +564,7 @@ def _from_run(cls, run_dir, backbone=None, clip_list=None, max_clips: int = 35, 
         recs = [recs[i] for i in np.linspace(0, len(recs) - 1, min(max_clips, len(recs))).round().astype(int)] if recs else []
     return model, ckpts, recs
 
+# %% ../../nbs/61_explore.tokens.ipynb #8e5a483b
 @classmethod
 def _token_from_run(cls,
                     run_dir: str | os.PathLike, # a run folder of `a3lign train` / `a3lign demo`

@@ -63,6 +63,7 @@ def describe_transform(t) -> dict | str:
                               std=[round(float(m), 6) for m in torch.as_tensor(t.std).flatten()]))
     return _jsonable(t)
 
+# %% ../../nbs/40_train.cache.ipynb #c481eb2c
 def clip_key(path, # a clip's path
              root=None, # the data root (the key is relative to it when inside it)
             ) -> str:
@@ -159,6 +160,7 @@ class FeatureCache:
         return (f"FeatureCache({str(self.root)!r}: {len(self)} clips, model={k['model']['name']!r}, "
                 f"views={k['views']}, max_frames={k['max_frames']}, D={k['model']['embed_dim']})")
 
+# %% ../../nbs/40_train.cache.ipynb #7fe3488d
 def shard_path(root, # the cache folder
                s: int, # the shard's number
               ) -> Path: return Path(root)/'shards'/f'shard_{s:05d}.safetensors'
@@ -189,6 +191,7 @@ class _ExtractClips(torch.utils.data.Dataset):
             out.append(torch.as_tensor(self.t_train(raw, np.random.default_rng([self.view_seed, i, v]))))
         return i, torch.stack(out), idx  # [V,F,3,R,R]
 
+# %% ../../nbs/40_train.cache.ipynb #8ffd9742
 def weights_dtype(backbone) -> str:
     "The dtype of the image tower's weights ('float32', 'float16', ...)."
     visual = getattr(backbone.model, 'visual', backbone.model)
@@ -240,6 +243,72 @@ def _shard_problem(root, s, khash) -> str | None:
 
 def _shard_done(root, s, khash) -> bool: return _shard_problem(root, s, khash) is None
 
+# %% ../../nbs/40_train.cache.ipynb #df82e27a
+def _new_manifest(recs, keys, key, root, lists, shard_size, cast, world) -> dict:
+    "The manifest of a build not yet finished: format, key and its hash, the clips (frame counts, file stamps), the shards."
+    clips = [[k, int(r.num_frames)] for k, r in zip(keys, recs)]
+    files = [file_stamp(r.path) if Path(r.path).exists() else None for r in recs]
+    return dict(format=CACHE_FORMAT, complete=False, key=key, key_hash=_key_hash(key),
+                dataset=dict(hash=dataset_hash(clips), num_clips=len(clips), lists=[str(l) for l in lists or []],
+                             root=str(root) if root is not None else None),
+                shard_size=shard_size, num_shards=-(-len(clips) // shard_size), clips=clips, files=files,
+                built=dict(torch=torch.__version__, amp=str(cast), world_size=world))
+
+def _start_build(root_dir: Path, manifest: dict):
+    "On rank 0 before a build: refuse an unfinished cache with other settings (else keep its shards' layout), clear a killed build's temp files, write the manifest."
+    mf = root_dir/'manifest.json'
+    if mf.exists():
+        old = load_json(mf)
+        diff = (_diff(_stored_key(old), manifest['key']) + _diff(old.get('clips'), manifest['clips'])[:1]
+                + _diff(old.get('files'), manifest['files'])[:1])
+        if diff: raise CacheMismatchError(f'{root_dir}: an unfinished cache with other settings is here: '
+                                          + '; '.join(diff) + '. Delete it or choose another cache directory.')
+        manifest['shard_size'], manifest['num_shards'] = old['shard_size'], old['num_shards']
+    (root_dir/'shards').mkdir(parents=True, exist_ok=True)
+    for tmp in (root_dir/'shards').glob('.shard_*.tmp'): tmp.unlink(missing_ok=True)  # left by a killed build
+    atomic_save_json(manifest, mf)
+
+def _finish_build(root_dir: Path, manifest: dict):
+    "On rank 0 after a build: every shard there, the clips it skipped listed (and warned about), the manifest marked complete."
+    khash = manifest['key_hash']
+    missing = [s for s in range(manifest['num_shards']) if not _shard_done(root_dir, s, khash)]
+    if missing: raise RuntimeError(f'{root_dir}: shards {missing[:5]} are missing after extraction; rerun to resume.')
+    manifest['skipped'] = [row for s in range(manifest['num_shards']) for row in _shard_skipped(root_dir, s)]
+    if manifest['skipped']:
+        warnings.warn(f"{root_dir}: {len(manifest['skipped'])} unreadable clip(s) skipped (listed in manifest.json): "
+                      + '; '.join(src for _, src, _ in manifest['skipped'][:5]))
+    manifest['complete'] = True
+    atomic_save_json(manifest, root_dir/'manifest.json')
+
+# %% ../../nbs/40_train.cache.ipynb #70a361f9
+def _encode_clips(batch, # a few clips: [(i, frames [V,F,3,R,R], idx)]
+                  backbone, device, cast, batch_frames, done: dict, bar):
+    "Encode `batch`'s frames `batch_frames` at a time; clip `i`'s features `[V,F,D]` (fp16) and frame numbers go to `done[i]`."
+    x = torch.cat([f.flatten(0, 1) for _, f, _ in batch])  # [sum V*F, 3, R, R]
+    outs = []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
+        for c in x.split(batch_frames):
+            outs.append(backbone.encode_images(c.to(device, non_blocking=True)).to('cpu', torch.float16))
+    y = torch.cat(outs)
+    for (i, f, idx), part in zip(batch, y.split([f.shape[0] * f.shape[1] for _, f, _ in batch])):
+        done[i] = (part.view(f.shape[0], f.shape[1], -1).contiguous(), idx)
+        bar.update(f.shape[1])
+
+def _write_shards(done: dict, root_dir: Path, recs, shard_size: int, khash: str):
+    "Write, atomically, every shard whose clips are all in `done` (features, or why a clip was skipped); they leave `done`."
+    for s in sorted({i // shard_size for i in done}):
+        lo, hi = s * shard_size, min((s + 1) * shard_size, len(recs))
+        if all(i in done for i in range(lo, hi)):
+            tensors, skipped = {}, []
+            for i in range(lo, hi):
+                item = done.pop(i)
+                if isinstance(item, str): skipped.append([i, recs[i].source, item]); continue  # no features
+                f, idx = item
+                tensors[f'feat.{i}'], tensors[f'idx.{i}'] = f, torch.as_tensor(idx, dtype=torch.int32)
+            with atomic_write(shard_path(root_dir, s), 'wb') as fh:  # a shard with skipped clips is finished too
+                fh.write(st_save(tensors, metadata=dict(key_hash=khash, first=str(lo), last=str(hi - 1),
+                                                        skipped=json.dumps(skipped))))
+
 # %% ../../nbs/40_train.cache.ipynb #a612af38
 def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to extract
                 backbone, # a `FrozenCLIP`
@@ -273,82 +342,31 @@ def build_cache(records, # `ClipRecord`s (path, num_frames, label, source) to ex
     recs = [records[i] for i in uniq.values()]
     key = cache_key(backbone, t_eval, t_train, views, max_frames, view_seed, cast, protocol, num_segments,
                     describe_decoder(recs, backend))
-    clips = [[k, int(r.num_frames)] for k, r in zip(uniq, recs)]
-    files = [file_stamp(r.path) if Path(r.path).exists() else None for r in recs]
-    manifest = dict(format=CACHE_FORMAT, complete=False, key=key, key_hash=_key_hash(key),
-                    dataset=dict(hash=dataset_hash(clips), num_clips=len(clips), lists=[str(l) for l in lists or []],
-                                 root=str(root) if root is not None else None),
-                    shard_size=shard_size, num_shards=-(-len(clips) // shard_size), clips=clips, files=files,
-                    built=dict(torch=torch.__version__, amp=str(cast), world_size=world))
-    mf = root_dir/'manifest.json'
-    if rank == 0:
-        if mf.exists():
-            old = load_json(mf)
-            diff = _diff(_stored_key(old), key) + _diff(old.get('clips'), clips)[:1] + _diff(old.get('files'), files)[:1]
-            if diff: raise CacheMismatchError(f'{root_dir}: an unfinished cache with other settings is here: '
-                                              + '; '.join(diff) + '. Delete it or choose another cache directory.')
-            shard_size = old['shard_size']; manifest['shard_size'], manifest['num_shards'] = shard_size, old['num_shards']
-        (root_dir/'shards').mkdir(parents=True, exist_ok=True)
-        for tmp in (root_dir/'shards').glob('.shard_*.tmp'): tmp.unlink(missing_ok=True)  # left by a killed build
-        atomic_save_json(manifest, mf)
+    if rank == 0: _start_build(root_dir, _new_manifest(recs, list(uniq), key, root, lists, shard_size, cast, world))
     barrier()
-    manifest = load_json(mf); shard_size, khash = manifest['shard_size'], manifest['key_hash']
+    manifest = load_json(root_dir/'manifest.json'); shard_size, khash = manifest['shard_size'], manifest['key_hash']
     todo = [s for s in range(manifest['num_shards']) if s % world == rank and not _shard_done(root_dir, s, khash)]
     order = [i for s in todo for i in range(s * shard_size, min((s + 1) * shard_size, len(recs)))]
     ds = _ExtractClips(recs, order, t_eval, t_train, views, view_seed, max_frames, backend, skip_bad, protocol, num_segments)
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=device.type == 'cuda',
                                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
-    shard_of = lambda i: i // shard_size
     pending, done_feats, bar = [], {}, tqdm(total=sum(len(cached_frame_indices(r.num_frames, max_frames, protocol, num_segments))
                                                       for r in (recs[i] for i in order)),
                                             unit='frame', desc=f'extract[{rank}]' if world > 1 else 'extract',
                                             disable=not progress)
-
-    def encode(batch):  # batch: list of (i, frames [V,F,3,R,R], idx)
-        x = torch.cat([f.flatten(0, 1) for _, f, _ in batch])  # [sum V*F, 3, R, R]
-        outs = []
-        with torch.inference_mode(), torch.autocast(device.type, dtype=cast or torch.float32, enabled=cast is not None):
-            for c in x.split(batch_frames):
-                outs.append(backbone.encode_images(c.to(device, non_blocking=True)).to('cpu', torch.float16))
-        y = torch.cat(outs)
-        for (i, f, idx), part in zip(batch, y.split([f.shape[0] * f.shape[1] for _, f, _ in batch])):
-            done_feats[i] = (part.view(f.shape[0], f.shape[1], -1).contiguous(), idx)
-            bar.update(f.shape[1])
-
-    def flush_shards(final=False):
-        for s in sorted({shard_of(i) for i in done_feats}):
-            lo, hi = s * shard_size, min((s + 1) * shard_size, len(recs))
-            if all(i in done_feats for i in range(lo, hi)):
-                tensors, skipped = {}, []
-                for i in range(lo, hi):
-                    item = done_feats.pop(i)
-                    if isinstance(item, str): skipped.append([i, recs[i].source, item]); continue  # no features
-                    f, idx = item
-                    tensors[f'feat.{i}'], tensors[f'idx.{i}'] = f, torch.as_tensor(idx, dtype=torch.int32)
-                with atomic_write(shard_path(root_dir, s), 'wb') as fh:  # a shard with skipped clips is finished too
-                    fh.write(st_save(tensors, metadata=dict(key_hash=khash, first=str(lo), last=str(hi - 1),
-                                                            skipped=json.dumps(skipped))))
-
     nframes = 0
     for item in dl:
         if item[1] is None:  # skip_bad: an unreadable clip
             warnings.warn(f'skipping: {item[2]}'); done_feats[item[0]] = item[2]; continue
         pending.append(item); nframes += item[1].shape[0] * item[1].shape[1]
         if nframes >= batch_frames:
-            encode(pending); pending, nframes = [], 0; flush_shards()
-    if pending: encode(pending)
-    flush_shards()  # also a shard completed by a skipped clip at the end
+            _encode_clips(pending, backbone, device, cast, batch_frames, done_feats, bar); pending, nframes = [], 0
+            _write_shards(done_feats, root_dir, recs, shard_size, khash)
+    if pending: _encode_clips(pending, backbone, device, cast, batch_frames, done_feats, bar)
+    _write_shards(done_feats, root_dir, recs, shard_size, khash)  # also a shard completed by a skipped clip at the end
     bar.close()
     barrier()
-    if rank == 0:
-        missing = [s for s in range(manifest['num_shards']) if not _shard_done(root_dir, s, khash)]
-        if missing: raise RuntimeError(f'{root_dir}: shards {missing[:5]} are missing after extraction; rerun to resume.')
-        manifest['skipped'] = [row for s in range(manifest['num_shards']) for row in _shard_skipped(root_dir, s)]
-        if manifest['skipped']:
-            warnings.warn(f"{root_dir}: {len(manifest['skipped'])} unreadable clip(s) skipped (listed in manifest.json): "
-                          + '; '.join(src for _, src, _ in manifest['skipped'][:5]))
-        manifest['complete'] = True
-        atomic_save_json(manifest, mf)
+    if rank == 0: _finish_build(root_dir, manifest)
     barrier()
     return FeatureCache(root_dir)
 
@@ -382,6 +400,7 @@ def check_cache(cache: FeatureCache, # an open cache
                 f'{cache.root}: clip {k!r} ({r.source}) changed on disk since the cache was built (size, mtime '
                 f'{list(old)} -> {file_stamp(r.path)}): rebuild the cache (--rebuild-cache).')
 
+# %% ../../nbs/40_train.cache.ipynb #47419ccd
 def _rebuild_damaged(cache: FeatureCache) -> list[int]:
     "Delete the shards of a finished cache that do not read back (naming each), and mark it unfinished."
     m = cache.manifest

@@ -90,6 +90,7 @@ def save_checkpoint(run_dir, # the run folder
                       'intact. Free disk space and rerun the same command to resume.') from e
     return targets[0].with_suffix('.json')
 
+# %% ../../nbs/42_train.checkpoint.ipynb #8cf46ea0
 def read_checkpoint(path) -> dict:
     "Load a checkpoint (its .json or .safetensors path) into its state dict, checking the pair's hash; a damaged one is a `CheckpointError` naming it."
     p = Path(path)
@@ -106,6 +107,7 @@ def read_checkpoint(path) -> dict:
     try: return _unflatten(doc['state'], st_load(blob))  # safetensors: tensors only, no code
     except Exception as e: raise CheckpointError(f'{stf}: not a readable checkpoint ({type(e).__name__}: {e}); use an older checkpoint.') from None
 
+# %% ../../nbs/42_train.checkpoint.ipynb #39afd2fb
 def find_checkpoint(run_dir, # the run folder
                     warn: bool = True, # warn about each newer checkpoint skipped as unreadable, naming it and why
                    ) -> Path | None: # the newest checkpoint that reads back (.json path), or None

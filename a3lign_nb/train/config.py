@@ -9,6 +9,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
+from fastcore.basics import patch
+
 from ..data.datasets import get_spec
 from ..models.a3lign import A3lignConfig
 from . import bap
@@ -72,23 +74,28 @@ class TrainConfig(bap.OptimConfig):
         classes = tuple(get_spec(self.dataset).classes)  # the model predicts the dataset's classes
         if tuple(self.model.classes) != classes: self.model = dataclasses.replace(self.model, classes=classes)
 
-    def model_runtime(self) -> dict:
-        "How the model is run (not what it is): the keyword arguments of `A3lignDFER` beside its config."
-        return dict(seed=self.seed, text_chunk_size=self.text_chunk_size, text_grad_checkpoint=self.text_grad_checkpoint,
-                    cache_class_features=self.cache_class_features)
+# %% ../../nbs/43_train.config.ipynb #e653fb5e
+@patch
+def model_runtime(self: TrainConfig) -> dict:
+    "How the model is run (not what it is): the keyword arguments of `A3lignDFER` beside its config."
+    return dict(seed=self.seed, text_chunk_size=self.text_chunk_size, text_grad_checkpoint=self.text_grad_checkpoint,
+                cache_class_features=self.cache_class_features)
 
-    def to_dict(self) -> dict:
-        "A JSON-ready dict of every field, the model's nested, with the layout's `version`."
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {'version': CONFIG_VERSION, **d, 'model': self.model.to_dict(), 'path_map': dict(self.path_map)}
+@patch
+def to_dict(self: TrainConfig) -> dict:
+    "A JSON-ready dict of every field, the model's nested, with the layout's `version`."
+    d = {f.name: getattr(self, f.name) for f in fields(self)}
+    return {'version': CONFIG_VERSION, **d, 'model': self.model.to_dict(), 'path_map': dict(self.path_map)}
 
-    @classmethod
-    def from_dict(cls, d: dict, # a saved run config of any layout (`to_dict`'s, or an older one)
-                  model: dict | None = None, # the model config saved beside it by layouts before 2
-                 ) -> 'TrainConfig':
-        "Inverse of `to_dict`, through `upgrade_run_config`; a key no layout knows is an error naming it."
-        return cls(**upgrade_run_config(d, model))
+@patch(cls_method=True)
+def from_dict(cls: TrainConfig,
+              d: dict, # a saved run config of any layout (`to_dict`'s, or an older one)
+              model: dict | None = None, # the model config saved beside it by layouts before 2
+             ) -> TrainConfig:
+    "Inverse of `to_dict`, through `upgrade_run_config`; a key no layout knows is an error naming it."
+    return cls(**upgrade_run_config(d, model))
 
+# %% ../../nbs/43_train.config.ipynb #1b0af934
 def upgrade_run_config(d: dict, # a saved run config: `TrainConfig.to_dict()`, or an older layout's `train` dict
                        model: dict | None = None, # layouts before 2: the full model config saved beside it
                       ) -> dict: # `TrainConfig` keyword arguments in the current layout (`model` a dict)
@@ -112,6 +119,7 @@ def upgrade_run_config(d: dict, # a saved run config: `TrainConfig.to_dict()`, o
         if extra: raise ValueError(f'run config: unknown model field(s) {extra}. Known: {sorted(f.name for f in fields(A3lignConfig))}')
     return d
 
+# %% ../../nbs/43_train.config.ipynb #c6bb822e
 # fields that do not change the result: they may differ between a run and its resumption
 RUNTIME_FIELDS = ('device', 'allow_download', 'num_workers', 'out_dir', 'resume', 'overwrite', 'keep_checkpoints', 'stop_after',
                   'progress', 'cache_dir', 'use_cache', 'rebuild_cache', 'extract_batch', 'shard_size', 'eval_every', 'skip_bad',

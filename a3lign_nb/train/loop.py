@@ -103,25 +103,25 @@ class LoopState:
     schedule: bap.BAPSchedule # the BAP stages (`cfg.make_schedule()`)
     classes: list # class names; C = len(classes)
     run: dict = field(default_factory=dict) # what every checkpoint carries: `config` (`cfg.to_dict()`), `clip_fingerprint`
-    val_ds: object = None # validation items: scored every epoch when `cfg.select` is 'val_uar'/'val_war' (v3)
-    test_ds: object = None # test items: scored every `cfg.eval_every` epochs, never used to select (v3)
-    batch_hook: object = None # called as `batch_hook(epoch, step, batch)` before each step (v3)
-    stop: object = None # the Ctrl-C flag while the loop runs (v3)
-    rank: int = 0 # this process (v4)
-    world: int = 1 # the number of processes (v4)
+    val_ds: object = None # validation items: scored every epoch when `cfg.select` is 'val_uar'/'val_war' (v2)
+    test_ds: object = None # test items: scored every `cfg.eval_every` epochs, never used to select (v2)
+    batch_hook: object = None # called as `batch_hook(epoch, step, batch)` before each step (`fit`)
+    stop: object = None # the Ctrl-C flag while the loop runs (`fit`)
+    rank: int = 0 # this process (DDP)
+    world: int = 1 # the number of processes (DDP)
     # the stage in progress, set by `start_stage`
     stage: bap.Stage | None = None # its name, what trains, `temporal`
     opt: torch.optim.Optimizer | None = None # its optimiser
     sched: object = None # its learning-rate schedule (stepped every batch)
     sampler: ResumableSampler | None = None # its sampler: the order of each epoch, and where to start in it
-    ddp: torch.nn.Module | None = None # `model` in its DDP wrapper (v4)
+    ddp: torch.nn.Module | None = None # `model` in its DDP wrapper (`fit`, DDP)
     # where the run is
     epoch: int = 0 # the epoch in progress (0-based); after `resume_point`, the first one to run
     e_in: int = 0 # its index within its stage
     step: int = 0 # its steps done; after a mid-epoch resume, the steps to skip
     part: dict = field(default_factory=dict) # its running sums: loss_sum, n, pred, true (+ gnorm, steps)
     rows: list = field(default_factory=list) # the log rows of the epochs done
-    best: tuple | None = None # (metric, epochs done) of the best epoch by `cfg.select` (v3)
+    best: tuple | None = None # (metric, epochs done) of the best epoch by `cfg.select` (v2)
 
     @property
     def device(self) -> torch.device:
@@ -139,6 +139,7 @@ class LoopState:
         where = f'epoch {self.epoch + 1} of {self.schedule.total_epochs}, step {self.step}'
         return f"LoopState({self.run_dir.name}: {where}, stage {getattr(self.stage, 'name', None)!r}, {len(self.rows)} rows)"
 
+# %% ../../nbs/44_train.loop.ipynb #87679d9c
 def new_state(model, # `A3lignDFER` (or its DDP wrapper) built from `cfg.model`
               train_ds, # training items
               cfg: TrainConfig, # the run's options
