@@ -12,7 +12,15 @@ fails or runs out of time is named with its error and the build fails; nothing i
 With quarto on PATH the run notebooks go to `nbdev_docs` (the nbdev/quarto site in `_docs/`). Without
 quarto it says so and builds a plain fallback site instead: nbdev's own notebook processing (`_proc/`,
 the same step `nbdev_docs` runs before quarto), then one HTML page per notebook with nbconvert, a
-sidebar of all pages, and `index.html` from `nbs/index.ipynb` (the notebook map).
+sidebar of all pages, and `index.html` from `nbs/index.ipynb` (the notebook map); `nbs/images/` is copied
+into the site (markdown images such as `![...](images/architecture.svg)`).
+
+The reading order is `nbs/sidebar.yml` (quarto's sidebar format; `custom_sidebar = True` in settings.ini, so
+`nbdev_docs` keeps it): its sections ("Learn the method", then "Run it for real"), in order. Quarto shows it
+with previous/next links (`page-navigation` in `nbs/_quarto.yml`); the fallback site reads the same file for
+its left nav (the sections with their headings) and for the previous/next links at the top and bottom of
+every page, across both sections. A notebook that sidebar.yml does not list fails the build (a new lesson
+cannot be forgotten), as does a listed notebook that is not there.
 
 Plotly figures render offline: the pages never fetch anything from a CDN. Figures are stored as
 plotly JSON while the notebooks run and written into the pages as `Plotly.newPlot` calls against one
@@ -58,10 +66,18 @@ NAV_CSS = """<style>
 #a3-nav a{display:block;padding:3px 0;color:#1a5fb4;text-decoration:none}
 #a3-nav a.current{font-weight:bold}
 #a3-nav .a3-title{font-weight:bold;font-size:16px;margin-bottom:8px}
+#a3-nav .a3-section{font-weight:bold;color:#333;margin:12px 0 2px;text-transform:uppercase;font-size:12px;letter-spacing:.04em}
+#a3-nav .a3-section + a, #a3-nav .a3-section ~ a{padding-left:6px}
 body{margin-left:260px !important}
+.a3-pager{display:flex;justify-content:space-between;gap:16px;font:14px system-ui,sans-serif;margin:16px 24px;
+ padding:8px 0;border-top:1px solid #ddd}
+.a3-pager.a3-top{border-top:0;border-bottom:1px solid #ddd}
+.a3-pager a{color:#1a5fb4;text-decoration:none}
+.a3-pager .a3-next{margin-left:auto;text-align:right}
 .a3-note{font:12px system-ui,sans-serif;color:#777;margin-top:12px}
 .a3-widget-note{font:13px system-ui,sans-serif;color:#555;border:1px dashed #bbb;padding:8px 12px;margin:4px 0}
 </style>"""
+SIDEBAR = 'sidebar.yml'  # the reading order, in the notebook folder
 PLOTLY_JS = 'plotly.min.js'
 PLOTLY_MIME = 'application/vnd.plotly.v1+json'
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
@@ -163,6 +179,49 @@ def _page_name(nb_path: Path, fm: dict) -> str:
     return fm.get('output-file') or re.sub(r'^\d+[a-z]?_', '', nb_path.stem) + '.html'
 
 
+def read_sidebar(nbs: Path) -> list[tuple[str, list[str]]]:
+    """The reading order in `nbs/sidebar.yml`: [(section title, [notebook paths relative to `nbs`])], in order.
+
+    Raises SystemExit when a notebook in `nbs` is not listed, is listed twice, or a listed one is not there: a new
+    lesson cannot be left out of the site's reading order."""
+    import yaml
+    f = nbs/SIDEBAR
+    if not f.exists(): raise SystemExit(f'{f} missing: the docs site\'s reading order (quarto\'s sidebar format)')
+    sections = []
+
+    def walk(items, title):
+        for it in items or []:
+            if isinstance(it, dict) and 'contents' in it:
+                walk(it['contents'], it.get('section') or it.get('text') or ''); continue
+            name = it if isinstance(it, str) else it.get('href') if isinstance(it, dict) else None
+            if not name: raise SystemExit(f'{f}: an entry this build does not understand: {it!r}')
+            if not sections or sections[-1][0] != title: sections.append((title, []))
+            sections[-1][1].append(name)
+    try: walk(yaml.safe_load(f.read_text(encoding='utf-8'))['website']['sidebar']['contents'], '')
+    except (KeyError, TypeError, yaml.YAMLError) as e:
+        raise SystemExit(f'{f}: not a quarto sidebar (website: sidebar: contents: ...): {e}') from None
+    listed = [n for _, ns in sections for n in ns]
+    have = {p.relative_to(nbs).as_posix() for p in nbs.rglob('*.ipynb')
+            if not any(s.startswith(('_', '.')) for s in p.relative_to(nbs).parts)}
+    twice = sorted({n for n in listed if listed.count(n) > 1})
+    missing = sorted(have - set(listed))
+    gone = sorted(set(listed) - have)
+    if missing or twice or gone:
+        raise SystemExit(f'{f} does not match the notebooks in {nbs}:'
+                         + (f'\n  not listed (add each to a section, in reading order): {", ".join(missing)}' if missing else '')
+                         + (f'\n  listed more than once: {", ".join(twice)}' if twice else '')
+                         + (f'\n  listed but not there: {", ".join(gone)}' if gone else ''))
+    return sections
+
+
+def _pager(prev: tuple[str, str] | None, nxt: tuple[str, str] | None, where: str) -> str:
+    "Previous/next links in the reading order: (page, title) or None at either end."
+    a = lambda t, rel, arrow: (f'<a class="a3-{rel}" rel="{rel}" href="{t[0]}">'
+                               + (f'&larr; previous: {html.escape(t[1])}' if arrow == 'l' else f'next: {html.escape(t[1])} &rarr;') + '</a>')
+    return (f'<nav class="a3-pager a3-{where}">' + (a(prev, 'prev', 'l') if prev else '<span></span>')
+            + (a(nxt, 'next', 'r') if nxt else '') + '</nav>')
+
+
 def _as_quarto_would(nb) -> None:
     """What quarto does with nbdev's cell options, for the plain site: `#| include: false` drops the cell,
     `#| echo: false` its code, `#| output: false` its outputs; the `#|` lines themselves are not shown; the
@@ -186,6 +245,20 @@ def _as_quarto_would(nb) -> None:
     nb.cells = cells
 
 
+def _join_sources(fig: dict) -> dict:
+    """An image's `source` (a `data:image/...` URL) back to one string, in place: execnb's `write_nb` (which nbdev's
+    docs processing uses) splits every nested key named `source` into a list of lines, and plotly.js draws nothing
+    for a list. Image traces and `layout.images`, in the figure and in its animation frames."""
+    def fix(d):
+        if isinstance(d, dict) and isinstance(d.get('source'), list) and all(isinstance(x, str) for x in d['source']):
+            d['source'] = ''.join(d['source'])
+    for part in [fig] + list(fig.get('frames') or []):
+        if not isinstance(part, dict): continue
+        for tr in part.get('data') or []: fix(tr)
+        for im in (part.get('layout') or {}).get('images') or []: fix(im)
+    return fig
+
+
 def _offline_outputs(nb, load_js: bool = False) -> int:
     """Plotly JSON outputs -> HTML that draws them with the site's plotly.min.js; widget outputs -> a note.
     With `load_js` the first figure also loads plotly.min.js (for quarto, whose page head we do not write).
@@ -197,7 +270,7 @@ def _offline_outputs(nb, load_js: bool = False) -> int:
             data = o.get('data') if o.get('output_type') in ('display_data', 'execute_result') else None
             if not data: continue
             if PLOTLY_MIME in data:
-                fig = data[PLOTLY_MIME]
+                fig = _join_sources(data[PLOTLY_MIME])
                 div = pio.to_html(fig, include_plotlyjs=False, full_html=False, validate=False,
                                   div_id=f'a3-fig-{n}', config={'displaylogo': False})
                 if load_js and n == 0: div = f'<script src="{PLOTLY_JS}" charset="utf-8"></script>' + div
@@ -257,13 +330,18 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
     nbs = sorted(p for p in cache.rglob('*.ipynb') if p.relative_to(cache).with_suffix('') in wanted
                  and not any(s.startswith(('_', '.')) for s in p.relative_to(cache).parts))
     if not nbs: raise SystemExit(f'no notebooks found under {cache}')
-    pages = []
+    order = read_sidebar(path)  # the reading order; fails if a notebook is not in it
+    pages = {}
     for p in nbs:
         nb = json.loads(p.read_text(encoding='utf-8'))
         fm = _frontmatter(nb)
-        pages.append((p, _page_name(p, fm), fm.get('title') or p.stem, fm.get('description', '')))
-    # the index first, then notebook order
-    pages.sort(key=lambda t: (t[1] != 'index.html', str(t[0])))
+        pages[p.relative_to(cache).with_suffix('.ipynb').as_posix()] = (p, _page_name(p, fm), fm.get('title') or p.stem,
+                                                                        fm.get('description', ''))
+    # in the reading order of sidebar.yml, each with its section's title
+    if lost := [n for _, ns in order for n in ns if n not in pages]:
+        raise SystemExit(f'nbdev\'s processing left out {", ".join(lost)} (not in {cache})')
+    sections = [(title, [pages[n] for n in names]) for title, names in order]
+    pages = [t for _, ts in sections for t in ts]
     name_of = {p.name: page for p, page, _, _ in pages}
     out.mkdir(parents=True, exist_ok=True)
     from nbconvert.preprocessors import TagRemovePreprocessor
@@ -271,7 +349,14 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
                             extra_loaders=[jinja2.DictLoader({'a3_offline.html.j2': OFFLINE_TEMPLATE})])
     exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'a3-hide-input'}), enabled=True)
     n_figs, shared_css = 0, {}
-    for p, page, title, desc in pages:
+    def nav_of(page):  # the sections of sidebar.yml, each with its heading, the page shown marked current
+        items = []
+        for sec, ts in sections:
+            if sec: items.append(f'<div class="a3-section">{html.escape(sec)}</div>')
+            items += [f'<a href="{pg}"{" class=current" if pg == page else ""}>{html.escape(t)}</a>' for _, pg, t, _ in ts]
+        return ''.join(items)
+
+    for i, (p, page, title, desc) in enumerate(pages):
         nb = nbformat.read(p, as_version=4)
         nb.cells = [c for c in nb.cells if c.cell_type != 'raw']
         nb.metadata.pop('widgets', None)
@@ -285,17 +370,23 @@ def build_fallback(out: Path, path: Path | None = None) -> Path:
         body = re.sub(r'href="(?:\./)?([\w.\-]+)\.ipynb(#[^"]*)?"',
                       lambda m: f'href="{name_of.get(m.group(1) + ".ipynb", m.group(1) + ".html")}{m.group(2) or ""}"', body)
         body = local_links(body, f"{cfg.doc_host}{cfg.doc_baseurl}", set(name_of.values()))
-        nav = ''.join(f'<a href="{pg}"{" class=current" if pg == page else ""}>{html.escape(t)}</a>' for _, pg, t, _ in pages)
-        nav = (f'<nav id="a3-nav"><div class="a3-title">{html.escape(cfg.title)}</div>{nav}'
+        nav = (f'<nav id="a3-nav"><div class="a3-title">{html.escape(cfg.title)}</div>{nav_of(page)}'
                '<div class="a3-note">plain build (quarto not installed): see .ci/build_docs.py</div></nav>')
+        prev = pages[i - 1][1:3] if i > 0 else None
+        nxt = pages[i + 1][1:3] if i + 1 < len(pages) else None
         js = f'<script src="{PLOTLY_JS}" charset="utf-8"></script>' if figs else ''
         body = _share_css(body, shared_css)
         body = body.replace('</head>', NAV_CSS + js + '</head>', 1)
-        body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav, body, count=1)
+        body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav + _pager(prev, nxt, 'top'), body, count=1)
+        body = body.replace('</body>', _pager(prev, nxt, 'bottom') + '</body>', 1)
         (out/page).write_text(body, encoding='utf-8')
     for css, name in shared_css.items(): (out/name).write_text(css, encoding='utf-8')
     # plotly.js once for the whole site, from the installed plotly (the version that wrote the figures)
     if n_figs: (out/PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding='utf-8')
+    # the images the lessons' markdown shows (`![...](images/x.svg)`), at the same relative path
+    if (path/'images').is_dir():
+        shutil.rmtree(out/'images', ignore_errors=True)
+        shutil.copytree(path/'images', out/'images', ignore=shutil.ignore_patterns('.*'))
     print(f'wrote {len(pages)} pages with {n_figs} plotly figures' + (f' and {PLOTLY_JS}' if n_figs else '') + f' to {out}',
           flush=True)
     return out/'index.html'
@@ -322,6 +413,7 @@ def main(argv=None) -> Path:
     out = (a.out or docs).resolve()
     from nbdev.config import get_config
     src = Path(a.path or get_config().nbs_path).resolve()
+    read_sidebar(src)  # the reading order: a notebook it leaves out fails the build here, before any run
     path = src if a.no_run else run_notebooks(src, RUN_DIR, a.run, a.jobs, a.timeout)
     if shutil.which('quarto') and not a.fallback:
         import nbformat, plotly.offline

@@ -3,10 +3,12 @@
 Starts JupyterLab on loopback (free port, token, temp root; always stopped), drives Debian's headless
 Chromium with Playwright, runs a small notebook that opens both explorers on the shipped samples,
 and checks that they render, raise nothing (kernel or browser console), and that moving the frame
-slider moves the marker. Then builds the docs site (running two lessons: BAP and video) and checks that
-its index shows the notebook map, that the BAP lesson's plotly figures render with the network off
-(plotly.js from the site itself, no requests, no console errors), and that the video lesson's outputs
-hold no decord log lines.
+slider moves the marker. Then builds the docs site (running the BAP and video lessons and those with image
+figures: 12, 13, 06, 71) and checks that its index shows the notebook map, that the BAP lesson's plotly figures
+render with the network off (plotly.js from the site itself, no requests, no console errors), that the video
+lesson's outputs hold no decord log lines, that every image figure on every page shows pixels (not a blank plot
+area), that every `<img>` loads (the index's `images/architecture.svg`), and that the pages follow the reading order
+of `nbs/sidebar.yml` (two sections in the nav; previous/next links that lead to the next page).
 Screenshots go to `test-output/browser/` (printed). Needs: apt `chromium`, pip `playwright`.
 """
 from __future__ import annotations
@@ -252,15 +254,21 @@ def test_explorers_render_in_jupyterlab(lab, browser):
 DOCS_LESSON = ('41_train.bap.ipynb', 'train.bap.html')  # the lesson whose figures the docs test looks at
 DOCS_VIDEO = ('10_data.video.ipynb', 'data.video.html')  # the lesson that reads broken files on purpose
 DECORD_LOG = ('moov atom not found', 'ERROR opening', 'video_reader.cc')  # decord's C++ log lines
+# the lessons with image figures (plotly `image` traces: px.imshow, go.Image), run so their figures are on the pages
+# (62_explore.time draws its image strips only in the widget: its page's figures hold none)
+DOCS_IMAGES = ('12_data.synth.ipynb', '13_data.faces.ipynb', '06_own_video.ipynb', '71_prepare.ipynb')
+SECTIONS = ['Learn the method', 'Run it for real']  # nbs/sidebar.yml's sections, in order
+MD_IMAGE = 'images/architecture.svg'  # a markdown image of the index (nbs/images/, copied into the site)
 
 
 @pytest.fixture(scope='module')
 def docs_site(tmp_path_factory):
-    "The docs site, built once for this module, with two lessons run (the full build runs them all)."
+    "The docs site, built once for this module, with a few lessons run (the full build runs them all)."
     out = tmp_path_factory.mktemp('docs')/'site'
     t0 = time.time()
-    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'build_docs.py'), '--out', str(out), '--fallback',
-                        '--run', DOCS_LESSON[0], '--run', DOCS_VIDEO[0]], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    runs = [a for nb in (DOCS_LESSON[0], DOCS_VIDEO[0], *DOCS_IMAGES) for a in ('--run', nb)]
+    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'build_docs.py'), '--out', str(out), '--fallback', *runs],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
     print(r.stdout[-2000:], r.stderr[-2000:])
     assert r.returncode == 0, f'docs build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}'
     print(f'docs built in {time.time() - t0:.1f} s')
@@ -341,5 +349,135 @@ def test_docs_video_lesson_has_no_decord_log(browser, docs_site):
         assert outputs, f'{DOCS_VIDEO[1]} shows no outputs: was the notebook run?'
         leaked = [o for o in outputs if any(n in o for n in DECORD_LOG)]
         assert not leaked, f'decord log lines in the outputs of {DOCS_VIDEO[1]}: {leaked}'
+    finally:
+        page.close()
+
+
+# Each image trace of a figure: its subplot's area in the figure's div (CSS pixels), from plotly's own layout.
+# An image trace plotly.js cannot draw (a `source` that is a list) is made invisible: `drawn` false.
+JS_IMAGE_FIGURES = """() => [...document.querySelectorAll('.js-plotly-plot')].map((el, i) => {
+  const fl = el._fullLayout, ax = id => fl[(id || '').replace(/^(x|y)/, '$1axis')];
+  const traces = [];
+  (el.data || []).forEach((t, k) => {
+    if (t.type !== 'image') return;
+    const f = (el._fullData || []).find(d => d.index === k), xa = f && ax(f.xaxis), ya = f && ax(f.yaxis);
+    traces.push({drawn: !!(f && f.visible !== false && xa && ya), src: Array.isArray(t.source) ? 'list' : typeof t.source,
+                 x: xa ? xa._offset : 0, y: ya ? ya._offset : 0, w: xa ? xa._length : 0, h: ya ? ya._length : 0});
+  });
+  return {i, id: el.id, traces};
+}).filter(f => f.traces.length)"""
+
+
+def _blank(png: bytes, box: dict) -> tuple[bool, float, int]:
+    "Is the area `box` of a screenshot one flat colour? (blank, standard deviation of its pixels, distinct colours)."
+    import io
+    import numpy as np
+    from PIL import Image
+    a = np.asarray(Image.open(io.BytesIO(png)).convert('RGB')).astype(np.float64)
+    x0, y0 = max(0, int(box['x']) + 2), max(0, int(box['y']) + 2)  # inside the plot area, off its edge
+    a = a[y0:max(y0 + 1, int(box['y'] + box['h']) - 2), x0:max(x0 + 1, int(box['x'] + box['w']) - 2)]
+    sd, colours = float(a.std()), len(np.unique(a.reshape(-1, 3), axis=0))
+    return sd < 2.0 or colours < 4, sd, colours
+
+
+def _nav(page) -> tuple[list[str], list[str]]:
+    "The left nav of a fallback page: its section headings and its page links, in order."
+    return (page.eval_on_selector_all('#a3-nav .a3-section', 'els => els.map(e => e.textContent.trim())'),
+            page.eval_on_selector_all('#a3-nav a[href]', 'els => els.map(e => e.getAttribute("href"))'))
+
+
+def test_docs_image_figures_not_blank(browser, docs_site):
+    """Every image figure (a plotly `image` trace: px.imshow, go.Image) on every page shows pixels in its plot area;
+    every `<img>` loads. An image whose `source` became a list (nbdev's processing splits nested `source` keys) is
+    drawn by plotly.js as nothing: a flat area."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport={'width': 1300, 'height': 1000}, offline=True)
+    page = ctx.new_page()
+    console = []
+    page.on('console', lambda m: console.append(f'{m.type}: {m.text}') if m.type == 'error' else None)
+    page.on('pageerror', lambda e: console.append(f'pageerror: {e}'))
+    try:
+        page.goto((docs_site/'index.html').as_uri())
+        _, pages = _nav(page)
+        counts, bad, broken_img = {}, [], []
+        for name in pages:
+            page.goto((docs_site/name).as_uri(), wait_until='load')
+            broken_img += [f'{name}: {s}' for s in page.eval_on_selector_all(
+                'img', 'els => els.filter(e => !(e.complete && e.naturalWidth > 0)).map(e => e.getAttribute("src").slice(0, 80))')]
+            figs = page.evaluate(JS_IMAGE_FIGURES)
+            counts[name] = len(figs)
+            for f in figs:
+                if not all(t['drawn'] and t['src'] in ('string', 'undefined') for t in f['traces']):
+                    bad.append(f'{name} figure #{f["i"]} ({f["id"]}): image trace(s) plotly.js does not draw '
+                               f'(source: {[t["src"] for t in f["traces"]]}, drawn: {[t["drawn"] for t in f["traces"]]})')
+                    continue
+                div = page.locator(f'#{f["id"]}')
+                for tries in range(6):  # plotly draws an image's source once it is decoded: a moment after load
+                    png = div.screenshot()
+                    res = [_blank(png, t) for t in f['traces']]
+                    if not any(b for b, _, _ in res): break
+                    page.wait_for_timeout(500)
+                (OUT/f'image_{name.removesuffix(".html")}_{f["i"]}.png').write_bytes(png)
+                if any(b for b, _, _ in res):
+                    bad.append(f'{name} figure #{f["i"]} ({f["id"]}): blank image trace(s), (sd, colours) = '
+                               f'{[(round(sd, 2), n) for _, sd, n in res]}')
+        print('image figures checked non-blank, per page: '
+              + ', '.join(f'{k}: {v}' for k, v in counts.items() if v) + f'; total {sum(counts.values())} on {len(pages)} pages')
+        assert not bad, 'image figures without pixels:\n' + '\n'.join(bad)
+        assert not broken_img, f'images that did not load: {broken_img}'
+        for lesson in DOCS_IMAGES:  # the lessons run for this: their pages must have image figures to check
+            pg = next(n for n in pages if lesson.split('_', 1)[1].removesuffix('.ipynb') + '.html' == n)
+            assert counts[pg], f'{pg} ({lesson}, run for this test) has no image figure'
+        assert not console, f'browser console errors: {console}'
+    finally:
+        ctx.close()
+
+
+def test_docs_markdown_image_loads(browser, docs_site):
+    "The index embeds `images/architecture.svg` with markdown: the site carries nbs/images/, the `<img>` loads."
+    assert (docs_site/MD_IMAGE).exists(), f'{MD_IMAGE} not copied into the site'
+    page = browser.new_page(viewport={'width': 1300, 'height': 1000})
+    try:
+        page.goto((docs_site/'index.html').as_uri(), wait_until='load')
+        imgs = page.eval_on_selector_all(f'img[src$="{MD_IMAGE}"]', 'els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])')
+        assert imgs, f'index.html has no <img> of {MD_IMAGE} (nbs/index.ipynb should embed it: ![...]({MD_IMAGE}))'
+        assert all(c and w > 0 and h > 0 for c, w, h in imgs), f'{MD_IMAGE} did not load: {imgs}'
+        page.locator(f'img[src$="{MD_IMAGE}"]').first.scroll_into_view_if_needed()
+        print(f'index.html: {MD_IMAGE} loads ({imgs[0][1]} x {imgs[0][2]} px)')
+    finally:
+        page.close()
+
+
+def test_docs_reading_order(browser, docs_site):
+    """The nav shows nbs/sidebar.yml's two sections in order, every notebook's page once, and every page has previous/next
+    links (top and bottom) to its neighbours in that order, across both sections; following "next" gets there."""
+    import yaml
+    sb = yaml.safe_load((ROOT/'nbs'/'sidebar.yml').read_text(encoding='utf-8'))['website']['sidebar']['contents']
+    page_of = lambda nb: 'index.html' if nb == 'index.ipynb' else re.sub(r'^\d+[a-z]?_', '', nb.removesuffix('.ipynb')) + '.html'
+    want = [(sec['section'], page_of(n)) for sec in sb for n in sec['contents']]  # (section, page) in reading order
+    page = browser.new_page(viewport={'width': 1300, 'height': 1000})
+    try:
+        page.goto((docs_site/'index.html').as_uri())
+        sections, pages = _nav(page)
+        assert sections == SECTIONS, sections
+        assert pages[:2] == ['index.html', 'tutorial.html'], pages[:2]
+        got = page.evaluate("""() => { let sec = null; const out = [];
+            for (const e of document.querySelectorAll('#a3-nav .a3-section, #a3-nav a[href]'))
+                if (e.matches('.a3-section')) sec = e.textContent.trim(); else out.push([sec, e.getAttribute('href')]);
+            return out; }""")
+        assert [tuple(x) for x in got] == want, f'the nav is not nbs/sidebar.yml\'s order:\n{got}\n{want}'
+        for i, name in enumerate(pages):
+            if not page.url.endswith('/' + name): page.goto((docs_site/name).as_uri())  # (the last click got here)
+            want_prev, want_next = (pages[i - 1] if i else None), (pages[i + 1] if i + 1 < len(pages) else None)
+            for where in ('top', 'bottom'):
+                got = page.evaluate(f"""() => ['prev', 'next'].map(r => {{
+                    const a = document.querySelector('.a3-pager.a3-{where} a[rel=' + r + ']'); return a && a.getAttribute('href'); }})""")
+                assert got == [want_prev, want_next], f'{name}, {where}: previous/next {got}, expected {[want_prev, want_next]}'
+            assert _nav(page) == (sections, pages), f'{name}: another nav'
+            if want_next:  # the link works: a click arrives at the next page, marked current in the nav
+                page.locator('.a3-pager.a3-bottom a[rel=next]').click()
+                page.wait_for_url(f'**/{want_next}')
+                assert page.eval_on_selector('#a3-nav a.current', 'e => e.getAttribute("href")') == want_next
+        print(f'reading order: {len(pages)} pages in {len(sections)} sections; previous/next links followed on each')
     finally:
         page.close()

@@ -174,3 +174,33 @@ def test_every_public_function_has_docments():
                 d = docments(f)
                 if [p for p in ps if not d.get(p)]: missing.append(f'{m.name}.{n}: {[p for p in ps if not d.get(p)]}')
     assert not missing, 'parameters without a comment:\n' + '\n'.join(missing)
+
+
+def test_image_figures_keep_their_source_string(tmp_path):
+    """nbdev's docs processing writes notebooks with execnb's `write_nb`, which splits every nested key named `source`
+    into lines, a plotly image's `data:image/...` URL too (plotly.js draws nothing for a list): the page writer joins
+    it back, in image traces, `layout.images` and animation frames."""
+    import nbformat
+    import numpy as np
+    import plotly.express as px
+    import plotly.graph_objects as go
+    import re
+    from execnb.nbio import read_nb, write_nb
+    bd = _build_docs()
+    img = np.random.default_rng(0).integers(0, 255, (8, 12, 3), dtype=np.uint8)
+    figs = [px.imshow(img, binary_format='jpg'), px.imshow(np.stack([img, img[::-1]]), animation_frame=0),
+            go.Figure(go.Scatter(y=[1, 2])).add_layout_image(source=px.imshow(img).data[0].source, x=0, y=1)]
+    cells = [{'cell_type': 'code', 'id': f'c{i}', 'metadata': {}, 'execution_count': 1, 'source': 'fig.show()',
+              'outputs': [{'output_type': 'display_data', 'metadata': {}, 'data': {bd.PLOTLY_MIME: f.to_plotly_json()}}]}
+             for i, f in enumerate(figs)]
+    src = tmp_path/'figs.ipynb'
+    src.write_text(json.dumps({'cells': cells, 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}))
+    write_nb(read_nb(src), tmp_path/'proc.ipynb')  # what nbdev's proc_nbs does
+    proc = json.loads((tmp_path/'proc.ipynb').read_text())
+    assert isinstance(proc['cells'][0]['outputs'][0]['data'][bd.PLOTLY_MIME]['data'][0]['source'], list), \
+        'execnb no longer splits nested sources: _join_sources may be unneeded'
+    nb = nbformat.read(tmp_path/'proc.ipynb', as_version=4)
+    assert bd._offline_outputs(nb) == 3
+    for c in nb.cells:
+        div = c.outputs[0]['data']['text/html']
+        assert re.search(r'"source":\s*"data:image(/|\\u002f)', div) and not re.search(r'"source":\s*\[', div), div[:400]
