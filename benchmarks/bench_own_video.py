@@ -9,27 +9,28 @@ time and peak resident memory (`VmHWM`, its own: `ru_maxrss` would hold the pare
 exec): prepare with the default detector (Haar, 8 detections a second) and the main face; predict with the shipped demo model (the tiny `a3lign-tiny-rn` backbone: a real CLIP's image tower costs more,
 see `bench_predict.py`). `x real time` is the video's duration over the wall time (2 = twice as fast as playing it).
 
-Measured December 2026 on the project's 2-core machine while other jobs ran on it (load average about 4, so these
-are lower bounds; decode alone of a 1440x1080 file ran at 170-190 fps in the same hour), a cut every 3.6 s,
-OMP_NUM_THREADS=1 (OpenCV on one thread; decoding runs a few frames ahead in a thread of its own):
+Measured December 2026 on the project's 2-core machine, nothing else running (load average 1-2), no OMP_NUM_THREADS
+(OpenCV and torch on both cores; decoding runs a few frames ahead in a thread of its own), a cut every 3.6 s, after
+the speed-ups of issue 23's second pass (the scan decodes without deblocking and scales with a fast filter; one
+whole-frame search a second; a cheaper search near a known face; the crops decoded no larger than they need). Two
+runs each (`--seconds 20 60`, then `--sizes 1440x1080 --seconds 60 20`); predict's wall time leaves out loading the
+model (0.5-0.8 s, once per command):
 
     command        size seconds frames  wall s    fps x real  peak MB
-    prepare   1440x1080      20    500    16.7   30.0   1.20      911
-    predict   1440x1080      20    500    17.0   29.5   1.18      996
-    prepare   1440x1080      60   1500    48.1   31.2   1.25      910
-    predict   1440x1080      60   1500    50.1   29.9   1.20     1005
-    prepare     176x144      20    500     6.0   82.9   3.32      829
-    predict     176x144      20    500     7.3   68.8   2.75      925
-    prepare     176x144      60   1500    16.9   89.0   3.56      830
-    predict     176x144      60   1500    21.4   70.1   2.80      929
+    prepare     176x144      20    500     2.4  205.9   8.24      825
+    predict     176x144      20    500     2.6  194.0   7.76      921
+    prepare     176x144      60   1500     8.0  186.8   7.47      826
+    predict     176x144      60   1500     7.6  198.6   7.94      925
+    prepare   1440x1080      20    500  8.9-9.7   52-56  2.05-2.24   870
+    predict   1440x1080      20    500  9.2-9.8   51-54  2.04-2.17   961
+    prepare   1440x1080      60   1500 31.8-32.9  46-47 1.82-1.89   871
+    predict   1440x1080      60   1500 32.3-35.6  42-46 1.69-1.86   968
 
-Peak memory is flat in length (20 s and 60 s: 911 and 910 MB for prepare at 1440x1080, 996 and 1005 MB for predict).
-The face detector dominates at HD (a whole-frame Haar search costs about as much as decoding ten frames): prepare and
-predict run at about 1.2x real time at 1440x1080 under this load, short of the 2x the issue asks for.
-
-The same machine unloaded, OpenCV and torch on both cores (no OMP_NUM_THREADS; `--sizes 1440x1080 --seconds 20`):
-prepare 10.3 s (48.6 fps, 1.94x real time), predict 11.0 s (45.4 fps, 1.82x). A profile of prepare there: Haar search
-4.6 s, cv2.resize 2.4 s (face crops from full-size frames, cut thumbnails), waiting on the decode thread 1.4 s.
+Peak memory is flat in length (870 and 871 MB for prepare at 1440x1080, 961 and 968 MB for predict). At 1440x1080
+the 20 s file runs at 2.0-2.2x real time and the 60 s file at 1.7-1.9x, short of 2x (per frame the longer file's
+second pass is slower, with the same crop size: not explained). Before these changes: 1.94x / 1.82x on the 20 s
+file. Where the time goes now (a profile of the 60 s scan): the Haar cascade 7.5 s of 13.8 s, waiting on the decoder
+3.2 s, thumbnails and crops 1.5 s; prepare's second pass (decode at the crop size, JPEG, write) about 18 s.
 """
 import argparse
 import json
