@@ -258,8 +258,8 @@ def figure(self: TimeExplorer, widget: bool = False) -> go.Figure:
     fig.update_xaxes(title_text='frame position', row=2, col=1)
     fig.update_xaxes(title_text='sentence', row=2, col=2); fig.update_yaxes(title_text='frame position', autorange='reversed', row=2, col=2)
     fig.update_yaxes(range=[0, 1], row=3, col=2)
-    fig.update_layout(height=860, width=1100, title=self._title(a), shapes=self._marker_shapes(), legend=dict(x=0.0, y=0.0, xanchor='left', yanchor='bottom', title='class', bgcolor='rgba(255,255,255,0.7)'),
-                      margin=dict(t=80, l=50, r=20, b=60), uirevision='keep')
+    fig.update_layout(height=860, width=1100, title=self._title(a), shapes=self._marker_shapes(), legend=dict(x=1.02, y=0.0, xanchor='left', yanchor='bottom', title='class'),  # right of the bars: clear of the frame
+                      margin=dict(t=80, l=50, r=170, b=60), uirevision='keep')
     return fig
 
 # %% ../../nbs/62_explore.time.ipynb #dd431053
