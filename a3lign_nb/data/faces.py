@@ -836,8 +836,8 @@ def crop_side(boxes, # face boxes `[K, 4+]` that will be cropped, in the full-si
               margin: float = 0.25, # see `square_box`
              ) -> int | None: # the longest side to decode frames at (`iter_video(max_side=...)`), or None: full size
     "The smallest decode size at which every crop of these boxes still has at least `size` pixels across."
-    b = np.asarray(boxes, np.float64).reshape(-1, np.shape(boxes)[-1] if np.ndim(boxes) > 1 else 4)[:, :4]
-    b = b[np.isfinite(b).all(1)]
+    b = np.atleast_2d(np.asarray(boxes, np.float64))[:, :4]
+    b = b[np.isfinite(b).all(1)]  # frames without a box (NaN) do not count
     if not len(b): return None
     crop = float(np.max(b[:, 2:] - b[:, :2], 1).min()) * (1 + 2 * margin)  # the smallest crop's side, full-size pixels
     k = size / max(crop, 1.0)  # <1: the frames may shrink this much
