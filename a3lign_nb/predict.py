@@ -16,7 +16,7 @@ from plotly import graph_objects as go
 from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
-from .data.faces import crop_face, crop_side, face_tracks, get_detector, iter_video, scale_boxes, shot_spans, video_info
+from .data.faces import face_tracks, get_detector, iter_crops, shot_spans, video_info
 from .data.video import clip_transform_for, frame_indices
 from .eval.figures import timeline_figure  # the figure of a prediction (the explorer draws it too)
 from .factory import load_model, model_frames
@@ -67,12 +67,11 @@ def frame_features(video, # the video file the tracks came from
         feats = backbone.encode_images(transform(np.stack(crops))).float().cpu()  # [B, D]
         out.update(zip(ks, feats)); ks.clear(); crops.clear()
     if not pairs: return out
-    last, full = pairs[-1][1], video_info(video)['size']
-    box = {p: (boxes if single else boxes[p[0]])[p[1]] for p in pairs}
-    side = crop_side(np.stack(list(box.values())), full, size, margin)  # decode no larger than the smallest crop needs
-    for k, (frame, _) in enumerate(iter_video(video, max_side=side, only=by_frame)):
-        for f in by_frame.get(k, ()):
-            ks.append(k if single else (f, k)); crops.append(crop_face(frame, scale_boxes(box[f, k], full, frame.shape[:2]), size, margin))
+    last = pairs[-1][1]
+    want = {k: [(boxes if single else boxes[f])[k] for f in fs] for k, fs in by_frame.items()}
+    for k, got in iter_crops(video, want, size, margin):  # one decode; only the squares around the faces converted
+        for f, crop in zip(by_frame.get(k, ()), got):
+            ks.append(k if single else (f, k)); crops.append(crop)
             if len(ks) == batch: flush()
         if k >= last: break
     flush()

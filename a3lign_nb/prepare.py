@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data.datasets import AnnotationError, ClipRecord, get_spec, write_annotations
-from .data.faces import NoFaceError, crop_face, crop_side, face_tracks, get_detector, iter_video, scale_boxes
+from .data.faces import NoFaceError, face_tracks, get_detector, iter_crops
 from .data.video import VideoReadError, list_frames
 from .utils import atomic_save_json, load_json
 
@@ -142,19 +142,19 @@ def _others(faces, keep) -> list[dict]:
 def _write_crops(video: Path, jobs: list, tmps: list, found, size: int, margin: float, quality: int) -> tuple[float, float]:
     "Pass 2: decode the video again, one frame at a time, and write each job's crop of it into its folder; (seconds decoding, seconds writing)."
     n = len(found)
-    sides = [crop_side(track.boxes[a:b], found.size, size, margin) for _, track, a, b, _ in jobs]
-    side = None if None in sides else max(sides)  # as small as every crop allows: an HD frame costs far less to convert
-    t_dec, t_write, k, frames = 0.0, 0.0, 0, iter_video(video, max_side=side)  # pass 2: decode, crop, encode, write; one frame at a time
+    want = {}  # frame -> (job, box) for each job that crops it
+    for j, (_, track, a, b, _) in enumerate(jobs):
+        for k in range(a, b): want.setdefault(k, []).append((j, track.boxes[k]))
+    t_dec, t_write, k = 0.0, 0.0, 0
+    frames = iter_crops(video, {f: [b for _, b in jb] for f, jb in want.items()}, size, margin)  # pass 2: decode and crop, a few frames ahead
     while True:
         t = time.perf_counter(); item = next(frames, None); t_dec += time.perf_counter() - t
         if item is None: break
         if k == n: raise VideoReadError(video, f'more frames on a second decode than the {n} of the first')
         t = time.perf_counter()
-        for (_, track, a, b, _), tmp in zip(jobs, tmps):
-            if not a <= k < b: continue
-            ok, buf = cv2.imencode('.jpg', crop_face(item[0], scale_boxes(track.boxes[k], found.size, item[0].shape[:2]), size, margin)[..., ::-1],  # RGB -> BGR
-                                   [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-            (tmp/f'{k - a + 1:05d}.jpg').write_bytes(buf.tobytes())
+        for (j, _), crop in zip(want.get(k, ()), item[1]):
+            ok, buf = cv2.imencode('.jpg', crop[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])  # RGB -> BGR
+            (tmps[j]/f'{k - jobs[j][2] + 1:05d}.jpg').write_bytes(buf.tobytes())
         t_write += time.perf_counter() - t; k += 1
     if k != n: raise VideoReadError(video, f'{k} frames on a second decode, {n} on the first')
     return t_dec, t_write

@@ -164,3 +164,44 @@ def test_detection_rate_and_cuts_in_an_array():
     assert [(t['first'], t['last']) for t in faces.tracks] == [(0, 9), (11, 17)] and len(faces.faces) == 1  # one person
     assert faces.faces[0].has_face.all()  # frames after the last detection of a shot are kept, not lost
     assert F.face_tracks(frames, fixed, fps=25, detect_fps=None).tracks[0]['detected'] == 11
+
+
+# ---------------------------------------------------------------- crops read from the planes (issue 23: HD at 2x real time)
+def _encode(path, frames, pix_fmt='yuv420p', x264=None, rotation=0):
+    "An H.264 mp4 (lossless: crf 0) of uint8 RGB frames in `pix_fmt`, with x264's colour tags `x264` and a display rotation."
+    with av.open(str(path), 'w') as c:
+        s = c.add_stream('libx264', rate=25, options={'threads': '1', 'crf': '0', **({'x264-params': x264} if x264 else {})})
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        if rotation: s.set_display_rotation(rotation)
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format='rgb24')): c.mux(p)
+        for p in s.encode(): c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize('pix_fmt,x264,fast', [('yuv420p', None, True), ('yuv420p', 'colorprim=bt709:transfer=bt709:colormatrix=bt709', True),
+                                                ('yuvj420p', None, True), ('yuv420p', 'colormatrix=bt2020nc', True), ('yuv444p', None, False)])
+def test_crops_from_the_planes_match_ffmpeg(tmp_path, carphone, pix_fmt, x264, fast):
+    "Each colour space and range the planes are read in gives FFmpeg's colours; another pixel format goes through FFmpeg."
+    import cv2
+    _, frames = carphone
+    big = np.stack([cv2.resize(f, (352, 288)) for f in frames[:3]])
+    big[:, 70:130, 110:210] = np.repeat(np.array([[230, 20, 20], [20, 230, 20], [20, 20, 230], [230, 230, 20]], np.uint8), 25, 0)  # saturated bars: a wrong matrix shows
+    for rot in (0, 90, 180, 270):
+        stored = np.ascontiguousarray(np.rot90(big, -(rot // 90), axes=(1, 2)))
+        path = _encode(tmp_path / f'v{rot}.mp4', stored, pix_fmt, x264, rot)
+        with av.open(str(path)) as c: frame = [f for f in c.decode(video=0)][1]
+        assert (F._planes(frame) is not None) == fast, (pix_fmt, x264)
+        shown = F._display(frame, None)  # FFmpeg's conversion, full size, upright
+        assert shown.shape == big.shape[1:]
+        for box in [(100, 60, 220, 200), (-40, -30, 80, 90), (300, 240, 420, 330)]:  # inside, over the top left, over the bottom right
+            got = F._crop_rgb(frame, box, 112) if fast else None
+            if got is None: continue
+            d = np.abs(got.astype(int) - F.crop_face(shown, box, 112))
+            assert d.mean() < 2.5 and np.percentile(d, 99) <= 20, (rot, box, d.mean(), np.percentile(d, 99))
+        small = F._display(frame, 176)  # the scan's and thumbnails' path: shrunk from the planes
+        ref = cv2.resize(shown, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        assert np.abs(small.astype(int) - ref).mean() < 3
+    crops = dict(F.iter_crops(path, {0: [(100, 60, 220, 200)], 2: [(100, 60, 220, 200)] * 2}, 64))
+    assert sorted(crops) == [0, 1, 2] and [len(crops[k]) for k in range(3)] == [1, 0, 2]
+    assert all(c.shape == (64, 64, 3) and c.dtype == np.uint8 for cs in crops.values() for c in cs)

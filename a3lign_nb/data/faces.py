@@ -10,6 +10,7 @@ import os
 import queue
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, runtime_checkable
@@ -22,13 +23,13 @@ from .video import VideoReadError, count_frames, read_frames, rotate_frames
 from ..utils import atomic_path, nbdev_test_threads
 
 # %% auto #0
-__all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETECTOR', 'DETECT_SIDE', 'DETECT_FPS', 'FULL_FPS',
-           'PERSON_THRESHOLD', 'opencv_threads', 'sample_face_video', 'sample_face_image', 'write_mp4',
+__all__ = ['SAMPLE_FACE_VIDEO', 'SAMPLE_FACE_IMAGE', 'DETECTORS', 'DEFAULT_DETECTOR', 'DETECT_SIDE', 'SCAN_AHEAD', 'DETECT_FPS',
+           'FULL_FPS', 'PERSON_THRESHOLD', 'opencv_threads', 'sample_face_video', 'sample_face_image', 'write_mp4',
            'interview_video', 'video_info', 'iter_video', 'read_video', 'FaceDetector', 'detect', 'HaarDetector',
            'register_detector', 'get_detector', 'box_iou', 'link_tracks', 'count_switches', 'pick_track',
            'smooth_boxes', 'NoFaceError', 'FaceTrack', 'CutDetector', 'find_cuts', 'shot_spans', 'face_signature',
            'VideoScan', 'scan_video', 'shot_tracks', 'link_people', 'VideoFaces', 'face_tracks', 'face_track',
-           'square_box', 'crop_face', 'crop_faces', 'crop_side', 'scale_boxes']
+           'square_box', 'crop_face', 'crop_faces', 'crop_side', 'scale_boxes', 'iter_crops']
 
 # %% ../../nbs/13_data.faces.ipynb #6b49de57
 def opencv_threads(env=None, # the environment to read (default: `os.environ`)
@@ -141,12 +142,14 @@ def _open_video(path: Path):
 
 def _display(frame, max_side: int | None, fast: bool = False) -> np.ndarray:
     "A decoded PyAV frame as uint8 RGB `[H, W, 3]` the way players show it (display rotation applied), at most `max_side` px."
-    w, h = frame.width, frame.height
-    if max_side and max(w, h) > max_side:  # scaled by FFmpeg while converting to RGB: cheaper than full size, then resize
+    w, h, rot = frame.width, frame.height, frame.rotation or 0
+    if max_side and max(w, h) > max_side:  # scaled while converting to RGB: far cheaper than full size, then resize
         k = max_side / max(w, h)
-        frame = frame.reformat(width=max(2, round(w * k / 2) * 2), height=max(2, round(h * k / 2) * 2),
-                               interpolation='FAST_BILINEAR' if fast else 'AREA')  # AREA: no aliasing; FAST: a third cheaper
-    return rotate_frames(frame.to_ndarray(format='rgb24'), frame.rotation or 0)
+        size = (max(2, round(w * k / 2) * 2), max(2, round(h * k / 2) * 2))
+        planes = _planes(frame)
+        if planes is not None: return rotate_frames(_small_rgb(planes, size, fast), rot)  # read from the planes: a third of the cost
+        frame = frame.reformat(width=size[0], height=size[1], interpolation='FAST_BILINEAR' if fast else 'AREA')  # AREA: no aliasing
+    return rotate_frames(frame.to_ndarray(format='rgb24'), rot)
 
 def video_info(path: str | os.PathLike, # a video file
               ) -> dict: # `fps` (float), `frames` (the header's count, 0 when unknown), `size` (height, width as shown), `rotation`
@@ -162,8 +165,69 @@ def video_info(path: str | os.PathLike, # a video file
         hw = (s.height, s.width) if round(rot / 90) % 2 == 0 else (s.width, s.height)
         return dict(fps=float(rate) if rate else 0.0, frames=max(int(s.frames or 0), 0), size=hw, rotation=rot)
 
+# %% ../../nbs/13_data.faces.ipynb #054712b0
+_YUV420 = {'yuv420p': 0, 'yuvj420p': 2}  # the 8-bit 4:2:0 formats read from their planes -> the colour range they imply (0: the frame's own)
+_KRB = {1: (0.2126, 0.0722), 2: (0.299, 0.114), 5: (0.299, 0.114), 6: (0.299, 0.114), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+# FFmpeg's colour spaces -> (Kr, Kb): BT.709; unspecified (FFmpeg converts it as BT.601); BT.601 (two names); BT.2020
+
+def _yuv_matrix(colorspace: int, # FFmpeg's `AVColorSpace` (a key of `_KRB`)
+                full: bool, # full range (JPEG, 0-255) rather than limited (16-235)
+               ) -> np.ndarray: # float32 `[3, 4]`: RGB = M[:, :3] @ YUV + M[:, 3]
+    "The matrix FFmpeg's converter uses from 8-bit Y, U, V to R, G, B."
+    kr, kb = _KRB[colorspace]
+    kg = 1 - kr - kb
+    m = np.array([[1, 0, 2 * (1 - kr)], [1, -2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg], [1, 2 * (1 - kb), 0]])
+    if not full: m = m * [255 / 219, 255 / 224, 255 / 224]  # limited range stretched to 0-255
+    return np.concatenate([m, -(m @ [0 if full else 16, 128, 128])[:, None]], 1).astype(np.float32)
+
+def _planes(frame) -> tuple | None:
+    "A decoded frame's Y, U, V planes (numpy views, no copy) its `_yuv_matrix` and whether it is full range; None where FFmpeg's converter must do it."
+    rng = _YUV420.get(frame.format.name)
+    if rng is None or int(frame.colorspace) not in _KRB or frame.width % 2 or frame.height % 2: return None
+    y, u, v = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+    full = (rng or int(frame.color_range)) == 2
+    return y, u, v, _yuv_matrix(int(frame.colorspace), full), full
+
+def _small_rgb(planes: tuple, # from `_planes`
+               size: tuple, # (width, height), smaller than the frame
+               fast: bool = False, # bilinear (aliased, cheapest) rather than area averaging
+              ) -> np.ndarray: # uint8 RGB `[height, width, 3]`, as stored (not rotated)
+    "A frame shrunk and converted to RGB from its planes: each plane resized, then one matrix."
+    y, u, v, m, _ = planes
+    def shrink(p):
+        if fast: return cv2.resize(p, size, interpolation=cv2.INTER_LINEAR)
+        if p.shape[1] > 4 * size[0]:  # a large step: every few pixels first (cheap), then averaged
+            p = cv2.resize(p, (4 * size[0], 4 * size[1]), interpolation=cv2.INTER_NEAREST)
+        return cv2.resize(p, size, interpolation=cv2.INTER_AREA)
+    return cv2.transform(cv2.merge([shrink(p) for p in (y, u, v)]), m)
+
+def _crop_rgb(frame, # a decoded PyAV frame
+              box, # x0, y0, x1, y1 of a face in the frame as shown (display rotation applied), full-size pixels
+              size: int = 224, # output side
+              margin: float = 0.25, # see `square_box`
+             ) -> np.ndarray | None: # uint8 `[size, size, 3]`, as `crop_face` of the frame as shown; None where the planes cannot be read
+    "`crop_face` read straight from a frame's planes: only the square around the face is resized and converted."
+    planes = _planes(frame)
+    if planes is None: return None
+    y, u, v, m, full = planes
+    H, W = y.shape
+    x0, y0, x1, y1 = (int(t) for t in square_box(box, margin))  # as shown
+    k = round((frame.rotation or 0) / 90) % 4  # shown = np.rot90(stored, k)
+    x0, y0, x1, y1 = [(x0, y0, x1, y1), (W - y1, x0, W - y0, x1), (W - x1, H - y1, W - x0, H - y0), (y0, H - x1, y1, H - x0)][k]  # as stored
+    black = (0 if full else 16, 128, 128)  # Y, U, V of black
+    out = []
+    for p, f, b in zip((y, u, v), (1, 2, 2), black):
+        a0, b0, a1, b1 = x0 // f, y0 // f, -(-x1 // f), -(-y1 // f)  # this plane's pixels (chroma: half)
+        ph, pw = p.shape
+        part = p[max(b0, 0):min(b1, ph), max(a0, 0):min(a1, pw)]
+        if part.size == 0: return np.zeros((size, size, 3), np.uint8)  # the square is wholly outside the frame
+        part = cv2.copyMakeBorder(part, max(-b0, 0), max(b1 - ph, 0), max(-a0, 0), max(a1 - pw, 0), cv2.BORDER_CONSTANT, value=b)
+        out.append(cv2.resize(part, (size, size), interpolation=cv2.INTER_AREA if part.shape[0] > size else cv2.INTER_LINEAR))
+    return np.ascontiguousarray(np.rot90(cv2.transform(cv2.merge(out), m), k))
+
 # %% ../../nbs/13_data.faces.ipynb #97cfa5b2
-def _decode(path: Path, c, max_side: int | None = None, only=None, fast: bool = False) -> Iterator[tuple[np.ndarray | None, float]]:
+def _decode(path: Path, c, fast: bool = False) -> Iterator[tuple]:
+    "Every frame of an open video as PyAV decodes it (not converted yet) with its time; a damaged file raises `VideoReadError` naming it."
     with c:
         s = c.streams.video[0]
         s.thread_type = 'AUTO'
@@ -173,18 +237,29 @@ def _decode(path: Path, c, max_side: int | None = None, only=None, fast: bool = 
         try:
             for frame in c.decode(s):
                 t = frame.time if frame.time is not None else (0.0 if last is None else last + 1 / rate)  # no pts: count on
-                img = _display(frame, max_side, fast) if only is None or n in only else None  # not wanted: decoded, never converted
-                if img is None: pass
-                elif shape is None: shape = img.shape
-                elif img.shape != shape:
-                    raise VideoReadError(path, f'frame {n} is {img.shape[1]}x{img.shape[0]}, the first was {shape[1]}x{shape[0]}')
+                wh = (frame.width, frame.height)[::-1 if round((frame.rotation or 0) / 90) % 2 else 1]  # as shown
+                if shape is None: shape = wh
+                elif wh != shape: raise VideoReadError(path, f'frame {n} is {wh[0]}x{wh[1]}, the first was {shape[0]}x{shape[1]}')
                 n, last = n + 1, t
-                yield img, float(t)
+                yield frame, float(t)
         except VideoReadError: raise
         except Exception as e: raise VideoReadError(path, f'PyAV cannot decode frame {n}: {e}') from None
         if n == 1 and s.codec_context.name in ('gif', 'apng', 'webp'): raise _still(path, f'a one-frame {s.codec_context.name.upper()}')
     if n == 0: raise VideoReadError(path, 'the video has no frames')
     if n < header: raise VideoReadError(path, f'only {n} of the {header} frames its header promises decode: a truncated or corrupt file')
+
+def _converted(path: Path, c, max_side: int | None = None, only=None, fast: bool = False, plan=None) -> Iterator[tuple]:
+    """`_decode`'s frames as uint8 RGB, shown upright: `(image or None, time)`, an image for the frames in `only` (None: all);
+    with a `plan` (`_ScanPlan`), `(image or None, time, (starts a shot, looked at))`: the plan sees a thumbnail of every frame and picks."""
+    with closing(_decode(path, c, fast)) as frames:
+        for n, (frame, t) in enumerate(frames):
+            try:
+                if plan is not None:  # the scan: a thumbnail of every frame for the cut detector, the frames it looks at larger
+                    marks = plan(n, _display(frame, plan.cut.side))
+                    img = _display(frame, max_side, fast) if marks[1] else None
+                else: img = _display(frame, max_side, fast) if only is None or n in only else None  # not wanted: decoded, never converted
+            except Exception as e: raise VideoReadError(path, f'cannot convert frame {n} to RGB: {e}') from None
+            yield (img, t) if plan is None else (img, t, marks)
 
 def _prefetch(it, n: int = 4):
     "Run an iterator in a thread, up to `n` items ahead: decoding overlaps what the caller does (PyAV and OpenCV release the GIL)."
@@ -218,7 +293,7 @@ def iter_video(path: str | os.PathLike, # a video file
               ) -> Iterator[tuple[np.ndarray | None, float]]: # (uint8 RGB frame `[H, W, 3]`, upright as players show it, its time in seconds), in order
     "Decode every frame of a video, display rotation applied, with its own timestamp (PyAV `frame.time`), one at a time; a bad file raises `VideoReadError` here."
     path = Path(path)
-    return _prefetch(_decode(path, _open_video(path), max_side, only, fast))  # opened now: a bad file fails at the call; decoded a few frames ahead
+    return _prefetch(_converted(path, _open_video(path), max_side, only, fast))  # opened now: a bad file fails at the call; decoded a few frames ahead
 
 def read_video(path: str | os.PathLike, # a video file
                max_side: int | None = None, # see `iter_video`
@@ -546,6 +621,7 @@ def face_signature(frame: np.ndarray, # uint8 RGB `[H, W, 3]`
 
 # %% ../../nbs/13_data.faces.ipynb #3637ea2a
 DETECT_SIDE = 640  # frames are decoded at most this size for detection, cuts and signatures (our choice: Haar works at 320 anyway)
+SCAN_AHEAD = 32  # frames decoded ahead of the detector: its whole-frame searches come in bursts of ~80 ms at HD (our choice: 6% faster than 4)
 DETECT_FPS = 8.0  # face detections per second of video; frames between are interpolated (our choice, measured below)
 FULL_FPS = 1.0  # of those, whole-frame detections per second; the others search only near the faces last seen (our choice, measured)
 
@@ -566,7 +642,7 @@ def _detect_near(det, frame: np.ndarray, boxes: np.ndarray, side: int = 96, reac
         out.append(d[np.argmax(box_iou(d, b[None])[:, 0])])  # the one that continues this face
     return np.stack(out).astype(np.float32) if out else np.zeros((0, 5), np.float32)
 
-# %% ../../nbs/13_data.faces.ipynb #9a636f88
+# %% ../../nbs/13_data.faces.ipynb #2e27c04b
 @dataclass
 class VideoScan:
     "What one pass over a video saw: per-frame detections with a signature each, the cuts, the timestamps."
@@ -582,6 +658,20 @@ class VideoScan:
     source: str # the video's path, or '<frames>'
     def __len__(self): return len(self.dets)
 
+# %% ../../nbs/13_data.faces.ipynb #6fb1f51d
+def _every(fps: float, detect_fps: float | None) -> int: return max(1, round(fps / detect_fps)) if detect_fps else 1
+
+class _ScanPlan:
+    "Which frames the scan looks at, decided as they arrive: the cut detector sees every frame; the detector each shot's first and every `every`-th after."
+    def __init__(self, cut: CutDetector, every: int): self.cut, self.every, self.phase = cut, int(every), 0
+    def __call__(self, k: int, # the frame's number
+                 frame: np.ndarray, # uint8 RGB: the frame, or a thumbnail of it (`cut.side` px is all the cut detector uses)
+                ) -> tuple[bool, bool]: # (it starts a shot, the detector looks at it)
+        starts = self.cut(frame)
+        if starts: self.phase = k
+        return starts, (k - self.phase) % self.every == 0
+
+# %% ../../nbs/13_data.faces.ipynb #9a636f88
 def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, H, W, 3]`
                detector=None, # a `FaceDetector`, a name, or None ('haar')
                fps: float | None = None, # frame rate of frames or a folder (default 25)
@@ -596,18 +686,24 @@ def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
     cut.reset()
     full, rot, expected = None, 0, 0
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
-        info = video_info(source)
+        path, info = Path(source), video_info(source)
         full, rot, expected = info['size'], info['rotation'], info['frames']
-        frames, fps, name = iter_video(source, max_side, fast=True), float(fps or info['fps'] or 25.0), str(source)
-    else: frames, fps, name = _frames_of(source, fps)
-    every = max(1, round(fps / detect_fps)) if detect_fps else 1
+        fps, name = float(fps or info['fps'] or 25.0), str(source)
+        plan = _ScanPlan(cut, _every(fps, detect_fps))
+        items = _prefetch(_converted(path, _open_video(path), max_side, fast=True, plan=plan), SCAN_AHEAD)  # cuts and the schedule in the decoding thread
+    else:
+        frames, fps, name = _frames_of(source, fps)
+        plan = _ScanPlan(cut, _every(fps, detect_fps))
+        items = ((f, t, plan(k, f)) for k, (f, t) in enumerate(frames))
+    every = plan.every
     whole = every * max(1, round(fps / every / full_fps)) if full_fps else every  # frames between whole-frame detections
     dets, sigs, times, cut_at, looked, size, tick, phase, last = [], [], [], [], [], None, time.monotonic(), 0, None
-    for k, (frame, t) in enumerate(frames):
-        if size is None: size = full or frame.shape[:2]
-        scale = size[1] / frame.shape[1]  # boxes back to the full-size frame's pixels
-        if cut(frame): cut_at.append(k); phase = k  # a new shot: detect on its first frame
-        looked.append((k - phase) % every == 0)
+    for k, (frame, t, (starts, look)) in enumerate(items):
+        if starts: cut_at.append(k); phase = k  # a new shot: the detector looks at its first frame
+        looked.append(look)
+        if frame is not None:
+            if size is None: size = full or frame.shape[:2]
+            scale = size[1] / frame.shape[1]  # boxes back to the full-size frame's pixels
         if not looked[-1]: d = np.zeros((0, 5), np.float32)
         elif (k - phase) % whole == 0 or last is None: d = detect(det, frame)  # the whole frame: new faces are found here
         else:
@@ -851,3 +947,28 @@ def scale_boxes(boxes, # boxes `[..., 4+]` in the full-size frame's pixels
     b = np.array(boxes, np.float32)
     b[..., [0, 2]] *= frame[1] / full[1]; b[..., [1, 3]] *= frame[0] / full[0]
     return b
+
+# %% ../../nbs/13_data.faces.ipynb #d6ebddf1
+def _cropped(path: Path, c, boxes: dict, size: int, margin: float) -> Iterator[tuple[int, list]]:
+    side = False  # the fallback's decode size, worked out when first needed
+    with closing(_decode(path, c)) as frames:
+        for n, (frame, _) in enumerate(frames):
+            want, out, img = boxes.get(n, ()), [], None
+            for b in want:
+                crop = _crop_rgb(frame, b, size, margin)  # from the planes: only the square is converted
+                if crop is None:  # another pixel format: the frame through FFmpeg's converter, no larger than the crops need
+                    full = (frame.height, frame.width)[::-1 if round((frame.rotation or 0) / 90) % 2 else 1]  # as shown, full size
+                    if side is False: side = crop_side(np.stack([np.asarray(b, np.float64) for bs in boxes.values() for b in bs]), full, size, margin)
+                    if img is None: img = _display(frame, side)
+                    crop = crop_face(img, scale_boxes(b, full, img.shape[:2]), size, margin)
+                out.append(crop)
+            yield n, out
+
+def iter_crops(video, # a video file
+               boxes: dict, # frame number -> the face boxes to crop there (x0, y0, x1, y1 in the full-size frame's pixels, as shown)
+               size: int = 224, # crop side (as `crop_face`'s)
+               margin: float = 0.25, # see `square_box`
+              ) -> Iterator[tuple[int, list]]: # (frame number, a uint8 `[size, size, 3]` crop per box wanted there), every frame in order
+    "Decode a video once, a few frames ahead in a thread, and crop the wanted faces as `crop_face` would from the frames as shown."
+    path = Path(video)
+    return _prefetch(_cropped(path, _open_video(path), boxes, size, margin), SCAN_AHEAD)  # crops are small: many may wait

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from fastcore.basics import patch
 
 from ..data.datasets import read_annotations
-from ..data.faces import crop_face, crop_side, face_tracks, iter_video, scale_boxes
+from ..data.faces import face_tracks, iter_crops
 from ..data.video import clip_transform_for, count_frames, frame_indices, read_frames
 from ..eval.figures import class_colour, timeline_shapes
 from ..eval.figures import timeline_figure as prediction_timeline  # `timeline_figure` is also a method here
@@ -381,10 +381,9 @@ def window_crops(res: dict, # a `predict_video` result: its `video`, `rows`, `nu
     need = {}  # frame -> the windows that crop it
     for w, p in picks.items():
         for k in p: need.setdefault(int(k), set()).add(w)
-    crops, full = {}, faces.size
-    side = crop_side(np.stack([boxes(rows[w])[k] for k, ws in need.items() for w in ws]), full, size, margin) if need else None
-    for k, (frame, _) in enumerate(iter_video(res['video'], max_side=side, only=need)):  # as `predict` decodes them
-        for w in need.get(k, ()): crops[w, k] = crop_face(frame, scale_boxes(boxes(rows[w])[k], full, frame.shape[:2]), size, margin)
+    crops, order = {}, {k: sorted(ws) for k, ws in need.items()}
+    for k, got in iter_crops(res['video'], {k: [boxes(rows[w])[k] for w in ws] for k, ws in order.items()}, size, margin):  # as `predict` crops them
+        for w, crop in zip(order.get(k, ()), got): crops[w, k] = crop
         if k >= max(need, default=-1): break
     return {w: np.stack([crops[w, int(k)] for k in p]) for w, p in picks.items()}
 
