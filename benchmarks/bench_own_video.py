@@ -9,28 +9,30 @@ time and peak resident memory (`VmHWM`, its own: `ru_maxrss` would hold the pare
 exec): prepare with the default detector (Haar, 8 detections a second) and the main face; predict with the shipped demo model (the tiny `a3lign-tiny-rn` backbone: a real CLIP's image tower costs more,
 see `bench_predict.py`). `x real time` is the video's duration over the wall time (2 = twice as fast as playing it).
 
-Measured December 2026 on the project's 2-core machine, nothing else running (load average 1-2), no OMP_NUM_THREADS
-(OpenCV and torch on both cores; decoding runs a few frames ahead in a thread of its own), a cut every 3.6 s, after
-the speed-ups of issue 23's second pass (the scan decodes without deblocking and scales with a fast filter; one
-whole-frame search a second; a cheaper search near a known face; the crops decoded no larger than they need). Two
-runs each (`--seconds 20 60`, then `--sizes 1440x1080 --seconds 60 20`); predict's wall time leaves out loading the
-model (0.5-0.8 s, once per command):
+Measured December 2026 on the project's 2-core machine (load average 1-2: another tenant shares the host, so runs of the
+same command differ by up to 20%), no OMP_NUM_THREADS (OpenCV and torch on both cores; decoding runs ahead in a thread of
+its own), a cut every 3.6 s, after issue 23's third pass: the second pass converts only the square around each face,
+read from the frame's planes (`iter_crops`), and the scan converts only the frames the detector looks at (a 64-pixel
+thumbnail of every frame for the cut detector), 32 frames decoded ahead. Command: `--seconds 20 60 --repeat 2`;
+predict's wall time leaves out loading the model (0.5-0.7 s, once per command):
 
-    command        size seconds frames  wall s    fps x real  peak MB
-    prepare     176x144      20    500     2.4  205.9   8.24      825
-    predict     176x144      20    500     2.6  194.0   7.76      921
-    prepare     176x144      60   1500     8.0  186.8   7.47      826
-    predict     176x144      60   1500     7.6  198.6   7.94      925
-    prepare   1440x1080      20    500  8.9-9.7   52-56  2.05-2.24   870
-    predict   1440x1080      20    500  9.2-9.8   51-54  2.04-2.17   961
-    prepare   1440x1080      60   1500 31.8-32.9  46-47 1.82-1.89   871
-    predict   1440x1080      60   1500 32.3-35.6  42-46 1.69-1.86   968
+    command        size seconds frames  wall s    fps   x real  peak MB
+    prepare     176x144      20    500  2.6-3.2 156-194  6.2-7.8  830-832
+    predict     176x144      20    500  2.5-3.1 163-200  6.5-8.0  925-928
+    prepare     176x144      60   1500      8.0     187      7.5  839-847
+    predict     176x144      60   1500      7.6     197      7.9  933-937
+    prepare   1440x1080      20    500  7.9-9.3   54-63  2.2-2.5  872-879
+    predict   1440x1080      20    500  7.7-8.1   62-65  2.5-2.6  960-962
+    prepare   1440x1080      60   1500 23.8-26.2  57-63  2.3-2.5  875-879
+    predict   1440x1080      60   1500 26.9-29.3  51-56  2.1-2.2  966-969
 
-Peak memory is flat in length (870 and 871 MB for prepare at 1440x1080, 961 and 968 MB for predict). At 1440x1080
-the 20 s file runs at 2.0-2.2x real time and the 60 s file at 1.7-1.9x, short of 2x (per frame the longer file's
-second pass is slower, with the same crop size: not explained). Before these changes: 1.94x / 1.82x on the 20 s
-file. Where the time goes now (a profile of the 60 s scan): the Haar cascade 7.5 s of 13.8 s, waiting on the decoder
-3.2 s, thumbnails and crops 1.5 s; prepare's second pass (decode at the crop size, JPEG, write) about 18 s.
+Peak memory is flat in length (prepare 872-879 MB at 1440x1080 for 20 s and 60 s; predict 960-969 MB). Before this pass
+the same command gave 1.8-1.9x (prepare) and 1.7-1.9x (predict) on the 60 s HD file; on one A/B pair run back to back
+(`git worktree` of the previous commit) prepare went from 31.6 s to 27.1 s and predict from 32.3 s to 24.1 s. What the
+pass changed, measured on the 60 s HD file: converting a whole 1440 x 1080 frame to RGB costs about as much as decoding
+it (4-5 ms of CPU either way); a face crop read from the planes costs about 1 ms. Where the time goes now: decoding
+twice (about 11 s of CPU without deblocking for the scan, 15 s with it for the crops), the Haar cascade (about 6 s of
+whole-frame searches, 80-90 ms each, and 4 s of searches near a known face), JPEG encoding (prepare, about 3 s).
 """
 import argparse
 import json
