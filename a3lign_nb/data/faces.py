@@ -198,6 +198,7 @@ def _small_rgb(planes: tuple, # from `_planes`
         return cv2.resize(p, size, interpolation=cv2.INTER_AREA)
     return cv2.transform(cv2.merge([shrink(p) for p in (y, u, v)]), m)
 
+# %% ../../nbs/13_data.faces.ipynb #413603fd
 def _shrink(p: np.ndarray, # a uint8 plane (or any image)
             size: int, # the square side wanted
             area: bool = True, # average over areas when shrinking (else bilinear: chroma, which halves the detail anyway)
