@@ -199,7 +199,7 @@ def test_crops_from_the_planes_match_ffmpeg(tmp_path, carphone, pix_fmt, x264, f
             if got is None: continue
             d = np.abs(got.astype(int) - F.crop_face(shown, box, 112))
             assert d.mean() < 2.5 and np.percentile(d, 99) <= 20, (rot, box, d.mean(), np.percentile(d, 99))
-        small = F._display(frame, 176)  # the scan's and thumbnails' path: shrunk from the planes
+        small = F._display(frame, 176)  # the scan's path: shrunk while converted
         ref = cv2.resize(shown, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         assert np.abs(small.astype(int) - ref).mean() < 3
     crops = dict(F.iter_crops(path, {0: [(100, 60, 220, 200)], 2: [(100, 60, 220, 200)] * 2}, 64))
