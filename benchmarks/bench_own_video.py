@@ -9,30 +9,35 @@ time and peak resident memory (`VmHWM`, its own: `ru_maxrss` would hold the pare
 exec): prepare with the default detector (Haar, 8 detections a second) and the main face; predict with the shipped demo model (the tiny `a3lign-tiny-rn` backbone: a real CLIP's image tower costs more,
 see `bench_predict.py`). `x real time` is the video's duration over the wall time (2 = twice as fast as playing it).
 
-Measured December 2026 on the project's 2-core machine (load average 1-2: another tenant shares the host, so runs of the
-same command differ by up to 20%), no OMP_NUM_THREADS (OpenCV and torch on both cores; decoding runs ahead in a thread of
-its own), a cut every 3.6 s, after issue 23's third pass: the second pass converts only the square around each face,
-read from the frame's planes (`iter_crops`), and the scan converts only the frames the detector looks at (a 64-pixel
-thumbnail of every frame for the cut detector), 32 frames decoded ahead. Command: `--seconds 20 60 --repeat 2`;
-predict's wall time leaves out loading the model (0.5-0.7 s, once per command):
+Measured December 2026 on the project's 2-core machine (load average 1-2.5: another tenant shares the host, so runs of
+the same command differ by up to 20%), no OMP_NUM_THREADS (OpenCV and torch on both cores; decoding runs ahead in a
+thread of its own), a cut every 3.6 s, after issue 23's third pass: the second pass converts only the square around each
+face, read from the frame's planes (`iter_crops`); the scan converts only the frames the detector looks at (and a
+64-pixel thumbnail of every frame for the cut detector, in the decoding thread), 8 frames ahead (`SCAN_AHEAD`).
+Command: `--seconds 20 60 --repeat 2`; predict's wall time leaves out loading the model (0.4-0.5 s, once per command):
 
-    command        size seconds frames  wall s    fps   x real  peak MB
-    prepare     176x144      20    500  2.6-3.2 156-194  6.2-7.8  830-832
-    predict     176x144      20    500  2.5-3.1 163-200  6.5-8.0  925-928
-    prepare     176x144      60   1500      8.0     187      7.5  839-847
-    predict     176x144      60   1500      7.6     197      7.9  933-937
-    prepare   1440x1080      20    500  7.9-9.3   54-63  2.2-2.5  872-879
-    predict   1440x1080      20    500  7.7-8.1   62-65  2.5-2.6  960-962
-    prepare   1440x1080      60   1500 23.8-26.2  57-63  2.3-2.5  875-879
-    predict   1440x1080      60   1500 26.9-29.3  51-56  2.1-2.2  966-969
+    command        size seconds frames  wall s     fps    x real  peak MB
+    prepare     176x144      20    500  1.9-2.3 216-257  8.6-10.3      830
+    predict     176x144      20    500  2.1-2.2 229-240  9.2-9.6  928-930
+    prepare     176x144      60   1500  5.9-6.1 244-255  9.8-10.2  830-831
+    predict     176x144      60   1500  6.3-6.5 230-236  9.2-9.5  931-932
+    prepare   1440x1080      20    500  6.8-7.1   70-74   2.8-3.0  866-874
+    predict   1440x1080      20    500  7.2-7.7   65-69   2.6-2.8  963-964
+    prepare   1440x1080      60   1500 22.9-25.3  59-66   2.4-2.6  870-874
+    predict   1440x1080      60   1500 25.7-26.8  56-58   2.2-2.3  961-967
 
-Peak memory is flat in length (prepare 872-879 MB at 1440x1080 for 20 s and 60 s; predict 960-969 MB). Before this pass
-the same command gave 1.8-1.9x (prepare) and 1.7-1.9x (predict) on the 60 s HD file; on one A/B pair run back to back
-(`git worktree` of the previous commit) prepare went from 31.6 s to 27.1 s and predict from 32.3 s to 24.1 s. What the
-pass changed, measured on the 60 s HD file: converting a whole 1440 x 1080 frame to RGB costs about as much as decoding
-it (4-5 ms of CPU either way); a face crop read from the planes costs about 1 ms. Where the time goes now: decoding
-twice (about 11 s of CPU without deblocking for the scan, 15 s with it for the crops), the Haar cascade (about 6 s of
-whole-frame searches, 80-90 ms each, and 4 s of searches near a known face), JPEG encoding (prepare, about 3 s).
+Peak memory is flat in length: 866-874 MB for prepare and 961-967 MB for predict at 1440x1080, 20 s and 60 s. A 180 s
+HD file (the same writer; `prepare_video`/`predict` in one process each, imports counted) peaked at 836, 842, 842 MB
+(prepare) and 958, 972, 975 MB (predict) for 20, 60 and 180 s, at 2.7x real time for both. Before this pass the
+same command gave 1.8-1.9x (prepare) and 1.7-1.9x (predict) on the 60 s HD file; run back to back with the previous
+commit on the same file (a `git worktree` on `PYTHONPATH`), prepare went from 31.3 s to 20.2 s and predict from 27.1 s
+to 22.7 s. Why: converting a whole 1440 x 1080 frame to RGB costs about as much as decoding it (3-5 ms), and the old
+scan converted every frame at 640 pixels, the old second pass every frame at the crop size; a face crop read from the
+planes costs about 2 ms, a 64-pixel thumbnail through FFmpeg about 2 ms. Where the time goes now: decoding twice (about
+11 s of CPU without deblocking for the scan, 15 s with it for the crops), the Haar cascade (about 6 s of whole-frame
+searches at 80-90 ms each, 4 s of searches near a known face), JPEG encoding (prepare, about 3 s). Thumbnails read from
+the planes (a third of FFmpeg's cost) made the peak memory grow with length (850, 883, 906 MB at 20, 60, 180 s), so
+the scan keeps FFmpeg's.
 """
 import argparse
 import json
