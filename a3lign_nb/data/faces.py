@@ -178,6 +178,9 @@ def _yuv_matrix(colorspace: int, # FFmpeg's `AVColorSpace` (a key of `_KRB`)
     if not full: m = m * [255 / 219, 255 / 224, 255 / 224]  # limited range stretched to 0-255
     return np.concatenate([m, -(m @ [0 if full else 16, 128, 128])[:, None]], 1).astype(np.float32)
 
+def _shown_hw(frame) -> tuple[int, int]: # (height, width) of a decoded frame as players show it (a quarter turn swaps them)
+    return (frame.height, frame.width)[::-1 if round((frame.rotation or 0) / 90) % 2 else 1]
+
 def _planes(frame) -> tuple | None:
     "A decoded frame's Y, U, V planes (numpy views, no copy) its `_yuv_matrix` and whether it is full range; None where FFmpeg's converter must do it."
     rng = _YUV420.get(frame.format.name)
@@ -234,9 +237,9 @@ def _decode(path: Path, c, fast: bool = False) -> Iterator[tuple]:
         try:
             for frame in c.decode(s):
                 t = frame.time if frame.time is not None else (0.0 if last is None else last + 1 / rate)  # no pts: count on
-                wh = (frame.width, frame.height)[::-1 if round((frame.rotation or 0) / 90) % 2 else 1]  # as shown
-                if shape is None: shape = wh
-                elif wh != shape: raise VideoReadError(path, f'frame {n} is {wh[0]}x{wh[1]}, the first was {shape[0]}x{shape[1]}')
+                hw = _shown_hw(frame)
+                if shape is None: shape = hw
+                elif hw != shape: raise VideoReadError(path, f'frame {n} is {hw[1]}x{hw[0]}, the first was {shape[1]}x{shape[0]}')
                 n, last = n + 1, t
                 yield frame, float(t)
         except VideoReadError: raise
@@ -685,13 +688,11 @@ def scan_video(source, # a video file, a frame folder, or uint8 RGB frames `[N, 
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         path, info = Path(source), video_info(source)
         full, rot, expected = info['size'], info['rotation'], info['frames']
-        fps, name = float(fps or info['fps'] or 25.0), str(source)
-        plan = _ScanPlan(cut, _every(fps, detect_fps))
-        items = _prefetch(_converted(path, _open_video(path), max_side, fast=True, plan=plan), SCAN_AHEAD)  # cuts and the schedule in the decoding thread
-    else:
-        frames, fps, name = _frames_of(source, fps)
-        plan = _ScanPlan(cut, _every(fps, detect_fps))
-        items = ((f, t, plan(k, f)) for k, (f, t) in enumerate(frames))
+        frames, fps, name = None, float(fps or info['fps'] or 25.0), str(source)
+    else: frames, fps, name = _frames_of(source, fps)
+    plan = _ScanPlan(cut, _every(fps, detect_fps))
+    if frames is None: items = _prefetch(_converted(path, _open_video(path), max_side, fast=True, plan=plan), SCAN_AHEAD)  # cuts and the schedule in the decoding thread
+    else: items = ((f, t, plan(k, f)) for k, (f, t) in enumerate(frames))
     every = plan.every
     whole = every * max(1, round(fps / every / full_fps)) if full_fps else every  # frames between whole-frame detections
     dets, sigs, times, cut_at, looked, size, tick, phase, last = [], [], [], [], [], None, time.monotonic(), 0, None
@@ -954,7 +955,7 @@ def _cropped(path: Path, c, boxes: dict, size: int, margin: float) -> Iterator[t
             for b in want:
                 crop = _crop_rgb(frame, b, size, margin)  # from the planes: only the square is converted
                 if crop is None:  # another pixel format: the frame through FFmpeg's converter, no larger than the crops need
-                    full = (frame.height, frame.width)[::-1 if round((frame.rotation or 0) / 90) % 2 else 1]  # as shown, full size
+                    full = _shown_hw(frame)
                     if side is False: side = crop_side(np.stack([np.asarray(b, np.float64) for bs in boxes.values() for b in bs]), full, size, margin)
                     if img is None: img = _display(frame, side)
                     crop = crop_face(img, scale_boxes(b, full, img.shape[:2]), size, margin)
